@@ -1,0 +1,175 @@
+"""Reading and writing the ``rlgan-transitions`` on-disk format (see :mod:`rlgan.data`)."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlgan.io import atomic_path, read_json, write_json
+
+FORMAT_NAME = "rlgan-transitions"
+FORMAT_VERSION = 1
+METADATA_FILE = "metadata.json"
+
+#: Field name -> dtype of every array in a shard.
+FIELDS: dict[str, np.dtype] = {
+    "obs": np.dtype(np.uint8),
+    "action": np.dtype(np.int64),
+    "reward": np.dtype(np.float32),
+    "next_obs": np.dtype(np.uint8),
+    "unsafe": np.dtype(bool),
+    "terminated": np.dtype(bool),
+    "truncated": np.dtype(bool),
+    "episode": np.dtype(np.int64),
+    "step": np.dtype(np.int64),
+}
+
+
+class DatasetError(ValueError):
+    """A dataset directory is missing, empty, corrupt or does not match what was asked for."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class TransitionWriter:
+    """Buffer transitions and write them as atomic shards of ``shard_size`` transitions.
+
+    Args:
+        root: dataset directory (created).
+        metadata: env id, env kwargs, seed, policy, ``obs_shape``, ``n_actions``, ... (JSON).
+        shard_size: transitions per shard.
+        resume: continue a dataset already in ``root`` (its metadata must match).
+
+    Raises:
+        DatasetError: ``root`` already holds a dataset and ``resume`` is False, or the existing
+            dataset was recorded with different settings.
+    """
+
+    def __init__(self, root: str | Path, metadata: dict[str, Any], shard_size: int = 1000,
+                 resume: bool = False) -> None:
+        if shard_size < 1:
+            raise ValueError(f"shard_size must be >= 1, got {shard_size}")
+        self.root = Path(root)
+        self.shard_size = shard_size
+        self._buffer: dict[str, list] = {name: [] for name in FIELDS}
+        existing = self.root / METADATA_FILE
+        if existing.exists():
+            if not resume:
+                raise DatasetError(
+                    f"{self.root} already holds a dataset; pass resume=True (--resume) to add to "
+                    "it or choose another directory"
+                )
+            self.metadata = load_metadata(self.root)
+            for key in ("env_id", "env_kwargs", "obs_shape", "n_actions"):
+                if self.metadata.get(key) != metadata.get(key):
+                    raise DatasetError(
+                        f"cannot resume {self.root}: {key} is {self.metadata.get(key)!r} there, "
+                        f"{metadata.get(key)!r} now"
+                    )
+        else:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.metadata = {"format": FORMAT_NAME, "version": FORMAT_VERSION, **metadata,
+                             "shards": [], "transitions": 0, "episodes": 0}
+            write_json(existing, self.metadata)
+
+    @property
+    def next_episode(self) -> int:
+        """Index of the first episode not yet in any finished shard."""
+        return int(self.metadata["episodes"])
+
+    @property
+    def transitions(self) -> int:
+        """Transitions written to finished shards plus those buffered."""
+        return int(self.metadata["transitions"]) + len(self._buffer["action"])
+
+    def add(self, **transition: Any) -> None:
+        """Append one transition (every field of :data:`FIELDS` as a keyword)."""
+        missing = set(FIELDS) - set(transition)
+        if missing:
+            raise KeyError(f"transition is missing fields: {sorted(missing)}")
+        for name in FIELDS:
+            self._buffer[name].append(transition[name])
+        if len(self._buffer["action"]) >= self.shard_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write buffered transitions as a new shard and list it in the metadata."""
+        count = len(self._buffer["action"])
+        if count == 0:
+            return
+        arrays = {name: np.asarray(values, dtype=FIELDS[name])
+                  for name, values in self._buffer.items()}
+        name = f"shard_{len(self.metadata['shards']):05d}.npz"
+        with atomic_path(self.root / name) as tmp:
+            with open(tmp, "wb") as file:
+                np.savez_compressed(file, **arrays)
+        self.metadata["shards"].append(
+            {"file": name, "transitions": count, "sha256": _sha256(self.root / name)}
+        )
+        self.metadata["transitions"] += count
+        self.metadata["episodes"] = max(self.metadata["episodes"], int(arrays["episode"].max()) + 1)
+        write_json(self.root / METADATA_FILE, self.metadata)
+        self._buffer = {field: [] for field in FIELDS}
+
+    def close(self) -> None:
+        """Flush the last partial shard."""
+        self.flush()
+
+
+def load_metadata(root: str | Path) -> dict[str, Any]:
+    """Read and check ``root/metadata.json``.
+
+    Raises:
+        DatasetError: the directory or metadata is missing, corrupt or of another format.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset directory not found: {root}")
+    try:
+        metadata = read_json(root / METADATA_FILE, what="dataset metadata")
+    except (FileNotFoundError, ValueError) as error:
+        raise DatasetError(str(error)) from error
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
+        raise DatasetError(f"{root} is not an {FORMAT_NAME} dataset (metadata.json has no "
+                           f"format {FORMAT_NAME!r})")
+    if metadata.get("version") != FORMAT_VERSION:
+        raise DatasetError(f"{root}: unsupported format version {metadata.get('version')!r}, "
+                           f"this rlgan reads version {FORMAT_VERSION}")
+    return metadata
+
+
+def load_shard(root: str | Path, entry: dict[str, Any], verify: bool = True) -> dict[str, np.ndarray]:
+    """Load one shard listed in the metadata; check its checksum, fields, dtypes and length.
+
+    Raises:
+        DatasetError: the shard file is missing, truncated, altered or malformed.
+    """
+    path = Path(root) / entry["file"]
+    if not path.is_file():
+        raise DatasetError(f"shard {path} listed in metadata.json is missing")
+    if verify and _sha256(path) != entry["sha256"]:
+        raise DatasetError(f"shard {path} is corrupt: its sha256 does not match metadata.json")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise DatasetError(f"shard {path} is corrupt: {error}") from error
+    missing = set(FIELDS) - set(arrays)
+    if missing:
+        raise DatasetError(f"shard {path} lacks fields {sorted(missing)}")
+    for name, dtype in FIELDS.items():
+        if arrays[name].dtype != dtype or len(arrays[name]) != entry["transitions"]:
+            raise DatasetError(f"shard {path}: field {name!r} has dtype {arrays[name].dtype} and "
+                               f"length {len(arrays[name])}, expected {dtype} and "
+                               f"{entry['transitions']}")
+    return arrays
