@@ -1,0 +1,143 @@
+"""Record transitions of any Discrete-action env into an ``rlgan-transitions`` dataset."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium
+import numpy as np
+from tqdm import tqdm
+
+from rlgan.config import check_choice
+from rlgan.data.format import TransitionWriter
+
+Policy = Callable[[np.ndarray], int]
+POLICIES = ("human", "scripted", "random")
+
+
+def make_policy(name: str, env: gymnasium.Env, seed: int = 0, epsilon: float = 0.0) -> Policy:
+    """Return a recording policy by name.
+
+    - ``"human"``: the keyboard (the env must render in ``"human"`` mode);
+    - ``"scripted"``: the env's built-in ``scripted_action()``;
+    - ``"random"``: uniform actions from a generator seeded with ``seed``.
+
+    With ``epsilon > 0`` a uniformly random action replaces the policy's with that probability
+    (so every key appears in the data even when the scripted driver would never press it).
+
+    Raises:
+        ValueError: unknown name, bad epsilon, or an env without a scripted policy.
+    """
+    check_choice("policy", name, POLICIES)
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
+    if not isinstance(env.action_space, gymnasium.spaces.Discrete):
+        raise ValueError(f"recording needs a Discrete action space, got {env.action_space}")
+    rng = np.random.default_rng(seed)
+    n_actions = int(env.action_space.n)
+    if name == "human":
+        from rlgan.keyboard import KeyboardPolicy
+
+        base: Policy = KeyboardPolicy(env)
+    elif name == "scripted":
+        if not hasattr(env.unwrapped, "scripted_action"):
+            raise ValueError(f"{env.spec.id if env.spec else env} has no scripted policy; "
+                             "use --policy random or human")
+        base = lambda observation: int(env.unwrapped.scripted_action())  # noqa: E731
+    else:
+        base = lambda observation: int(rng.integers(n_actions))  # noqa: E731
+    if epsilon == 0.0:
+        return base
+
+    def epsilon_policy(observation: np.ndarray) -> int:
+        action = base(observation)
+        return int(rng.integers(n_actions)) if rng.random() < epsilon else action
+
+    return epsilon_policy
+
+
+@dataclass
+class RecordSummary:
+    """What a recording produced."""
+
+    transitions: int = 0
+    episodes_finished: int = 0
+    unsafe_steps: int = 0
+    episode_returns: list[float] = field(default_factory=list)
+    frames: list[np.ndarray] = field(default_factory=list)
+
+
+def record(env: gymnasium.Env, policy: Policy, writer: TransitionWriter | None, steps: int,
+           seed: int = 0, first_episode: int = 0, keep_frames: bool = False,
+           progress: bool = True) -> RecordSummary:
+    """Run ``policy`` in ``env`` for ``steps`` steps, writing every transition to ``writer``.
+
+    Episode ``e`` (counting from ``first_episode``) starts with ``env.reset(seed=seed + e)``,
+    which makes every recorded state reproducible by replay. With ``keep_frames`` and an
+    ``"rgb_array"`` env, the rendered frames are kept in the summary (for a GIF). A
+    :class:`rlgan.keyboard.StopPlaying` from a human policy ends the recording early; finished
+    transitions are kept either way (the caller closes the writer).
+    """
+    from rlgan.keyboard import StopPlaying
+
+    summary = RecordSummary()
+    episode, step_in_episode, episode_return = first_episode, 0, 0.0
+    observation, _ = env.reset(seed=seed + episode)
+    if keep_frames:
+        summary.frames.append(env.render())
+    try:
+        for _ in tqdm(range(steps), desc="recording", unit="step", disable=not progress):
+            action = policy(observation)
+            next_observation, reward, terminated, truncated, info = env.step(action)
+            if keep_frames:
+                summary.frames.append(env.render())
+            if writer is not None:
+                writer.add(obs=observation, action=action, reward=reward, next_obs=next_observation,
+                           unsafe=bool(info.get("unsafe", False)), terminated=terminated,
+                           truncated=truncated, episode=episode, step=step_in_episode)
+            summary.transitions += 1
+            summary.unsafe_steps += bool(info.get("unsafe", False))
+            episode_return += float(reward)
+            step_in_episode += 1
+            observation = next_observation
+            if terminated or truncated:
+                summary.episodes_finished += 1
+                summary.episode_returns.append(episode_return)
+                episode, step_in_episode, episode_return = episode + 1, 0, 0.0
+                observation, _ = env.reset(seed=seed + episode)
+    except StopPlaying:
+        pass
+    return summary
+
+
+def dataset_summary(root: Any) -> dict[str, Any]:
+    """Describe a recorded dataset: env, sizes, episodes, unsafe fraction, action counts."""
+    from rlgan.data.format import load_metadata, load_shard
+
+    metadata = load_metadata(root)
+    n_actions = int(metadata["n_actions"])
+    action_counts = np.zeros(n_actions, dtype=np.int64)
+    unsafe = rewards = 0.0
+    for entry in metadata["shards"]:
+        shard = load_shard(root, entry)
+        action_counts += np.bincount(shard["action"], minlength=n_actions)[:n_actions]
+        unsafe += float(shard["unsafe"].sum())
+        rewards += float(shard["reward"].sum())
+    total = int(metadata["transitions"])
+    return {
+        "path": str(root),
+        "env_id": metadata["env_id"],
+        "env_kwargs": metadata["env_kwargs"],
+        "policy": metadata.get("policy"),
+        "seed": metadata["seed"],
+        "obs_shape": metadata["obs_shape"],
+        "n_actions": n_actions,
+        "shards": len(metadata["shards"]),
+        "transitions": total,
+        "episodes": int(metadata["episodes"]),
+        "unsafe_fraction": unsafe / total if total else 0.0,
+        "mean_reward": rewards / total if total else 0.0,
+        "action_counts": action_counts.tolist(),
+    }

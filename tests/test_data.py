@@ -1,0 +1,184 @@
+"""The dataset format, recorder, loader and the small foundation helpers they use."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rlgan.config import build_config, check_choice, parse_kv
+from rlgan.data import DatasetError, TransitionDataset, TransitionWriter, load_metadata, split_episodes
+from rlgan.data.record import dataset_summary, make_policy, record
+from rlgan.io import write_json
+from rlgan.video import write_video
+from toy_envs import MovingSquareEnv
+
+METADATA = {"env_id": "toy", "env_kwargs": {}, "seed": 3, "policy": "random",
+            "obs_shape": [16, 16, 3], "obs_dtype": "uint8", "n_actions": 3}
+
+
+def record_toy(root, steps=20, shard_size=6, seed=3, resume=False):
+    env = MovingSquareEnv()
+    writer = TransitionWriter(root, METADATA, shard_size=shard_size, resume=resume)
+    summary = record(env, make_policy("random", env, seed=seed), writer, steps, seed=seed,
+                     first_episode=writer.next_episode, progress=False)
+    writer.close()
+    return summary
+
+
+def test_round_trip_is_exact(tmp_path):
+    env = MovingSquareEnv()
+    policy = make_policy("random", env, seed=3)
+    expected = []
+    observation, _ = env.reset(seed=3)
+    episode = 0
+    for _ in range(20):
+        action = policy(observation)
+        next_observation, reward, terminated, truncated, info = env.step(action)
+        expected.append((observation, action, reward, next_observation, info["unsafe"]))
+        observation = next_observation
+        if truncated:
+            episode += 1
+            observation, _ = env.reset(seed=3 + episode)
+
+    record_toy(tmp_path / "data")
+    dataset = TransitionDataset(tmp_path / "data")
+    assert len(dataset) == 20
+    assert len(load_metadata(tmp_path / "data")["shards"]) == 4  # 6 + 6 + 6 + 2
+    for item, (obs, action, reward, next_obs, unsafe) in zip(dataset, expected):
+        assert item["frames"].shape == (1, 3, 16, 16) and item["frames"].dtype == torch.uint8
+        np.testing.assert_array_equal(item["frames"][0].permute(1, 2, 0).numpy(), obs)
+        np.testing.assert_array_equal(item["next_frame"].permute(1, 2, 0).numpy(), next_obs)
+        assert int(item["action"]) == action
+        assert float(item["reward"]) == reward
+        assert bool(item["unsafe"]) == unsafe
+
+
+def test_history_repeats_the_first_frame_at_episode_start(tmp_path):
+    record_toy(tmp_path / "data", steps=10)
+    dataset = TransitionDataset(tmp_path / "data", history=3)
+    first = dataset[0]["frames"]
+    assert first.shape == (3, 3, 16, 16)
+    assert torch.equal(first[0], first[2]) and torch.equal(first[1], first[2])
+    third = dataset[2]["frames"]
+    assert torch.equal(third[2], dataset[2 - 0]["frames"][2])
+    assert torch.equal(third[1], dataset[1]["frames"][2])
+    assert torch.equal(third[0], dataset[0]["frames"][2])
+    # Episode 1 starts at row 7 (max_steps=7): its history must not reach into episode 0.
+    start = dataset[7]["frames"]
+    assert int(dataset[7]["episode"]) == 1 and int(dataset[7]["step"]) == 0
+    assert torch.equal(start[0], start[2])
+
+
+def test_episode_selection_and_split(tmp_path):
+    record_toy(tmp_path / "data", steps=21)
+    train, held_out = split_episodes(tmp_path / "data", val_fraction=0.34, seed=0)
+    assert sorted(train + held_out) == [0, 1, 2] and len(held_out) == 1
+    dataset = TransitionDataset(tmp_path / "data", episodes=held_out)
+    assert len(dataset) == 7
+    assert set(dataset.episode_ids().tolist()) == set(held_out)
+
+
+def test_interrupted_recording_keeps_finished_shards_and_resumes(tmp_path):
+    env = MovingSquareEnv()
+    writer = TransitionWriter(tmp_path / "data", METADATA, shard_size=5)
+    calls = {"n": 0}
+
+    def crashing_policy(observation):
+        calls["n"] += 1
+        if calls["n"] > 12:
+            raise KeyboardInterrupt
+        return 2
+
+    with pytest.raises(KeyboardInterrupt):
+        record(env, crashing_policy, writer, 100, progress=False)
+    assert load_metadata(tmp_path / "data")["transitions"] == 10
+    assert len(TransitionDataset(tmp_path / "data")) == 10
+    with pytest.raises(DatasetError, match="already holds a dataset"):
+        TransitionWriter(tmp_path / "data", METADATA)
+    record_toy(tmp_path / "data", steps=7, resume=True)
+    dataset = TransitionDataset(tmp_path / "data")
+    assert len(dataset) == 17
+    assert int(dataset.arrays["episode"].max()) == 2  # resumed at a fresh episode index
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    record_toy(tmp_path / "data", steps=6)
+    with pytest.raises(DatasetError, match="obs_shape"):
+        TransitionWriter(tmp_path / "data", {**METADATA, "obs_shape": [8, 8, 3]}, resume=True)
+
+
+def test_corrupt_missing_and_empty_datasets_name_the_problem(tmp_path):
+    with pytest.raises(DatasetError, match="not found"):
+        TransitionDataset(tmp_path / "nothing")
+    TransitionWriter(tmp_path / "empty", METADATA).close()
+    with pytest.raises(DatasetError, match="no finished shards"):
+        TransitionDataset(tmp_path / "empty")
+    record_toy(tmp_path / "data", steps=12)
+    shard = tmp_path / "data" / "shard_00001.npz"
+    shard.write_bytes(shard.read_bytes()[:-10])
+    with pytest.raises(DatasetError, match="shard_00001.npz is corrupt"):
+        TransitionDataset(tmp_path / "data")
+    shard.unlink()
+    with pytest.raises(DatasetError, match="shard_00001.npz listed in metadata.json is missing"):
+        TransitionDataset(tmp_path / "data")
+    (tmp_path / "data" / "metadata.json").write_text("{not json")
+    with pytest.raises(DatasetError, match="corrupt"):
+        TransitionDataset(tmp_path / "data")
+    write_json(tmp_path / "other" / "metadata.json", {"format": "something-else"})
+    with pytest.raises(DatasetError, match="not an rlgan-transitions dataset"):
+        load_metadata(tmp_path / "other")
+
+
+def test_summary_counts_actions_and_unsafe(tmp_path):
+    summary = record_toy(tmp_path / "data", steps=14)
+    described = dataset_summary(tmp_path / "data")
+    assert described["transitions"] == 14 and described["episodes"] == 2
+    assert sum(described["action_counts"]) == 14
+    assert described["unsafe_fraction"] == pytest.approx(summary.unsafe_steps / 14)
+    json.dumps(described)
+
+
+def test_policies():
+    env = MovingSquareEnv()
+    env.reset(seed=0)
+    assert make_policy("scripted", env)(None) == 2
+    first, second = make_policy("random", env, seed=5), make_policy("random", env, seed=5)
+    assert [first(None) for _ in range(20)] == [second(None) for _ in range(20)]
+    greedy = make_policy("scripted", env, seed=1, epsilon=1.0)
+    assert {greedy(None) for _ in range(50)} == {0, 1, 2}
+    with pytest.raises(ValueError, match="unknown policy 'scripte'.*Did you mean 'scripted'"):
+        make_policy("scripte", env)
+    with pytest.raises(ValueError, match="epsilon"):
+        make_policy("random", env, epsilon=2.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExampleConfig:
+    lanes: int = 3
+    map: str = "day"
+
+
+def test_config_errors_suggest_the_closest_key():
+    assert build_config(ExampleConfig, {"lanes": 4}).lanes == 4
+    with pytest.raises(TypeError, match="no option 'lans'. Did you mean 'lanes'"):
+        build_config(ExampleConfig, {"lans": 4})
+    with pytest.raises(ValueError, match="unknown map 'nigth'.*Did you mean 'night'"):
+        check_choice("map", "nigth", ["day", "night"])
+    assert parse_kv(["lanes=4", "map=night", "grayscale=true", "size=[32,32]"]) == {
+        "lanes": 4, "map": "night", "grayscale": True, "size": [32, 32]}
+    with pytest.raises(ValueError, match="key=value"):
+        parse_kv(["lanes"])
+
+
+def test_video_writer(tmp_path):
+    frames = [np.full((16, 16, 3), value, np.uint8) for value in (0, 128, 255)]
+    for name in ("clip.gif", "clip.mp4"):
+        path = write_video(tmp_path / name, frames, fps=5)
+        assert path.stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.gif", "clip.mp4"]
+    with pytest.raises(ValueError, match="unsupported video file"):
+        write_video(tmp_path / "clip.avi", frames)
