@@ -13,7 +13,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "play", help="play driving, hide-and-seek or atari with the keyboard",
         description="Play in a pygame window: arrow keys steer/move, Escape or closing the "
                     "window quits. With --record DIR the transitions are saved as a dataset.")
-    parser.add_argument("game", choices=sorted(GAME_IDS), help="which game")
+    parser.add_argument("name", metavar="GAME", choices=sorted(GAME_IDS),
+                        help="which game: %(choices)s")
     add_env_arguments(parser)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=100_000, help="stop after this many steps")
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from rlgan.data.record import make_policy, record
     from rlgan.make import make_env
 
-    env_id = GAME_IDS[args.game]
+    env_id = GAME_IDS[args.name]
     env_kwargs = env_kwargs_from(args)
     env = make_env(env_id, render_mode="human", **env_kwargs)
     policy = make_policy("human", env, seed=args.seed)
