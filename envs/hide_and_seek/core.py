@@ -1,0 +1,286 @@
+"""The hide-and-seek game on a batch of B grids, stepped together with numpy.
+
+Cells are indexed ``row * size + col``. Agents ``0 .. n_hiders - 1`` are hiders, the rest
+seekers. Actions: 0 stay, 1 up, 2 down, 3 left, 4 right, and with ``lockable`` 5 lock/unlock
+the box in front (in the direction of the agent's last move).
+
+Moves are resolved one agent at a time in index order (hiders first): a move into a wall, an
+agent or the grid edge fails (the agent stays); a move into a box pushes it one cell when the
+cell behind it is floor with no agent or box and the box is not locked. During the preparation
+phase seekers are frozen and nobody is rewarded; afterwards hiders get +1 when every hider is
+hidden from every seeker, else -1, and seekers the negative.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rlgan.envs.hide_and_seek.config import HideAndSeekConfig, layout_rows
+from rlgan.envs.hide_and_seek.visibility import between_table, line_of_sight
+
+MOVES = np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]], dtype=np.int64)
+LOCK = 5
+FREE, BOX, LOCKED_BY_HIDERS, LOCKED_BY_SEEKERS = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class HideAndSeekState:
+    """One grid's exact state (a value: private copies, RNG state included)."""
+
+    walls: np.ndarray
+    boxes: np.ndarray
+    agents: np.ndarray
+    facing: np.ndarray
+    last_seen: np.ndarray
+    waypoint: np.ndarray
+    steps: int
+    rng_state: dict[str, Any]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, HideAndSeekState):
+            return NotImplemented
+        return all(np.array_equal(getattr(self, f), getattr(other, f))
+                   if isinstance(getattr(self, f), np.ndarray) else getattr(self, f) == getattr(other, f)
+                   for f in self.__dataclass_fields__)
+
+    __hash__ = None
+
+
+class GridBatch:
+    """B hide-and-seek grids.
+
+    Arrays: ``walls`` (B, C) bool, ``boxes`` (B, C) int8 (0 none, 1 box, 2/3 locked by
+    hiders/seekers), ``agents`` (B, A) cell, ``facing`` (B, A) move index 1..4, ``steps`` (B,),
+    ``last_seen`` (B, A) the cell where each seeker last saw a hider (-1 never; scripted
+    seekers use it), ``waypoint`` (B, A) the scripted seekers' sweep position.
+    """
+
+    def __init__(self, num_grids: int, config: HideAndSeekConfig) -> None:
+        self.config = config
+        self.size = config.size
+        self.cells = config.size * config.size
+        self.num_grids = num_grids
+        self.n_agents = config.n_agents
+        self.table = between_table(config.size)
+        self.rngs = [np.random.default_rng() for _ in range(num_grids)]
+        self.walls = np.zeros((num_grids, self.cells), dtype=bool)
+        self.boxes = np.zeros((num_grids, self.cells), dtype=np.int8)
+        self.agents = np.zeros((num_grids, self.n_agents), dtype=np.int64)
+        self.facing = np.ones((num_grids, self.n_agents), dtype=np.int64)
+        self.last_seen = np.full((num_grids, self.n_agents), -1, dtype=np.int64)
+        self.waypoint = np.zeros((num_grids, self.n_agents), dtype=np.int64)
+        self.steps = np.zeros(num_grids, dtype=np.int64)
+        self.is_seeker = np.arange(self.n_agents) >= config.n_hiders
+        rows, cols = np.divmod(np.arange(self.cells), self.size)
+        self.rows, self.cols = rows, cols
+        self.row_major = np.arange(num_grids)
+
+    # -- layouts --------------------------------------------------------------------------
+    def reset(self, index: int, seed: int | None = None) -> None:
+        """New layout and positions on grid ``index`` (re-seeding it when given a seed)."""
+        if seed is not None:
+            self.rngs[index] = np.random.default_rng(seed)
+        if self.config.layout is not None:
+            self._parse_layout(index)
+        else:
+            self._generate(index, self.rngs[index])
+        self.facing[index] = 1
+        self.last_seen[index] = -1
+        self.waypoint[index] = np.arange(self.n_agents)
+        self.steps[index] = 0
+
+    def _parse_layout(self, index: int) -> None:
+        text = "".join(layout_rows(self.config.layout))
+        self.walls[index] = np.array([ch == "#" for ch in text])
+        self.boxes[index] = np.array([BOX if ch == "B" else FREE for ch in text], dtype=np.int8)
+        hiders = [i for i, ch in enumerate(text) if ch == "H"]
+        seekers = [i for i, ch in enumerate(text) if ch == "S"]
+        self.agents[index] = hiders + seekers
+
+    def _generate(self, index: int, rng: np.random.Generator) -> None:
+        size = self.size
+        for _ in range(50):
+            walls = np.zeros((size, size), dtype=bool)
+            walls[0, :] = walls[-1, :] = walls[:, 0] = walls[:, -1] = True
+            for _ in range(self.config.walls):
+                line = int(rng.integers(2, size - 2))
+                door = int(rng.integers(1, size - 1))
+                if rng.random() < 0.5:
+                    walls[line, 1:-1] = True
+                    walls[line, door] = False
+                else:
+                    walls[1:-1, line] = True
+                    walls[door, line] = False
+            flat = walls.ravel()
+            if _connected(flat, size):
+                break
+        else:
+            flat = np.zeros(self.cells, dtype=bool)
+            flat.reshape(size, size)[[0, -1], :] = True
+            flat.reshape(size, size)[:, [0, -1]] = True
+        free = np.flatnonzero(~flat)
+        # Boxes stay off the cells next to the outer wall, where they could never be pulled back.
+        inner = free[(self.rows[free] > 1) & (self.rows[free] < size - 2)
+                     & (self.cols[free] > 1) & (self.cols[free] < size - 2)]
+        pool = inner if len(inner) >= self.config.n_boxes else free
+        box_cells = rng.choice(pool, size=self.config.n_boxes, replace=False)
+        remaining = np.setdiff1d(free, box_cells)
+        agent_cells = rng.choice(remaining, size=self.n_agents, replace=False)
+        self.walls[index] = flat
+        self.boxes[index] = FREE
+        self.boxes[index, box_cells] = BOX
+        self.agents[index] = agent_cells
+
+    # -- states ---------------------------------------------------------------------------
+    def get_state(self, index: int) -> HideAndSeekState:
+        """Copy grid ``index``."""
+        return HideAndSeekState(
+            walls=self.walls[index].copy(), boxes=self.boxes[index].copy(),
+            agents=self.agents[index].copy(), facing=self.facing[index].copy(),
+            last_seen=self.last_seen[index].copy(), waypoint=self.waypoint[index].copy(),
+            steps=int(self.steps[index]),
+            rng_state=_copy(self.rngs[index].bit_generator.state))
+
+    def set_state(self, index: int, state: HideAndSeekState) -> None:
+        """Restore grid ``index`` from ``state``.
+
+        Raises:
+            ValueError: the state belongs to another grid size or team sizes.
+        """
+        if not isinstance(state, HideAndSeekState):
+            raise TypeError(f"expected a HideAndSeekState, got {type(state).__name__}")
+        if state.walls.shape != (self.cells,) or state.agents.shape != (self.n_agents,):
+            raise ValueError(f"state is for {len(state.walls)} cells and {len(state.agents)} "
+                             f"agents, this game has {self.cells} cells and {self.n_agents} agents")
+        self.walls[index], self.boxes[index] = state.walls, state.boxes
+        self.agents[index], self.facing[index] = state.agents, state.facing
+        self.last_seen[index], self.waypoint[index] = state.last_seen, state.waypoint
+        self.steps[index] = state.steps
+        rng = np.random.default_rng()
+        rng.bit_generator.state = _copy(state.rng_state)
+        self.rngs[index] = rng
+
+    # -- rules ----------------------------------------------------------------------------
+    def in_prep(self) -> np.ndarray:
+        """(B,) True while the preparation phase lasts (seekers frozen, no reward)."""
+        return self.steps < self.config.prep_steps
+
+    def blocking(self) -> np.ndarray:
+        """(B, C + 1) walls and boxes, with a never-blocking sentinel cell at index C."""
+        block = np.zeros((self.num_grids, self.cells + 1), dtype=bool)
+        block[:, : self.cells] = self.walls | (self.boxes != FREE)
+        return block
+
+    def sees(self, viewer: np.ndarray, target: np.ndarray, facing: np.ndarray | None = None,
+             blocking: np.ndarray | None = None) -> np.ndarray:
+        """Whether cells ``viewer`` see cells ``target`` (same shape (B, ...)) under the
+        range and, when ``facing`` is given and ``view_cone`` is on, the cone rules."""
+        if blocking is None:
+            blocking = self.blocking()
+        visible = line_of_sight(blocking, self.table, viewer, target)
+        d_row = self.rows[target] - self.rows[viewer]
+        d_col = self.cols[target] - self.cols[viewer]
+        if self.config.vision_range is not None:
+            visible &= d_row**2 + d_col**2 <= self.config.vision_range**2
+        if facing is not None and self.config.view_cone:
+            direction = MOVES[facing]
+            along = d_row * direction[..., 0] + d_col * direction[..., 1]
+            distance = np.sqrt(d_row**2 + d_col**2)
+            visible &= (along >= np.cos(np.pi / 4) * distance - 1e-9)
+        return visible
+
+    def hider_seen(self, blocking: np.ndarray | None = None) -> np.ndarray:
+        """(B, n_hiders) whether any seeker sees each hider."""
+        hiders = self.agents[:, ~self.is_seeker]
+        seekers = self.agents[:, self.is_seeker]
+        viewer = np.repeat(seekers[:, :, None], hiders.shape[1], axis=2)  # (B, S, H)
+        target = np.repeat(hiders[:, None, :], seekers.shape[1], axis=1)
+        facing = np.repeat(self.facing[:, self.is_seeker][:, :, None], hiders.shape[1], axis=2)
+        return self.sees(viewer, target, facing, blocking).any(axis=1)
+
+    def step(self, actions: np.ndarray) -> dict[str, np.ndarray]:
+        """Apply ``actions`` (B, A) and return rewards (B, A), ``seen`` (B, n_hiders),
+        ``truncated`` (B,), ``prep`` (B,) (whether this step was in the preparation phase)."""
+        prep = self.in_prep()
+        grids = self.row_major
+        for agent in range(self.n_agents):
+            action = actions[:, agent]
+            if self.is_seeker[agent]:
+                action = np.where(prep, 0, action)
+            moving = (action >= 1) & (action <= 4)
+            self.facing[:, agent] = np.where(moving, action, self.facing[:, agent])
+            if self.config.lockable:
+                self._toggle_locks(agent, action == LOCK)
+            if not moving.any():
+                continue
+            delta = MOVES[np.where(moving, action, 0)]
+            here = self.agents[:, agent]
+            row, col = self.rows[here] + delta[:, 0], self.cols[here] + delta[:, 1]
+            target = row * self.size + col  # never leaves the grid: the border is walls
+            occupied = (self.agents == target[:, None]).any(axis=1)
+            box = self.boxes[grids, target]
+            behind_row, behind_col = row + delta[:, 0], col + delta[:, 1]
+            inside = (behind_row >= 0) & (behind_row < self.size) & (behind_col >= 0) & (behind_col < self.size)
+            behind = np.where(inside, behind_row * self.size + behind_col, 0)
+            behind_free = inside & ~self.walls[grids, behind] & (self.boxes[grids, behind] == FREE) \
+                & ~(self.agents == behind[:, None]).any(axis=1)
+            push = moving & (box == BOX) & behind_free & ~occupied
+            walk = moving & ~self.walls[grids, target] & (box == FREE) & ~occupied
+            if push.any():
+                self.boxes[grids[push], behind[push]] = BOX
+                self.boxes[grids[push], target[push]] = FREE
+            self.agents[:, agent] = np.where(walk | push, target, here)
+        self.steps += 1
+        blocking = self.blocking()
+        seen = self.hider_seen(blocking)
+        self._remember_sightings(blocking)
+        hidden = ~seen.any(axis=1)
+        hider_reward = np.where(prep, 0.0, np.where(hidden, 1.0, -1.0))
+        rewards = np.where(self.is_seeker[None, :], -hider_reward[:, None], hider_reward[:, None])
+        return {"rewards": rewards, "seen": seen, "prep": prep,
+                "truncated": self.steps >= self.config.max_steps}
+
+    def _toggle_locks(self, agent: int, locking: np.ndarray) -> None:
+        if not locking.any():
+            return
+        grids = np.flatnonzero(locking)
+        here = self.agents[grids, agent]
+        delta = MOVES[self.facing[grids, agent]]
+        front = (self.rows[here] + delta[:, 0]) * self.size + self.cols[here] + delta[:, 1]
+        own = LOCKED_BY_SEEKERS if self.is_seeker[agent] else LOCKED_BY_HIDERS
+        box = self.boxes[grids, front]
+        self.boxes[grids, front] = np.where(box == BOX, own, np.where(box == own, BOX, box))
+
+    def _remember_sightings(self, blocking: np.ndarray) -> None:
+        """Each seeker remembers where it last saw a hider (for the scripted seekers)."""
+        hiders = self.agents[:, ~self.is_seeker]
+        for agent in np.flatnonzero(self.is_seeker):
+            viewer = np.repeat(self.agents[:, agent:agent + 1], hiders.shape[1], axis=1)
+            facing = np.repeat(self.facing[:, agent:agent + 1], hiders.shape[1], axis=1)
+            visible = self.sees(viewer, hiders, facing, blocking)
+            first = visible.argmax(axis=1)
+            spotted = visible.any(axis=1)
+            self.last_seen[:, agent] = np.where(spotted, hiders[self.row_major, first],
+                                                self.last_seen[:, agent])
+
+
+def _connected(walls: np.ndarray, size: int) -> bool:
+    """Whether every floor cell is reachable from every other (4-neighbour flood fill)."""
+    free = np.flatnonzero(~walls)
+    seen = {int(free[0])}
+    stack = [int(free[0])]
+    while stack:
+        cell = stack.pop()
+        for step in (-size, size, -1, 1):
+            neighbour = cell + step
+            if not walls[neighbour] and neighbour not in seen:
+                seen.add(neighbour)
+                stack.append(neighbour)
+    return len(seen) == len(free)
+
+
+def _copy(state: dict[str, Any]) -> dict[str, Any]:
+    return {k: _copy(v) if isinstance(v, dict) else v for k, v in state.items()}
