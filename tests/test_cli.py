@@ -70,3 +70,21 @@ def test_bad_input_is_one_clear_line(argv, message, tmp_path, monkeypatch, capsy
     assert main(argv) == 2
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error
+
+
+@pytest.mark.parametrize("argv", [
+    ["play", "hide-and-seek", "--role", "seeker", "--steps", "3"],
+    ["play", "atari", "--game", "Breakout", "--steps", "3"],
+])
+def test_play_every_game_headless(argv, capsys):
+    assert main(argv) == 0
+    assert "played 3 steps" in capsys.readouterr().out
+
+
+def test_record_atari_rgb_frames(tmp_path, capsys):
+    assert main(["record", "--env", "rlgan/Atari-v0", "--game", "Pong", "--env-kwargs",
+                 "obs_mode=rgb", "--policy", "random", "--steps", "12", "--out", str(tmp_path / "pong")]) == 0
+    assert TransitionDataset(tmp_path / "pong").obs_shape == (64, 64, 3)
+    assert main(["record", "--env", "rlgan/Atari-v0", "--policy", "scripted", "--steps", "2",
+                 "--out", str(tmp_path / "none")]) == 2
+    assert "no scripted policy" in capsys.readouterr().err
