@@ -78,6 +78,7 @@ class AtariEnv(gymnasium.Env):
         self.observation_space = self.pipeline.observation_space
         self.action_space = self.pipeline.action_space
         self.action_meanings = base.unwrapped.get_action_meanings()
+        self._n_actions = int(self.action_space.n)
         self._base = base
         self._lives = 0
         self._steps = 0
@@ -97,7 +98,7 @@ class AtariEnv(gymnasium.Env):
         return observation, {**info, "unsafe": False, "cost": 0.0, "lives": self._lives}
 
     def step(self, action):
-        if not self.action_space.contains(action):
+        if not (isinstance(action, (int, np.integer)) and 0 <= action < self._n_actions):
             raise ValueError(f"invalid action {action!r}; the action space is {self.action_space} "
                              f"({', '.join(f'{i}={m}' for i, m in enumerate(self.action_meanings))})")
         observation, reward, terminated, truncated, info = self.pipeline.step(action)
