@@ -1,0 +1,114 @@
+"""stable-baselines3's DQN with two options SB3 lacks: a Double-DQN target and a dueling head.
+
+``DQN(policy, env, double=True, policy_kwargs={"dueling": True})`` — everything else is SB3's
+(replay buffer, exploration schedule, target updates, logging).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from stable_baselines3 import DQN as SB3DQN
+from stable_baselines3.common.torch_layers import NatureCNN, create_mlp
+from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
+from torch import nn
+
+
+def dqn_target(rewards: torch.Tensor, dones: torch.Tensor, discounts: torch.Tensor | float,
+               next_q_target: torch.Tensor, next_q_online: torch.Tensor | None = None) -> torch.Tensor:
+    """The 1-step TD target ``r + discount * (1 - done) * Q_target(s', a*)``.
+
+    ``a*`` is the target network's argmax (DQN) or, given ``next_q_online``, the online
+    network's argmax (Double DQN, van Hasselt et al. 2016). Shapes: (B, 1) and (B, A).
+    """
+    if next_q_online is None:
+        next_value = next_q_target.max(dim=1, keepdim=True).values
+    else:
+        next_value = next_q_target.gather(1, next_q_online.argmax(dim=1, keepdim=True))
+    return rewards + (1 - dones) * discounts * next_value
+
+
+class DuelingHead(nn.Module):
+    """``Q(s, a) = V(s) + A(s, a) - mean_a A(s, a)`` (Wang et al. 2016) on shared features."""
+
+    def __init__(self, features_dim: int, n_actions: int, net_arch: list[int],
+                 activation_fn: type[nn.Module]) -> None:
+        super().__init__()
+        self.value = nn.Sequential(*create_mlp(features_dim, 1, net_arch, activation_fn))
+        self.advantage = nn.Sequential(*create_mlp(features_dim, n_actions, net_arch, activation_fn))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        advantage = self.advantage(features)
+        return self.value(features) + advantage - advantage.mean(dim=1, keepdim=True)
+
+
+class DuelingQNetwork(QNetwork):
+    """SB3's Q-network with :class:`DuelingHead` in place of its MLP."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.q_net = DuelingHead(self.features_dim, int(self.action_space.n), self.net_arch,
+                                 self.activation_fn)
+
+
+class RLGanDQNPolicy(DQNPolicy):
+    """SB3's ``DQNPolicy`` with ``dueling`` (bool) in ``policy_kwargs``; image observations
+    get the Nature CNN feature extractor automatically."""
+
+    def __init__(self, observation_space, action_space, lr_schedule, dueling: bool = False,
+                 **kwargs: Any) -> None:
+        self.dueling = dueling
+        if len(observation_space.shape) == 3 and "features_extractor_class" not in kwargs:
+            kwargs["features_extractor_class"] = NatureCNN
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+
+    def make_q_net(self) -> QNetwork:
+        net_args = self._update_features_extractor(self.net_args, features_extractor=None)
+        network = DuelingQNetwork if self.dueling else QNetwork
+        return network(**net_args).to(self.device)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        return {**super()._get_constructor_parameters(), "dueling": self.dueling}
+
+
+class DQN(SB3DQN):
+    """SB3's DQN with ``double`` (Double-DQN target) and :class:`RLGanDQNPolicy` by default."""
+
+    policy_aliases = {"MlpPolicy": RLGanDQNPolicy, "CnnPolicy": RLGanDQNPolicy,
+                      "RLGanDQNPolicy": RLGanDQNPolicy}
+
+    def __init__(self, policy: Any, env: Any, double: bool = False, **kwargs: Any) -> None:
+        self.double = double
+        super().__init__(policy, env, **kwargs)
+
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        """SB3's DQN update with :func:`dqn_target` (Double DQN when ``double``)."""
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        losses = []
+        for _ in range(gradient_steps):
+            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
+            discounts = data.discounts if data.discounts is not None else self.gamma
+            with torch.no_grad():
+                online = self.q_net(data.next_observations) if self.double else None
+                target = dqn_target(data.rewards, data.dones, discounts,
+                                    self.q_net_target(data.next_observations), online)
+            current = torch.gather(self.q_net(data.observations), dim=1, index=data.actions.long())
+            loss = F.smooth_l1_loss(current, target)
+            losses.append(loss.item())
+            self.policy.optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            self.policy.optimizer.step()
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/loss", float(np.mean(losses)))
+
+    def q_values(self, observation: np.ndarray) -> np.ndarray:
+        """Q-values of every action for one observation, ``(n_actions,)``."""
+        tensor, _ = self.policy.obs_to_tensor(observation)
+        with torch.no_grad():
+            return self.q_net(tensor)[0].cpu().numpy()

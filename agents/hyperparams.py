@@ -1,0 +1,91 @@
+"""Tuned hyperparameters per environment, in one readable place (like rl-baselines3-zoo).
+
+``HYPERPARAMS[algo][env_id]`` holds keyword arguments of the agent (for ``dqn``: SB3's
+``DQN`` plus ``double`` and ``policy_kwargs``; for ``qlearning``: :class:`QLearningConfig`)
+and the env options they were tuned with (``env_kwargs``). Anything here can be overridden
+from the command line: ``rlgan train ... --hp learning_rate=3e-4 exploration_fraction=0.2``.
+Envs not listed use ``DEFAULTS``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rlgan.config import did_you_mean
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "dqn": {"policy": "MlpPolicy", "learning_rate": 1e-4, "buffer_size": 100_000,
+            "learning_starts": 1_000, "batch_size": 32, "gamma": 0.99, "train_freq": 4,
+            "target_update_interval": 1_000, "exploration_fraction": 0.1,
+            "exploration_final_eps": 0.05, "double": False, "policy_kwargs": {}},
+    "qlearning": {"gamma": 0.99, "alpha_start": 0.5, "alpha_end": 0.05,
+                  "epsilon_start": 1.0, "epsilon_end": 0.05, "epsilon_fraction": 0.5},
+}
+
+HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
+    "dqn": {
+        "CartPole-v1": {"policy": "MlpPolicy", "learning_rate": 2.3e-3, "batch_size": 64,
+                        "buffer_size": 100_000, "learning_starts": 1_000, "gamma": 0.99,
+                        "target_update_interval": 10, "train_freq": 256, "gradient_steps": 128,
+                        "exploration_fraction": 0.16, "exploration_final_eps": 0.04,
+                        "policy_kwargs": {"net_arch": [256, 256]}},
+        # Pixels, 3 keys; 64x64 frames through the Nature CNN.
+        "rlgan/Driving-v0": {"policy": "CnnPolicy", "learning_rate": 2.5e-4,
+                             "buffer_size": 50_000, "learning_starts": 2_000, "batch_size": 32,
+                             "gamma": 0.97, "train_freq": 4, "target_update_interval": 2_000,
+                             "exploration_fraction": 0.2, "exploration_final_eps": 0.02,
+                             "double": True, "policy_kwargs": {"dueling": True}},
+        "rlgan/HideAndSeek-v0": {"policy": "MlpPolicy", "learning_rate": 5e-4,
+                                 "buffer_size": 50_000, "learning_starts": 1_000,
+                                 "batch_size": 64, "gamma": 0.95, "train_freq": 4,
+                                 "target_update_interval": 1_000, "exploration_fraction": 0.3,
+                                 "exploration_final_eps": 0.05, "double": True,
+                                 "policy_kwargs": {"net_arch": [128, 128], "dueling": True}},
+        # Nature DQN (Mnih et al. 2015) in SB3 units (one step = 4 frames): 1M-transition
+        # memory-optimised buffer, epsilon 1 -> 0.01 over 1M steps of a 10M-step run.
+        "rlgan/Atari-v0": {"policy": "CnnPolicy", "learning_rate": 1e-4, "buffer_size": 1_000_000,
+                           "optimize_memory_usage": True,
+                           "replay_buffer_kwargs": {"handle_timeout_termination": False},
+                           "learning_starts": 100_000, "batch_size": 32, "gamma": 0.99,
+                           "train_freq": 4, "gradient_steps": 1, "target_update_interval": 1_000,
+                           "exploration_fraction": 0.1, "exploration_final_eps": 0.01,
+                           "env_kwargs": {"terminal_on_life_loss": True, "clip_rewards": True}},
+    },
+    "qlearning": {
+        "FrozenLake-v1": {"gamma": 0.95, "alpha_start": 0.8, "alpha_end": 0.1,
+                          "epsilon_fraction": 0.6},
+        "CliffWalking-v1": {"gamma": 1.0, "alpha_start": 0.5, "alpha_end": 0.1,
+                            "epsilon_start": 0.3, "epsilon_end": 0.0, "epsilon_fraction": 0.8},
+        "rlgan/HideAndSeek-v0": {"gamma": 0.95, "alpha_start": 0.5, "alpha_end": 0.05,
+                                 "epsilon_fraction": 0.7,
+                                 "env_kwargs": {"size": 5, "n_boxes": 1, "walls": 0}},
+    },
+}
+
+ALGOS = tuple(HYPERPARAMS)
+
+
+def hyperparameters(algo: str, env_id: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Tuned settings of ``algo`` on ``env_id`` with ``overrides`` applied.
+
+    Raises:
+        ValueError: unknown algorithm.
+        TypeError: an override names no known setting.
+    """
+    if algo not in HYPERPARAMS:
+        raise ValueError(f"unknown algorithm {algo!r}; choose from {', '.join(ALGOS)}."
+                         f"{did_you_mean(algo, ALGOS)}")
+    settings = {**DEFAULTS[algo], **HYPERPARAMS[algo].get(env_id, {})}
+    known = set(settings) | _ACCEPTED[algo]
+    for key in overrides or {}:
+        if key not in known:
+            raise TypeError(f"{algo} has no hyperparameter {key!r}.{did_you_mean(key, known)} "
+                            f"Known: {', '.join(sorted(known))}")
+    return {**settings, **(overrides or {})}
+
+
+_ACCEPTED = {
+    "dqn": {"gradient_steps", "tau", "max_grad_norm", "exploration_initial_eps",
+            "optimize_memory_usage", "replay_buffer_kwargs", "env_kwargs"},
+    "qlearning": {"alpha_fraction", "initial_q", "env_kwargs"},
+}

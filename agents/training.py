@@ -1,0 +1,284 @@
+"""Training runs: one directory per run, with checkpoints, logs, evaluations and exact resume.
+
+Layout of ``--run DIR``::
+
+    config.json             algorithm, env id and options, seed, steps, hyperparameters, spaces
+    checkpoints/last.json   points at the latest complete checkpoint (updated atomically)
+    checkpoints/step_N/     one checkpoint (see agents.checkpoint / QLearningAgent.save)
+    best/                   a copy of the checkpoint with the best evaluation return
+    evaluations.csv         step, mean_return, std_return, mean_length, unsafe_per_1000, ...
+    tb/                     TensorBoard logs
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+from tqdm import tqdm
+
+from rlgan.agents.evaluation import Act, evaluate
+from rlgan.agents.hyperparams import hyperparameters
+from rlgan.device import resolve_device
+from rlgan.io import read_json, write_json
+from rlgan.make import make_env, resolve_env_id
+
+EVALUATION_FIELDS = ("step", "mean_return", "std_return", "mean_length", "unsafe_per_1000",
+                     "episodes", "wall_seconds")
+
+
+@dataclass
+class RunConfig:
+    """What a run trains; saved as ``config.json`` and checked on resume."""
+
+    algo: str
+    env_id: str
+    steps: int
+    seed: int = 0
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    hp_overrides: dict[str, Any] = field(default_factory=dict)
+    eval_freq: int = 10_000
+    eval_episodes: int = 5
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        self.env_id = resolve_env_id(self.env_id)
+        if self.steps < 1 or self.eval_freq < 1 or self.eval_episodes < 1:
+            raise ValueError("steps, eval_freq and eval_episodes must be >= 1")
+
+    def settings(self) -> dict[str, Any]:
+        """Hyperparameters (tuned for the env, with the overrides) and env options."""
+        settings = hyperparameters(self.algo, self.env_id, self.hp_overrides)
+        env_kwargs = {**settings.pop("env_kwargs", {}), **self.env_kwargs}
+        return {"hyperparameters": settings, "env_kwargs": env_kwargs}
+
+
+def space_description(env: gymnasium.Env) -> dict[str, str]:
+    """Observation and action spaces as text, to check checkpoints against envs."""
+    return {"observation_space": str(env.observation_space), "action_space": str(env.action_space)}
+
+
+class Run:
+    """A training run in ``directory`` (create it, or open it to resume or evaluate)."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.directory / "checkpoints"
+
+    def config(self) -> dict[str, Any]:
+        """The saved ``config.json``.
+
+        Raises:
+            FileNotFoundError / ValueError: not a run directory, or a corrupt one.
+        """
+        return read_json(self.directory / "config.json", what="run config")
+
+    def last_checkpoint(self) -> Path:
+        """Directory of the latest complete checkpoint."""
+        pointer = read_json(self.checkpoints / "last.json", what="checkpoint pointer")
+        path = self.checkpoints / pointer["checkpoint"]
+        if not path.is_dir():
+            raise FileNotFoundError(f"checkpoint {path} named in last.json is missing")
+        return path
+
+    def commit_checkpoint(self, step: int, save: Any) -> Path:
+        """Write a checkpoint with ``save(directory)``, then point ``last.json`` at it and delete
+        the older ones, so a crash at any moment leaves a complete latest checkpoint."""
+        path = self.checkpoints / f"step_{step:09d}"
+        if path.exists():
+            shutil.rmtree(path)
+        save(path)
+        write_json(self.checkpoints / "last.json", {"checkpoint": path.name, "step": step})
+        for old in self.checkpoints.glob("step_*"):
+            if old != path:
+                shutil.rmtree(old)
+        return path
+
+    def evaluations(self) -> list[dict[str, float]]:
+        """Rows of ``evaluations.csv``."""
+        path = self.directory / "evaluations.csv"
+        if not path.exists():
+            return []
+        with open(path, newline="") as file:
+            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(file)]
+
+    def append_evaluation(self, row: dict[str, float]) -> None:
+        path = self.directory / "evaluations.csv"
+        new = not path.exists()
+        with open(path, "a", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=EVALUATION_FIELDS)
+            if new:
+                writer.writeheader()
+            writer.writerow({k: row[k] for k in EVALUATION_FIELDS})
+
+
+def build_agent(config: dict[str, Any], env: gymnasium.Env, device: str) -> Any:
+    """A fresh agent for a saved run config (DQN on an SB3 DummyVecEnv, or Q-learning)."""
+    hp = dict(config["hyperparameters"])
+    if config["algo"] == "qlearning":
+        from rlgan.agents.qlearning import QLearningAgent
+
+        return QLearningAgent(env, seed=config["seed"], **hp)
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from rlgan.agents.dqn import DQN
+
+    policy = hp.pop("policy")
+    vec_env = DummyVecEnv([lambda: Monitor(env)])
+    vec_env.seed(config["seed"])
+    return DQN(policy, vec_env, seed=config["seed"], device=device, verbose=0, **hp)
+
+
+def save_agent(agent: Any, algo: str, directory: Path) -> None:
+    if algo == "qlearning":
+        agent.save(directory)
+    else:
+        from rlgan.agents.checkpoint import save_dqn
+
+        save_dqn(agent, directory)
+
+
+def load_agent_into(agent: Any, algo: str, directory: Path) -> None:
+    if algo == "qlearning":
+        agent.load(directory)
+    else:
+        from rlgan.agents.checkpoint import load_dqn
+
+        load_dqn(agent, directory)
+
+
+def acting(agent: Any, algo: str) -> Act:
+    """``act(observation, env)`` of a trained agent, greedy."""
+    if algo == "qlearning":
+        return lambda observation, env: agent.predict(observation, env=env)[0]
+    return lambda observation, env: int(agent.predict(observation, deterministic=True)[0])
+
+
+class WholeRun(BaseCallback):
+    """Keep SB3's schedules on the whole run while learning in chunks; tick the progress bar."""
+
+    def __init__(self, total: int, bar: tqdm) -> None:
+        super().__init__()
+        self.total, self.bar = total, bar
+
+    def _on_training_start(self) -> None:
+        self.model._total_timesteps = self.total
+
+    def _on_step(self) -> bool:
+        self.bar.update(self.model.n_envs)
+        return True
+
+
+def train(run_dir: str | Path, config: RunConfig | None = None, resume: bool = False,
+          steps: int | None = None, progress: bool = True,
+          stop_at: int | None = None) -> dict[str, Any]:
+    """Train (or, with ``resume``, continue) the run in ``run_dir``; return the last evaluation.
+
+    ``steps`` raises a resumed run's total step budget; ``stop_at`` stops after the first
+    checkpoint at or past that step, as an interruption would (the schedules still plan for
+    the whole budget).
+
+    Raises:
+        FileExistsError: starting a new run in a directory that already holds one.
+        ValueError: resuming with a checkpoint that does not fit (nothing is overwritten).
+    """
+    run = Run(run_dir)
+    if resume:
+        saved = run.config()
+        saved["steps"] = max(saved["steps"], steps or 0)
+    else:
+        if config is None:
+            raise ValueError("a new run needs a RunConfig")
+        if (run.directory / "config.json").exists():
+            raise FileExistsError(f"{run.directory} already holds a run; pass --resume to continue "
+                                  "it or choose another --run")
+        saved = {**asdict(config), **config.settings()}
+    env = make_env(saved["env_id"], **saved["env_kwargs"])
+    eval_env = make_env(saved["env_id"], **saved["env_kwargs"])
+    device = resolve_device(saved["device"]) if saved["algo"] == "dqn" else "cpu"
+    spaces = space_description(env)
+    if resume and saved.get("spaces") != spaces:
+        raise ValueError(f"run {run.directory} was trained on {saved.get('spaces')}, the env now "
+                         f"gives {spaces}")
+    saved["spaces"] = spaces
+    agent = build_agent(saved, env, str(device))
+    if resume:
+        load_agent_into(agent, saved["algo"], run.last_checkpoint())
+    else:
+        run.directory.mkdir(parents=True, exist_ok=True)
+    write_json(run.directory / "config.json", saved)
+    print(f"training {saved['algo']} on {saved['env_id']} on device {device}"
+          + (f", resuming at step {agent.num_timesteps}" if resume else ""))
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(run.directory / "tb"))
+    if saved["algo"] == "dqn":
+        from stable_baselines3.common.logger import configure
+
+        agent.set_logger(configure(str(run.directory / "tb"), ["tensorboard"]))
+    best = max((row["mean_return"] for row in run.evaluations()), default=-np.inf)
+    start, total = agent.num_timesteps, saved["steps"]
+    bar = tqdm(total=total, initial=start, desc=f"{saved['algo']} {saved['env_id']}", unit="step",
+               disable=not progress)
+    started = time.perf_counter()
+    result: dict[str, Any] = {}
+    while agent.num_timesteps < min(total, stop_at or total):
+        chunk = min(saved["eval_freq"] - agent.num_timesteps % saved["eval_freq"],
+                    total - agent.num_timesteps)
+        if saved["algo"] == "qlearning":
+            agent.learn(chunk, total_planned=total, callback=lambda agent, info: bar.update(1))
+        else:
+            agent.learn(chunk, reset_num_timesteps=False, callback=WholeRun(total, bar))
+        bar.update(agent.num_timesteps - bar.n)
+        result = evaluate(acting(agent, saved["algo"]), eval_env, saved["eval_episodes"],
+                          seed=10_000 + saved["seed"])
+        row = {"step": agent.num_timesteps, **{k: result[k] for k in EVALUATION_FIELDS[1:-1]},
+               "wall_seconds": time.perf_counter() - started}
+        run.append_evaluation(row)
+        for key in ("mean_return", "mean_length", "unsafe_per_1000"):
+            writer.add_scalar(f"eval/{key}", result[key], agent.num_timesteps)
+        bar.set_postfix(eval_return=f"{result['mean_return']:.2f}")
+        last = run.commit_checkpoint(agent.num_timesteps, lambda d: save_agent(agent, saved["algo"], d))
+        if result["mean_return"] > best:
+            best = result["mean_return"]
+            if (run.directory / "best").exists():
+                shutil.rmtree(run.directory / "best")
+            shutil.copytree(last, run.directory / "best")
+            write_json(run.directory / "best" / "evaluation.json", row)
+    bar.close()
+    writer.close()
+    return {k: v for k, v in result.items() if k != "frames"}
+
+
+def load_trained(run_dir: str | Path, which: str = "best", env: gymnasium.Env | None = None) -> tuple[Act, dict[str, Any]]:
+    """Load a run's ``best`` (or ``last``) agent; return ``(act, config)``.
+
+    Raises:
+        ValueError / FileNotFoundError: not a run, a corrupt checkpoint, or an env whose spaces
+            differ from the run's.
+    """
+    run = Run(run_dir)
+    config = run.config()
+    env = env or make_env(config["env_id"], **config["env_kwargs"])
+    if space_description(env) != config["spaces"]:
+        raise ValueError(f"run {run.directory} was trained on {config['spaces']}, this env has "
+                         f"{space_description(env)}")
+    directory = run.directory / "best" if which == "best" and (run.directory / "best").is_dir() \
+        else run.last_checkpoint()
+    device = "cpu" if config["algo"] == "qlearning" else str(resolve_device(config["device"]))
+    agent = build_agent(config, env, device)
+    load_agent_into(agent, config["algo"], directory)
+    return acting(agent, config["algo"]), config
+

@@ -1,0 +1,48 @@
+"""``rlgan train``: train a DQN or Q-learning agent into a run directory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rlgan.cli.common import add_env_arguments, env_kwargs_from
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a DQN or Q-learning agent (checkpoints, TensorBoard, --resume)",
+        description="Train into --run DIR: progress bar, TensorBoard logs in DIR/tb, an "
+                    "evaluation on a separate env every --eval-freq steps, the last and best "
+                    "checkpoints. --resume continues an interrupted run exactly.")
+    parser.add_argument("--algo", choices=["dqn", "qlearning"], help="required for a new run")
+    parser.add_argument("--env", help="Gymnasium id, e.g. rlgan/Driving-v0 (required for a new run)")
+    add_env_arguments(parser)
+    parser.add_argument("--hp", nargs="*", default=[], metavar="K=V",
+                        help="hyperparameter overrides (see rlgan/agents/hyperparams.py)")
+    parser.add_argument("--steps", type=int, help="total environment steps")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--run", required=True, help="run directory")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --run")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    parser.add_argument("--eval-freq", type=int, default=10_000)
+    parser.add_argument("--eval-episodes", type=int, default=5)
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rlgan.agents.training import RunConfig, train
+    from rlgan.config import parse_kv
+
+    if args.resume:
+        result = train(args.run, resume=True, steps=args.steps, progress=not args.no_progress)
+    else:
+        if not (args.algo and args.env and args.steps):
+            raise ValueError("a new run needs --algo, --env and --steps")
+        config = RunConfig(algo=args.algo, env_id=args.env, steps=args.steps, seed=args.seed,
+                           env_kwargs=env_kwargs_from(args), hp_overrides=parse_kv(args.hp),
+                           eval_freq=args.eval_freq, eval_episodes=args.eval_episodes,
+                           device=args.device)
+        result = train(args.run, config, progress=not args.no_progress)
+    print(json.dumps({k: v for k, v in result.items() if k != "returns"}))
+    return 0

@@ -1,0 +1,161 @@
+"""Agents: Q-learning optimality, DQN options and learning, run directories, exact resume."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file
+
+import rlgan  # noqa: F401
+from rlgan.agents.dqn import DQN, DuelingHead, dqn_target
+from rlgan.agents.evaluation import evaluate, random_policy
+from rlgan.agents.hyperparams import hyperparameters
+from rlgan.agents.qlearning import QLearningAgent
+from rlgan.agents.training import Run, RunConfig, load_trained, train
+from rlgan.cli import main
+
+# The hider can push the box into the only door and hide: 21 is the best return (30 steps,
+# 9 of preparation); a random hider is seen about half the time.
+DOOR = "#######\n#.H...#\n#.B...#\n#.....#\n##.####\n#..S..#\n#######"
+DOOR_KWARGS = {"layout": DOOR, "max_steps": 30, "prep_fraction": 0.3}
+
+
+@pytest.mark.parametrize("env_id, kwargs, steps, optimum", [
+    ("FrozenLake-v1", {"is_slippery": False}, 4_000, 1.0),
+    ("CliffWalking-v1", {}, 20_000, -13.0),
+])
+def test_qlearning_reaches_the_known_optimum(env_id, kwargs, steps, optimum):
+    settings = hyperparameters("qlearning", env_id)
+    settings.pop("env_kwargs", None)
+    agent = QLearningAgent(gymnasium.make(env_id, **kwargs), seed=0, **settings)
+    agent.learn(steps)
+    result = evaluate(lambda obs, env: agent.predict(obs, env=env)[0],
+                      gymnasium.make(env_id, **kwargs), episodes=3)
+    assert result["mean_return"] == optimum
+
+
+def test_qlearning_on_hide_and_seek_uses_encode_state(tmp_path):
+    env = gymnasium.make("rlgan/HideAndSeek-v0", size=5, n_boxes=1, walls=0)
+    agent = QLearningAgent(env, seed=0)
+    agent.learn(500)
+    assert 10 < len(agent.table) <= env.unwrapped.n_states
+    agent.save(tmp_path)
+    copy = QLearningAgent(env, seed=1).load(tmp_path)
+    assert copy.table.keys() == agent.table.keys() and copy.num_timesteps == 500
+    assert all(np.array_equal(copy.table[s], agent.table[s]) for s in agent.table)
+
+
+def test_double_dqn_target_uses_the_online_argmax():
+    rewards, dones = torch.tensor([[1.0], [0.0]]), torch.tensor([[0.0], [1.0]])
+    target_q = torch.tensor([[1.0, 5.0], [2.0, 3.0]])
+    online_q = torch.tensor([[9.0, 0.0], [0.0, 9.0]])
+    assert torch.equal(dqn_target(rewards, dones, 0.5, target_q), torch.tensor([[3.5], [0.0]]))
+    assert torch.equal(dqn_target(rewards, dones, 0.5, target_q, online_q), torch.tensor([[1.5], [0.0]]))
+
+
+def test_dueling_head_is_value_plus_centred_advantage():
+    head = DuelingHead(4, 3, [8], torch.nn.ReLU)
+    features = torch.randn(5, 4)
+    q = head(features)
+    advantage = head.advantage(features)
+    expected = head.value(features) + advantage - advantage.mean(dim=1, keepdim=True)
+    assert torch.allclose(q, expected)
+    model = DQN("MlpPolicy", gymnasium.make("CartPole-v1"), policy_kwargs={"dueling": True}, device="cpu")
+    assert isinstance(model.q_net.q_net, DuelingHead) and isinstance(model.q_net_target.q_net, DuelingHead)
+    assert model.q_values(np.zeros(4, np.float32)).shape == (2,)
+
+
+@pytest.mark.slow
+def test_dqn_beats_random_on_an_easy_hide_and_seek():
+    env = gymnasium.make("rlgan/HideAndSeek-v0", **DOOR_KWARGS)
+    model = DQN("MlpPolicy", env, double=True, policy_kwargs={"dueling": True, "net_arch": [64, 64]},
+                learning_starts=500, learning_rate=1e-3, exploration_fraction=0.5,
+                target_update_interval=250, train_freq=1, batch_size=64, gamma=0.9, seed=0, device="cpu")
+    model.learn(4_000)
+    evaluation_env = gymnasium.make("rlgan/HideAndSeek-v0", **DOOR_KWARGS)
+    learned = evaluate(lambda obs, env: int(model.predict(obs, deterministic=True)[0]), evaluation_env, 5)
+    random = evaluate(random_policy(0), evaluation_env, 5)
+    assert learned["mean_return"] > random["mean_return"] + 4
+
+
+def small_run(steps: int = 1_200, seed: int = 3) -> RunConfig:
+    return RunConfig(algo="dqn", env_id="rlgan/HideAndSeek-v0", steps=steps, seed=seed,
+                     env_kwargs=DOOR_KWARGS,
+                     hp_overrides={"learning_starts": 200, "policy_kwargs": {"net_arch": [32]}},
+                     eval_freq=600, eval_episodes=1)
+
+
+def test_resume_continues_the_same_curve_exactly(tmp_path):
+    train(tmp_path / "straight", small_run(), progress=False)
+    train(tmp_path / "interrupted", small_run(), progress=False, stop_at=600)
+    assert Run(tmp_path / "interrupted").last_checkpoint().name == "step_000000600"
+    train(tmp_path / "interrupted", resume=True, progress=False)
+    straight = Run(tmp_path / "straight").last_checkpoint()
+    resumed = Run(tmp_path / "interrupted").last_checkpoint()
+    assert straight.name == resumed.name == "step_000001200"
+    a = load_file(str(straight / "policy.safetensors"))
+    b = load_file(str(resumed / "policy.safetensors"))
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    state = json.loads((resumed / "state.json").read_text())
+    assert state["counters"]["num_timesteps"] == 1200
+    assert [r["step"] for r in Run(tmp_path / "interrupted").evaluations()] == [600, 1200]
+
+
+def test_failed_resume_leaves_the_run_untouched(tmp_path):
+    run_dir = tmp_path / "run"
+    train(run_dir, small_run(steps=600), progress=False)
+    checkpoint = Run(run_dir).last_checkpoint()
+    (checkpoint / "policy.safetensors").write_bytes(b"not a safetensors file")
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and "tb" not in p.parts}
+    with pytest.raises(ValueError, match="missing or corrupt"):
+        train(run_dir, resume=True, steps=1_200, progress=False)
+    after = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and "tb" not in p.parts}
+    assert before == after
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        train(run_dir, small_run(), progress=False)
+
+
+def test_mismatched_env_is_refused(tmp_path):
+    train(tmp_path / "run", small_run(steps=600), progress=False)
+    other = gymnasium.make("rlgan/HideAndSeek-v0", view_size=7)
+    with pytest.raises(ValueError, match="was trained on"):
+        load_trained(tmp_path / "run", env=other)
+
+
+def test_cli_train_eval_plot_round_trip(tmp_path, capsys):
+    run_dir = str(tmp_path / "frozen")
+    assert main(["train", "--algo", "qlearning", "--env", "FrozenLake-v1", "--env-kwargs",
+                 "is_slippery=false", "--steps", "4000", "--eval-freq", "2000", "--run", run_dir,
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["eval", "--run", run_dir, "--episodes", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["mean_return"] == 1.0 and result["episodes"] == 3
+    assert {"mean_return", "std_return", "mean_length", "unsafe_per_1000"} <= set(result)
+    assert main(["plot", "--run", run_dir]) == 0
+    assert (tmp_path / "frozen" / "learning_curve.png").stat().st_size > 0
+    capsys.readouterr()
+    assert main(["eval", "--agent", "scripted", "--env", "rlgan/Driving-v0", "--episodes", "1",
+                 "--video", str(tmp_path / "drive.gif"), "--json"]) == 0
+    scripted = json.loads(capsys.readouterr().out)
+    assert scripted["mean_distance_before_unsafe"] > 0 and (tmp_path / "drive.gif").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--algo", "qlearning", "--env", "CartPole-v1", "--steps", "10", "--run", "r"],
+     "Discrete observation space or an env with encode_state"),
+    (["train", "--algo", "dqn", "--env", "Cartpole-v1", "--steps", "10", "--run", "r"],
+     "unknown environment id 'Cartpole-v1'"),
+    (["train", "--algo", "dqn", "--env", "CartPole-v1", "--steps", "10", "--run", "r", "--hp",
+      "learnig_rate=1"], "no hyperparameter 'learnig_rate'. Did you mean 'learning_rate'"),
+    (["train", "--run", "missing", "--resume"], "run config not found"),
+    (["eval", "--agent", "scripted", "--env", "CartPole-v1"], "has no scripted policy"),
+])
+def test_cli_bad_input(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
