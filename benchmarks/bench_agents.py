@@ -1,0 +1,152 @@
+"""Agent benchmarks, each one command printing a Markdown table.
+
+    python benchmarks/bench_agents.py qlearning [--steps 200000]     # hide-and-seek 5x5 hider
+    python benchmarks/bench_agents.py driving [--steps 200000]       # DQN on rlgan/Driving-v0
+    python benchmarks/bench_agents.py throughput [--steps 5000]      # rlgan DQN vs plain SB3 DQN
+    python benchmarks/bench_agents.py atari [--steps 250000]         # Nature DQN on Pong
+
+Runs go to --out (default benchmarks/runs/, not committed); learning curves are PNGs there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import common  # noqa: F401  (sets the dummy SDL driver)
+import gymnasium
+import numpy as np
+
+import rlgan  # noqa: F401
+from common import machine, table
+from rlgan.agents.evaluation import evaluate, random_policy, scripted_policy
+from rlgan.agents.plotting import plot_learning_curve
+from rlgan.agents.training import Run, RunConfig, load_trained, train
+from rlgan.make import make_env
+
+
+def _fresh(path: Path) -> Path:
+    import shutil
+
+    if path.exists():
+        shutil.rmtree(path)
+    return path
+
+
+def qlearning(args: argparse.Namespace) -> None:
+    """Q-learning hider on a 5x5 grid against the scripted seeker."""
+    env_kwargs = {"size": 5, "n_boxes": 1, "walls": 0}
+    run = _fresh(args.out / "qlearning_hide_and_seek")
+    start = time.perf_counter()
+    train(run, RunConfig(algo="qlearning", env_id="rlgan/HideAndSeek-v0", steps=args.steps,
+                         env_kwargs=env_kwargs, eval_freq=max(args.steps // 20, 1), eval_episodes=20),
+          progress=False)
+    seconds = time.perf_counter() - start
+    env = make_env("rlgan/HideAndSeek-v0", **env_kwargs)
+    act, _ = load_trained(run, env=env)
+    episodes = 200
+    learned = evaluate(act, env, episodes, seed=50_000)
+    rand = evaluate(random_policy(0), env, episodes, seed=50_000)
+    scripted = evaluate(scripted_policy(), env, episodes, seed=50_000)
+    best = env.unwrapped.config.max_steps - env.unwrapped.config.prep_steps
+    curve = plot_learning_curve(run, run / "learning_curve.png")
+    rows = [("Q-learning hider", f"{learned['mean_return']:.1f}", f"{learned['unsafe_per_1000']:.0f}"),
+            ("random hider", f"{rand['mean_return']:.1f}", f"{rand['unsafe_per_1000']:.0f}"),
+            ("scripted hider", f"{scripted['mean_return']:.1f}", f"{scripted['unsafe_per_1000']:.0f}"),
+            ("best reachable (never seen)", f"{best:.1f}", "0")]
+    print(f"\nQ-learning, hide-and-seek 5x5 (1 box, no walls) vs scripted seeker, {args.steps:,} "
+          f"steps in {seconds:.0f} s ({machine()}); {episodes} evaluation episodes\n")
+    print(table(rows, ("hider", "mean return", "seen steps / 1000")))
+    print(f"\nlearning curve: {curve}")
+
+
+def driving(args: argparse.Namespace) -> None:
+    """DQN on rlgan/Driving-v0: distance before the first unsafe event."""
+    run = args.out / "dqn_driving"
+    if not args.resume:
+        _fresh(run)
+    start = time.perf_counter()
+    train(run, None if args.resume else RunConfig(
+        algo="dqn", env_id="rlgan/Driving-v0", steps=args.steps, eval_freq=max(args.steps // 20, 1),
+        eval_episodes=5, device=args.device), resume=args.resume, steps=args.steps, progress=False)
+    seconds = time.perf_counter() - start
+    env = make_env("rlgan/Driving-v0")
+    act, _ = load_trained(run, env=env)
+    rows, results = [], {}
+    for name, policy in (("DQN", act), ("random", random_policy(0)), ("scripted", scripted_policy())):
+        results[name] = evaluate(policy, env, args.episodes, seed=70_000)
+        r = results[name]
+        rows.append((name, f"{r['mean_distance_before_unsafe']:.0f}", f"{r['mean_return']:.1f}",
+                     f"{r['unsafe_per_1000']:.1f}"))
+    dqn = results["DQN"]["mean_distance_before_unsafe"]
+    print(f"\nDQN on rlgan/Driving-v0 (day), {args.steps:,} steps, {seconds / 60:.0f} min "
+          f"({machine()}); {args.episodes} evaluation episodes\n")
+    print(table(rows, ("policy", "metres before first unsafe event", "return", "unsafe / 1000")))
+    print(f"\nDQN / random: {dqn / results['random']['mean_distance_before_unsafe']:.1f}x (target >= 2x); "
+          f"DQN / scripted: {dqn / results['scripted']['mean_distance_before_unsafe']:.2f}x (target >= 0.5x)")
+    print(f"learning curve: {plot_learning_curve(run, run / 'learning_curve.png')}")
+
+
+def throughput(args: argparse.Namespace) -> None:
+    """Env steps per second including updates: rlgan's DQN setup vs plain SB3 DQN defaults."""
+    from stable_baselines3 import DQN as PlainDQN
+
+    from rlgan.agents.dqn import DQN
+    from rlgan.agents.hyperparams import hyperparameters
+
+    rows = []
+    for env_id in ("rlgan/Driving-v0", "rlgan/HideAndSeek-v0"):
+        settings = hyperparameters("dqn", env_id)
+        settings.pop("env_kwargs", None)
+        policy = settings.pop("policy")
+        settings.update(learning_starts=500, buffer_size=20_000)
+        rates = {}
+        for name, build in (
+                ("rlgan", lambda env: DQN(policy, env, device="cpu", seed=0, **settings)),
+                ("SB3", lambda env: PlainDQN(policy, env, learning_starts=500, buffer_size=20_000,
+                                             device="cpu", seed=0))):
+            model = build(gymnasium.make(env_id))
+            start = time.perf_counter()
+            model.learn(args.steps)
+            rates[name] = args.steps / (time.perf_counter() - start)
+        rows.append((env_id, policy, f"{rates['rlgan']:,.0f}", f"{rates['SB3']:,.0f}",
+                     f"{rates['rlgan'] / rates['SB3']:.2f}"))
+    print(f"\nDQN training throughput, {args.steps:,} steps each ({machine()})\n")
+    print(table(rows, ("env", "policy", "rlgan DQN steps/s", "plain SB3 DQN steps/s", "ratio")))
+
+
+def atari(args: argparse.Namespace) -> None:
+    """The Nature-DQN configuration on Pong for a CPU-sized budget (GPU: same command)."""
+    run = args.out / "dqn_pong"
+    if not args.resume:
+        _fresh(run)
+    start = time.perf_counter()
+    train(run, None if args.resume else RunConfig(
+        algo="dqn", env_id="rlgan/Atari-v0", steps=args.steps, env_kwargs={"game": "Pong"},
+        hp_overrides={"buffer_size": min(1_000_000, args.steps)}, eval_freq=max(args.steps // 10, 1),
+        eval_episodes=2, device=args.device), resume=args.resume, steps=args.steps, progress=False)
+    seconds = time.perf_counter() - start
+    rows = [(f"{int(r['step']):,}", f"{r['mean_return']:.1f}") for r in Run(run).evaluations()]
+    print(f"\nNature DQN on Pong, {args.steps:,} steps ({4 * args.steps:,} frames) in "
+          f"{seconds / 60:.0f} min: {args.steps / seconds:.0f} steps/s ({machine()})\n")
+    print(table(rows, ("step", "evaluation return")))
+    print(f"\nA 10M-frame run (2.5M steps) at this rate takes {2.5e6 / (args.steps / seconds) / 3600:.1f} h.")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("which", choices=["qlearning", "driving", "throughput", "atari"])
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--resume", action="store_true", help="continue the benchmark's run")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "runs")
+    args = parser.parse_args(argv)
+    defaults = {"qlearning": 200_000, "driving": 200_000, "throughput": 5_000, "atari": 250_000}
+    args.steps = args.steps or defaults[args.which]
+    {"qlearning": qlearning, "driving": driving, "throughput": throughput, "atari": atari}[args.which](args)
+
+
+if __name__ == "__main__":
+    main()
