@@ -47,11 +47,14 @@ class RunConfig:
     eval_freq: int = 10_000
     eval_episodes: int = 5
     device: str = "auto"
+    n_envs: int = 1
 
     def __post_init__(self) -> None:
         self.env_id = resolve_env_id(self.env_id)
-        if self.steps < 1 or self.eval_freq < 1 or self.eval_episodes < 1:
-            raise ValueError("steps, eval_freq and eval_episodes must be >= 1")
+        if self.steps < 1 or self.eval_freq < 1 or self.eval_episodes < 1 or self.n_envs < 1:
+            raise ValueError("steps, eval_freq, eval_episodes and n_envs must be >= 1")
+        if self.algo == "qlearning" and self.n_envs != 1:
+            raise ValueError("Q-learning trains on one env; use n_envs=1")
 
     def settings(self) -> dict[str, Any]:
         """Hyperparameters (tuned for the env, with the overrides) and env options."""
@@ -123,7 +126,9 @@ class Run:
 
 
 def build_agent(config: dict[str, Any], env: gymnasium.Env, device: str) -> Any:
-    """A fresh agent for a saved run config (DQN on an SB3 DummyVecEnv, or Q-learning)."""
+    """A fresh agent for a saved run config: Q-learning on ``env``, or DQN on ``env`` in SB3's
+    ``DummyVecEnv`` (``n_envs`` 1) or on ``n_envs`` copies, batched where the env has a
+    vector form (:mod:`rlgan.agents.vec_adapter`)."""
     hp = dict(config["hyperparameters"])
     if config["algo"] == "qlearning":
         from rlgan.agents.qlearning import QLearningAgent
@@ -135,8 +140,14 @@ def build_agent(config: dict[str, Any], env: gymnasium.Env, device: str) -> Any:
     from rlgan.agents.dqn import DQN
 
     policy = hp.pop("policy")
-    vec_env = DummyVecEnv([lambda: Monitor(env)])
-    vec_env.seed(config["seed"])
+    if config.get("n_envs", 1) > 1:
+        from rlgan.agents.vec_adapter import make_sb3_vec_env
+
+        vec_env = make_sb3_vec_env(config["env_id"], config["n_envs"], seed=config["seed"],
+                                   **config["env_kwargs"])
+    else:
+        vec_env = DummyVecEnv([lambda: Monitor(env)])
+        vec_env.seed(config["seed"])
     return DQN(policy, vec_env, seed=config["seed"], device=device, verbose=0, **hp)
 
 

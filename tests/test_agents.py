@@ -159,3 +159,28 @@ def test_cli_bad_input(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_batched_envs_train_dqn_through_the_sb3_adapter(tmp_path):
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    from rlgan.agents.vec_adapter import GymnasiumVecEnv, make_sb3_vec_env
+
+    venv = make_sb3_vec_env("rlgan/HideAndSeek-v0", 3, seed=4, max_steps=5)
+    assert isinstance(venv, VecMonitor) and isinstance(venv.venv, GymnasiumVecEnv)
+    singles = [gymnasium.make("rlgan/HideAndSeek-v0", max_steps=5) for _ in range(3)]
+    observations = venv.reset()
+    for i, env in enumerate(singles):
+        assert np.array_equal(env.reset(seed=4 + i)[0], observations[i])
+    for step in range(5):
+        observations, rewards, dones, infos = venv.step(np.zeros(3, dtype=np.int64))
+        expected = [env.step(0) for env in singles]
+    assert dones.all() and all(info["TimeLimit.truncated"] for info in infos)
+    for i, (final, *_ ) in enumerate(expected):
+        assert np.array_equal(infos[i]["terminal_observation"], final)
+        assert np.array_equal(observations[i], singles[i].reset()[0])
+    config = RunConfig(algo="dqn", env_id="rlgan/HideAndSeek-v0", steps=800, n_envs=4,
+                       env_kwargs=DOOR_KWARGS, hp_overrides={"learning_starts": 100},
+                       eval_freq=400, eval_episodes=1)
+    train(tmp_path / "batched", config, progress=False)
+    assert [r["step"] for r in Run(tmp_path / "batched").evaluations()] == [400, 800]

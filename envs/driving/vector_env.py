@@ -16,6 +16,7 @@ from rlgan.envs.driving.config import DrivingConfig
 from rlgan.envs.driving.env import observation_space
 from rlgan.envs.driving.rendering import RoadRenderer, to_grayscale
 from rlgan.envs.driving.simulation import DrivingState, RoadBatch
+from rlgan.envs.vector import add_final, check_autoreset_mode
 
 
 class DrivingVectorEnv(VectorEnv):
@@ -25,14 +26,20 @@ class DrivingVectorEnv(VectorEnv):
 
     ``infos`` holds the single env's keys as arrays (with Gymnasium's ``_key`` masks).
     ``render()`` returns the ``rgb_array`` frames of every road, ``(num_envs, S, S, 3)``.
+    ``autoreset_mode=AutoresetMode.SAME_STEP`` resets finished roads within the step instead,
+    with ``infos["final_obs"]`` and ``infos["final_info"]`` (as Gymnasium's vector envs do).
     """
 
     metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP,
                 "render_fps": 10}
 
-    def __init__(self, num_envs: int, render_mode: str | None = None, **overrides: Any) -> None:
+    def __init__(self, num_envs: int, render_mode: str | None = None,
+                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+                 **overrides: Any) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.autoreset_mode = check_autoreset_mode(autoreset_mode)
+        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
         self.config = build_config(DrivingConfig, overrides)
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"DrivingVectorEnv renders only 'rgb_array', got {render_mode!r}")
@@ -91,6 +98,8 @@ class DrivingVectorEnv(VectorEnv):
             raise ValueError(f"invalid actions {actions!r}: expected {self.num_envs} integers in "
                              f"0..{self.config.actions - 1} (action space {self.action_space})")
         actions = actions.astype(np.int64)
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            return self._step_same_step(actions)
         resetting = self._needs_reset.copy()
         result = self.roads.step(actions)
         for index in np.nonzero(resetting)[0]:
@@ -103,6 +112,24 @@ class DrivingVectorEnv(VectorEnv):
         offroad = np.where(resetting, zeros, result.offroad)
         self._needs_reset = terminated | truncated
         return self._observations(), reward, terminated, truncated, self._infos(crash, offroad)
+
+    def _step_same_step(self, actions: np.ndarray):
+        result = self.roads.step(actions)
+        observations = self._observations()
+        infos = self._infos(result.crash, result.offroad)
+        done = np.flatnonzero(result.terminated | result.truncated)
+        if len(done):
+            finished = add_final(infos, observations, done)
+            for index in done:
+                self.roads.reset(index)
+            fresh = self.renderer.render(self.roads, done)
+            observations[done] = to_grayscale(fresh) if self.config.grayscale else fresh
+            reset_infos = self._infos(np.zeros(self.num_envs, bool), np.zeros(self.num_envs, bool))
+            for key, value in reset_infos.items():
+                if not key.startswith("_"):
+                    infos[key][done] = value[done]
+            infos.update(finished)
+        return observations, result.reward, result.terminated, result.truncated, infos
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:

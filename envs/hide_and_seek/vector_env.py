@@ -15,18 +15,25 @@ from rlgan.envs.hide_and_seek.config import HideAndSeekConfig
 from rlgan.envs.hide_and_seek.core import GridBatch, HideAndSeekState
 from rlgan.envs.hide_and_seek.observations import observation_space, observe
 from rlgan.envs.hide_and_seek.scripted import scripted_actions
+from rlgan.envs.vector import add_final, check_autoreset_mode
 
 
 class HideAndSeekVectorEnv(VectorEnv):
     """``num_envs`` :class:`HideAndSeekEnv` games (scripted opponents and teammates) stepped
     together; exactly the single envs seeded ``seed, seed + 1, ...``, with next-step autoreset.
-    ``infos`` has ``unsafe``, ``cost``, ``seen`` and ``prep`` arrays (and ``_key`` masks)."""
+    ``infos`` has ``unsafe``, ``cost``, ``seen`` and ``prep`` arrays (and ``_key`` masks).
+    ``autoreset_mode=AutoresetMode.SAME_STEP`` resets finished grids within the step, with
+    ``infos["final_obs"]`` and ``infos["final_info"]``."""
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
-    def __init__(self, num_envs: int, render_mode: str | None = None, **overrides: Any) -> None:
+    def __init__(self, num_envs: int, render_mode: str | None = None,
+                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+                 **overrides: Any) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.autoreset_mode = check_autoreset_mode(autoreset_mode)
+        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
         if render_mode is not None:
             raise ValueError("HideAndSeekVectorEnv does not render; render a single env instead")
         self.config = build_config(HideAndSeekConfig, overrides)
@@ -77,6 +84,8 @@ class HideAndSeekVectorEnv(VectorEnv):
                 (actions >= 0) & (actions < self.config.n_actions) & (actions == np.round(actions))):
             raise ValueError(f"invalid actions {actions!r}: expected {self.num_envs} integers in "
                              f"0..{self.config.n_actions - 1}")
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            return self._step_same_step(actions)
         resetting = self._needs_reset.copy()
         joint = scripted_actions(self.grid)
         joint[:, self.learner] = actions
@@ -90,6 +99,27 @@ class HideAndSeekVectorEnv(VectorEnv):
         self._needs_reset = truncated.copy()
         terminated = np.zeros(self.num_envs, dtype=bool)
         return observe(self.grid, self._learners), rewards, terminated, truncated, self._infos(seen, prep)
+
+    def _step_same_step(self, actions: np.ndarray):
+        joint = scripted_actions(self.grid)
+        joint[:, self.learner] = actions
+        result = self.grid.step(joint)
+        observations = observe(self.grid, self._learners)
+        infos = self._infos(result["seen"], result["prep"])
+        truncated = result["truncated"]
+        done = np.flatnonzero(truncated)
+        if len(done):
+            finished = add_final(infos, observations, done)
+            for index in done:
+                self.grid.reset(index)
+            observations = observe(self.grid, self._learners)
+            reset_infos = self._infos(self.grid.hider_seen(), self.grid.in_prep())
+            for key, value in reset_infos.items():
+                if not key.startswith("_"):
+                    infos[key][done] = value[done]
+            infos.update(finished)
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        return observations, result["rewards"][:, self.learner], terminated, truncated, infos
 
     def get_states(self) -> list[HideAndSeekState]:
         """The exact state of every grid."""

@@ -24,6 +24,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--run", required=True, help="run directory")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    parser.add_argument("--n-envs", type=int, default=1,
+                        help="parallel envs for DQN (rlgan envs step them batched in numpy)")
     parser.add_argument("--eval-freq", type=int, default=10_000)
     parser.add_argument("--eval-episodes", type=int, default=5)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         config = RunConfig(algo=args.algo, env_id=args.env, steps=args.steps, seed=args.seed,
                            env_kwargs=env_kwargs_from(args), hp_overrides=parse_kv(args.hp),
                            eval_freq=args.eval_freq, eval_episodes=args.eval_episodes,
-                           device=args.device)
+                           device=args.device, n_envs=args.n_envs)
         result = train(args.run, config, progress=not args.no_progress)
     print(json.dumps({k: v for k, v in result.items() if k != "returns"}))
     return 0
