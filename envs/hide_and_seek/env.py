@@ -58,6 +58,9 @@ class HideAndSeekEnv(gymnasium.Env):
             raise ValueError(f"policies for unknown agents {sorted(unknown)}; agents: {self.names}")
         self.policies = dict(policies or {})
         self.learner = 0 if self.config.role == "hider" else self.config.n_hiders
+        # A learning hider's scripted action is never needed; a learning seeker's is still
+        # computed, since it advances the sweep memory that scripted_action() relies on.
+        self._scripted_skip = self.learner if self.config.role == "hider" else None
         self.observation_space = observation_space(self.config)
         self.action_space = spaces.Discrete(self.config.n_actions)
         self.grid = GridBatch(1, self.config)
@@ -89,7 +92,7 @@ class HideAndSeekEnv(gymnasium.Env):
             raise ValueError(f"invalid action {action!r}; the action space is {self.action_space} "
                              "(0 stay, 1 up, 2 down, 3 left, 4 right"
                              + (", 5 lock)" if self.config.lockable else ")"))
-        actions = scripted_actions(self.grid)
+        actions = scripted_actions(self.grid, skip=self._scripted_skip)
         for agent, name in enumerate(self.names):
             if name in self.policies and agent != self.learner:
                 actions[0, agent] = int(self.policies[name](self._observation(agent)))

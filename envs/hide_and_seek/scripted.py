@@ -87,10 +87,13 @@ def hider_actions(grid: GridBatch, agent: int) -> np.ndarray:
     return score.argmin(axis=1)
 
 
-def scripted_actions(grid: GridBatch) -> np.ndarray:
-    """(B, A) the built-in policy's action for every agent."""
+def scripted_actions(grid: GridBatch, skip: int | None = None) -> np.ndarray:
+    """(B, A) the built-in policy's action for every agent (0 for agent ``skip``, whose
+    action comes from elsewhere)."""
     actions = np.zeros((grid.num_grids, grid.n_agents), dtype=np.int64)
     for agent in range(grid.n_agents):
+        if agent == skip:
+            continue
         actions[:, agent] = seeker_actions(grid, agent) if grid.is_seeker[agent] \
             else hider_actions(grid, agent)
     return actions

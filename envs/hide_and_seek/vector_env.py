@@ -40,6 +40,9 @@ class HideAndSeekVectorEnv(VectorEnv):
         self.num_envs = num_envs
         self.render_mode = None
         self.learner = 0 if self.config.role == "hider" else self.config.n_hiders
+        # A learning hider's scripted action is never needed; a learning seeker's is still
+        # computed, since it advances the sweep memory that scripted_action() relies on.
+        self._scripted_skip = self.learner if self.config.role == "hider" else None
         self.single_observation_space = observation_space(self.config)
         self.single_action_space = spaces.Discrete(self.config.n_actions)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
@@ -87,7 +90,7 @@ class HideAndSeekVectorEnv(VectorEnv):
         if self.autoreset_mode == AutoresetMode.SAME_STEP:
             return self._step_same_step(actions)
         resetting = self._needs_reset.copy()
-        joint = scripted_actions(self.grid)
+        joint = scripted_actions(self.grid, skip=self._scripted_skip)
         joint[:, self.learner] = actions
         result = self.grid.step(joint)
         for index in np.flatnonzero(resetting):
@@ -101,7 +104,7 @@ class HideAndSeekVectorEnv(VectorEnv):
         return observe(self.grid, self._learners), rewards, terminated, truncated, self._infos(seen, prep)
 
     def _step_same_step(self, actions: np.ndarray):
-        joint = scripted_actions(self.grid)
+        joint = scripted_actions(self.grid, skip=self._scripted_skip)
         joint[:, self.learner] = actions
         result = self.grid.step(joint)
         observations = observe(self.grid, self._learners)
