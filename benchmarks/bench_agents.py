@@ -16,7 +16,6 @@ from pathlib import Path
 
 import common  # noqa: F401  (sets the dummy SDL driver)
 import gymnasium
-import numpy as np
 
 import rlgan  # noqa: F401
 from common import machine, table

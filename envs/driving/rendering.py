@@ -238,7 +238,7 @@ class RoadRenderer:
         side_depth = (first[:, None] + np.arange(int(ROADSIDE_DISTANCE / ROADSIDE_SPACING))) \
             * ROADSIDE_SPACING - camera[:, None]
         side = self.half_width + 3.5
-        n_cars, n_side = car_depth.shape[1], side_depth.shape[1]
+        n_cars = car_depth.shape[1]
         depth = np.concatenate([car_depth, side_depth, side_depth], axis=1)  # (n, S)
         across = np.concatenate([roads.car_lateral()[indices], np.full_like(side_depth, -side),
                                  np.full_like(side_depth, side)], axis=1)

@@ -36,7 +36,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, KeyError, FileNotFoundError, FileExistsError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"rlgan {args.command}: error: {message}", file=sys.stderr)
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:
+        print(f"rlgan {args.command}: error: {error}", file=sys.stderr)
         return 2
