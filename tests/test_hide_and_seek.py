@@ -38,43 +38,41 @@ def test_checkers_pass():
 
 def test_visibility_on_hand_built_layouts():
     corridor = game("#######\n#H...S#\n###.###\n#.....#\n#.....#\n#.....#\n#######")
-    assert corridor.grid.hider_seen()[0, 0]
+    assert corridor.grid.hider_seen()[0]
     wall = game("#######\n#H#..S#\n###.###\n#.....#\n#.....#\n#.....#\n#######")
-    assert not wall.grid.hider_seen()[0, 0]
+    assert not wall.grid.hider_seen()[0]
     far = game("#######\n#H...S#\n###.###\n#.....#\n#.....#\n#.....#\n#######", vision_range=3)
-    assert not far.grid.hider_seen()[0, 0]
+    assert not far.grid.hider_seen()[0]
     # A wall touching the line of sight at a corner blocks it.
     corner = game("#######\n#H....#\n##....#\n#..S..#\n#.....#\n#.....#\n#######")
-    assert not corner.grid.hider_seen()[0, 0]
+    assert not corner.grid.hider_seen()[0]
     open_diagonal = game("#######\n#H....#\n#.....#\n#..S..#\n#.....#\n#.....#\n#######")
-    assert open_diagonal.grid.hider_seen()[0, 0]
+    assert open_diagonal.grid.hider_seen()[0]
 
 
 def test_hidden_behind_a_pushed_box():
     env = game("#######\n#.....#\n#H...S#\n#..B..#\n#..H..#\n#.....#\n#######", prep_fraction=0.0)
-    assert env.grid.hider_seen()[0, 0]
-    actions = np.zeros((1, 3), dtype=np.int64)
-    actions[0, 1] = UP  # hider_1 pushes the box into the line between hider_0 and the seeker
-    env.grid.step(actions)
-    assert env.grid.boxes[0, cell(env, 2, 3)] and not env.grid.boxes[0, cell(env, 3, 3)]
-    assert not env.grid.hider_seen()[0, 0]
+    assert env.grid.hider_seen()[0]
+    env.grid.step([STAY, UP, STAY])  # hider_1 pushes the box between hider_0 and the seeker
+    assert env.grid.boxes[cell(env, 2, 3)] and not env.grid.boxes[cell(env, 3, 3)]
+    assert not env.grid.hider_seen()[0]
 
 
 def test_box_pushing_rules():
     env = game("#######\n#HB#..#\n#.....#\n#.BB..#\n#.H...#\n#....S#\n#######")
     env.step(RIGHT)  # box against a wall: nothing moves
-    assert env.grid.agents[0, 0] == cell(env, 1, 1) and env.grid.boxes[0, cell(env, 1, 2)]
+    assert env.grid.agents[0] == cell(env, 1, 1) and env.grid.boxes[cell(env, 1, 2)]
     env = game("#######\n#.....#\n#.....#\n#HBB..#\n#.....#\n#....S#\n#######")
     env.step(RIGHT)  # box against a box: nothing moves
-    assert env.grid.agents[0, 0] == cell(env, 3, 1)
+    assert env.grid.agents[0] == cell(env, 3, 1)
     env = game("#######\n#.....#\n#.....#\n#HB...#\n#.....#\n#....S#\n#######")
     env.step(RIGHT)  # free behind: the box moves, the hider follows
-    assert env.grid.agents[0, 0] == cell(env, 3, 2) and env.grid.boxes[0, cell(env, 3, 3)]
+    assert env.grid.agents[0] == cell(env, 3, 2) and env.grid.boxes[cell(env, 3, 3)]
     env = game("#######\n#.....#\n#.....#\n#HB...#\n#.....#\n#....S#\n#######", lockable=True)
-    env.grid.facing[0, 0] = RIGHT
+    env.grid.facing[0] = RIGHT
     env.step(5)  # lock the box in front; now it cannot be pushed
     env.step(RIGHT)
-    assert env.grid.agents[0, 0] == cell(env, 3, 1)
+    assert env.grid.agents[0] == cell(env, 3, 1)
 
 
 def test_rewards_and_preparation_phase():
@@ -87,7 +85,7 @@ def test_rewards_and_preparation_phase():
         rewards.append((reward["hider_0"], reward["seeker_0"]))
         assert info["hider_0"]["prep"] == (step < 4)
         if step < 4:  # seekers are frozen during preparation
-            assert env.grid.agents[0, 1] == 1 * 7 + 5
+            assert env.grid.agents[1] == 1 * 7 + 5
     assert rewards[:4] == [(0.0, 0.0)] * 4
     assert rewards[4:] == [(-1.0, 1.0)] * 6  # the hider is in plain sight afterwards
     assert all(truncation.values()) and env.agents == []
@@ -145,7 +143,7 @@ def test_encode_state_is_distinct_for_distinct_states():
     codes = {}
     for seed in range(200):
         env.reset(seed=seed)
-        key = (tuple(env.grid.agents[0]), tuple(np.flatnonzero(env.grid.boxes[0])))
+        key = (tuple(env.grid.agents), tuple(np.flatnonzero(env.grid.boxes)))
         code = env.encode_state()
         assert 0 <= code < env.n_states
         assert codes.setdefault(code, key) == key
@@ -221,6 +219,34 @@ def test_bad_input_names_the_problem():
         parallel.step({"hider_0": 0})
 
 
+@pytest.mark.parametrize("overrides", [{}, {"observation": "full"},
+                                       {"view_cone": True, "vision_range": 4, "lockable": True,
+                                        "n_hiders": 2, "n_seekers": 2}])
+def test_single_grid_fast_path_equals_the_batched_core(overrides):
+    from rlgan.envs.hide_and_seek.config import HideAndSeekConfig
+    from rlgan.envs.hide_and_seek.core import GridBatch
+    from rlgan.envs.hide_and_seek.observations import observe
+    from rlgan.envs.hide_and_seek.scripted import scripted_actions
+    from rlgan.envs.hide_and_seek.single import SingleGrid
+
+    config = HideAndSeekConfig(**overrides)
+    for seed in range(3):
+        batch, single = GridBatch(1, config), SingleGrid(config)
+        batch.reset(0, seed=seed)
+        single.reset(seed)
+        rng = np.random.default_rng(seed)
+        for _ in range(60):
+            joint, actions = scripted_actions(batch), single.scripted_actions()
+            assert list(joint[0]) == actions
+            joint[0, 0] = actions[0] = int(rng.integers(config.n_actions))
+            batched, fast = batch.step(joint), single.step(actions)
+            assert list(batched["rewards"][0]) == fast["rewards"]
+            assert list(batched["seen"][0]) == fast["seen"]
+            for agent in range(config.n_agents):
+                assert np.array_equal(observe(batch, np.array([agent]))[0], single.observe(agent))
+            assert batch.get_state(0) == single.get_state()
+
+
 def test_custom_policy_for_the_other_team():
     calls = []
 
@@ -230,7 +256,7 @@ def test_custom_policy_for_the_other_team():
 
     env = HideAndSeekEnv(policies={"seeker_0": lazy_seeker}, prep_fraction=0.0)
     env.reset(seed=0)
-    start = env.grid.agents[0, 1]
+    start = env.grid.agents[1]
     for _ in range(5):
         env.step(STAY)
-    assert env.grid.agents[0, 1] == start and calls == [(154,)] * 5
+    assert env.grid.agents[1] == start and calls == [(154,)] * 5

@@ -11,9 +11,9 @@ from gymnasium import spaces
 
 from rlgan.config import build_config
 from rlgan.envs.hide_and_seek.config import HideAndSeekConfig
-from rlgan.envs.hide_and_seek.core import GridBatch, HideAndSeekState
-from rlgan.envs.hide_and_seek.observations import observation_space, observe
-from rlgan.envs.hide_and_seek.scripted import scripted_actions
+from rlgan.envs.hide_and_seek.core import HideAndSeekState
+from rlgan.envs.hide_and_seek.observations import observation_space
+from rlgan.envs.hide_and_seek.single import SingleGrid
 
 Policy = Callable[[np.ndarray], int]
 
@@ -63,25 +63,24 @@ class HideAndSeekEnv(gymnasium.Env):
         self._scripted_skip = self.learner if self.config.role == "hider" else None
         self.observation_space = observation_space(self.config)
         self.action_space = spaces.Discrete(self.config.n_actions)
-        self.grid = GridBatch(1, self.config)
+        self.grid = SingleGrid(self.config)
         self._renderer = None
         self._seeded = False
 
     def _observation(self, agent: int | None = None) -> np.ndarray:
-        agent = self.learner if agent is None else agent
-        return observe(self.grid, np.array([agent]))[0]
+        return self.grid.observe(self.learner if agent is None else agent)
 
-    def _info(self, seen: np.ndarray | None = None, prep: bool | None = None) -> dict[str, Any]:
-        seen = self.grid.hider_seen()[0] if seen is None else seen
+    def _info(self, seen: list[bool] | None = None, prep: bool | None = None) -> dict[str, Any]:
+        seen = self.grid.hider_seen() if seen is None else seen
         unsafe = bool(seen[self.learner]) if self.config.role == "hider" else False
-        return {"unsafe": unsafe, "cost": float(unsafe), "seen": bool(seen.any()),
-                "prep": bool(self.grid.in_prep()[0] if prep is None else prep)}
+        return {"unsafe": unsafe, "cost": float(unsafe), "seen": any(seen),
+                "prep": self.grid.in_prep() if prep is None else bool(prep)}
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         if seed is None and not self._seeded:
             seed = int(self.np_random.integers(2**31))
-        self.grid.reset(0, seed)
+        self.grid.reset(seed)
         self._seeded = True
         if self.render_mode == "human":
             self.render()
@@ -92,16 +91,16 @@ class HideAndSeekEnv(gymnasium.Env):
             raise ValueError(f"invalid action {action!r}; the action space is {self.action_space} "
                              "(0 stay, 1 up, 2 down, 3 left, 4 right"
                              + (", 5 lock)" if self.config.lockable else ")"))
-        actions = scripted_actions(self.grid, skip=self._scripted_skip)
+        actions = self.grid.scripted_actions(skip=self._scripted_skip)
         for agent, name in enumerate(self.names):
             if name in self.policies and agent != self.learner:
-                actions[0, agent] = int(self.policies[name](self._observation(agent)))
-        actions[0, self.learner] = int(action)
+                actions[agent] = int(self.policies[name](self._observation(agent)))
+        actions[self.learner] = int(action)
         result = self.grid.step(actions)
         if self.render_mode == "human":
             self.render()
-        return (self._observation(), float(result["rewards"][0, self.learner]), False,
-                bool(result["truncated"][0]), self._info(result["seen"][0], result["prep"][0]))
+        return (self._observation(), float(result["rewards"][self.learner]), False,
+                bool(result["truncated"]), self._info(result["seen"], result["prep"]))
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:
@@ -111,7 +110,7 @@ class HideAndSeekEnv(gymnasium.Env):
 
         if self._renderer is None:
             self._renderer = GridRenderer(self.metadata["render_fps"])
-        frame = self._renderer.frame(self.grid, 0)
+        frame = self._renderer.frame(self.grid.as_batch(), 0)
         if self.render_mode == "human":
             self._renderer.show(frame)
             return None
@@ -123,19 +122,20 @@ class HideAndSeekEnv(gymnasium.Env):
 
     def get_state(self) -> HideAndSeekState:
         """The game's exact state (random generator included), a small value object."""
-        return self.grid.get_state(0)
+        return self.grid.get_state()
 
     def set_state(self, state: HideAndSeekState) -> np.ndarray:
         """Restore ``state`` exactly and return the learner's observation there."""
-        self.grid.set_state(0, state)
+        self.grid.set_state(state)
         self._seeded = True
         return self._observation()
 
     def scripted_action(self) -> int:
         """The built-in policy's action for the learner's role."""
-        state = self.grid.get_state(0)
-        action = int(scripted_actions(self.grid)[0, self.learner])
-        self.grid.set_state(0, state)  # the seekers' sweep memory must not advance twice
+        waypoint, last_seen = list(self.grid.waypoint), list(self.grid.last_seen)
+        action = self.grid.scripted_actions()[self.learner]
+        # The seekers' sweep memory must not advance twice (here and in step()).
+        self.grid.waypoint, self.grid.last_seen = waypoint, last_seen
         return action
 
     @property
@@ -156,13 +156,12 @@ class HideAndSeekEnv(gymnasium.Env):
             row, col = divmod(int(cell), size)
             return (row - 1) * inner + (col - 1)
 
-        code = int(grid.in_prep()[0])
-        for cell in grid.agents[0]:
+        code = int(grid.in_prep())
+        for cell in grid.agents:
             code = code * inner * inner + inner_index(cell)
-        box_cells = np.flatnonzero(grid.boxes[0])
         lock_levels = 3 if self.config.lockable else 1
-        for cell in box_cells:
-            lock = int(grid.boxes[0, cell]) - 1 if self.config.lockable else 0
+        for cell in (cell for cell, box in enumerate(grid.boxes) if box):
+            lock = grid.boxes[cell] - 1 if self.config.lockable else 0
             code = (code * inner * inner + inner_index(cell)) * lock_levels + lock
         return code
 

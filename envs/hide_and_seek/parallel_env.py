@@ -11,9 +11,10 @@ from pettingzoo import ParallelEnv
 
 from rlgan.config import build_config
 from rlgan.envs.hide_and_seek.config import HideAndSeekConfig
-from rlgan.envs.hide_and_seek.core import GridBatch, HideAndSeekState
+from rlgan.envs.hide_and_seek.core import HideAndSeekState
 from rlgan.envs.hide_and_seek.env import agent_names
-from rlgan.envs.hide_and_seek.observations import observation_space, observe
+from rlgan.envs.hide_and_seek.observations import observation_space
+from rlgan.envs.hide_and_seek.single import SingleGrid
 
 
 class HideAndSeekParallelEnv(ParallelEnv):
@@ -38,7 +39,7 @@ class HideAndSeekParallelEnv(ParallelEnv):
         self._index = {name: index for index, name in enumerate(self.possible_agents)}
         self._observation_space = observation_space(self.config)
         self._action_space = spaces.Discrete(self.config.n_actions)
-        self.grid = GridBatch(1, self.config)
+        self.grid = SingleGrid(self.config)
         self._renderer = None
         self._seed_rng = np.random.default_rng()
 
@@ -49,25 +50,24 @@ class HideAndSeekParallelEnv(ParallelEnv):
         return self._action_space
 
     def _observations(self) -> dict[str, np.ndarray]:
-        return {name: observe(self.grid, np.array([index]))[0]
-                for name, index in self._index.items()}
+        return {name: self.grid.observe(index) for name, index in self._index.items()}
 
-    def _infos(self, seen: np.ndarray, prep: bool) -> dict[str, dict[str, Any]]:
+    def _infos(self, seen: list[bool], prep: bool) -> dict[str, dict[str, Any]]:
         infos = {}
         for name, index in self._index.items():
             unsafe = bool(seen[index]) if index < self.config.n_hiders else False
-            infos[name] = {"unsafe": unsafe, "cost": float(unsafe), "seen": bool(seen.any()),
+            infos[name] = {"unsafe": unsafe, "cost": float(unsafe), "seen": any(seen),
                            "prep": bool(prep)}
         return infos
 
     def reset(self, seed: int | None = None, options: dict | None = None):
         if seed is not None:
             self._seed_rng = np.random.default_rng(seed)
-        self.grid.reset(0, int(self._seed_rng.integers(2**31)))
+        self.grid.reset(int(self._seed_rng.integers(2**31)))
         self.agents = list(self.possible_agents)
         if self.render_mode == "human":
             self.render()
-        return self._observations(), self._infos(self.grid.hider_seen()[0], self.grid.in_prep()[0])
+        return self._observations(), self._infos(self.grid.hider_seen(), self.grid.in_prep())
 
     def step(self, actions: dict[str, int]):
         if not self.agents:
@@ -75,19 +75,19 @@ class HideAndSeekParallelEnv(ParallelEnv):
         missing = set(self.agents) - set(actions)
         if missing:
             raise ValueError(f"missing actions for {sorted(missing)}")
-        joint = np.zeros((1, self.config.n_agents), dtype=np.int64)
+        joint = [0] * self.config.n_agents
         for name, action in actions.items():
             if name not in self._index:
                 raise ValueError(f"unknown agent {name!r}; agents: {self.possible_agents}")
             if not self._action_space.contains(action):
                 raise ValueError(f"invalid action {action!r} for {name}; the action space is "
                                  f"{self._action_space}")
-            joint[0, self._index[name]] = int(action)
+            joint[self._index[name]] = int(action)
         result = self.grid.step(joint)
-        truncated = bool(result["truncated"][0])
-        rewards = {name: float(result["rewards"][0, index]) for name, index in self._index.items()}
+        truncated = bool(result["truncated"])
+        rewards = {name: float(result["rewards"][index]) for name, index in self._index.items()}
         observations = self._observations()
-        infos = self._infos(result["seen"][0], result["prep"][0])
+        infos = self._infos(result["seen"], result["prep"])
         terminations = {name: False for name in self.agents}
         truncations = {name: truncated for name in self.agents}
         if truncated:
@@ -104,7 +104,7 @@ class HideAndSeekParallelEnv(ParallelEnv):
 
         if self._renderer is None:
             self._renderer = GridRenderer(self.metadata["render_fps"])
-        frame = self._renderer.frame(self.grid, 0)
+        frame = self._renderer.frame(self.grid.as_batch(), 0)
         if self.render_mode == "human":
             self._renderer.show(frame)
             return None
@@ -116,15 +116,15 @@ class HideAndSeekParallelEnv(ParallelEnv):
 
     def state(self) -> np.ndarray:
         """The full grid observation of ``hider_0``'s team view (PettingZoo's global state)."""
-        return observe(self.grid, np.array([0]))[0]
+        return self.grid.observe(0)
 
     def get_state(self) -> HideAndSeekState:
         """The game's exact state (a small value object)."""
-        return self.grid.get_state(0)
+        return self.grid.get_state()
 
     def set_state(self, state: HideAndSeekState) -> dict[str, np.ndarray]:
         """Restore ``state``; return every agent's observation."""
-        self.grid.set_state(0, state)
+        self.grid.set_state(state)
         self.agents = list(self.possible_agents)
         return self._observations()
 
