@@ -13,6 +13,8 @@ their range and view-cone rules).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from gymnasium import spaces
 
@@ -42,36 +44,48 @@ def team_sight(grid: GridBatch) -> np.ndarray:
     return seen
 
 
+@lru_cache(maxsize=16)
+def window_table(size: int, side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index tables on a grid padded by ``side // 2`` cells: the padded position of every
+    cell ``(C,)``, and the ``side x side`` window around every cell ``(C, side * side)``."""
+    radius = side // 2
+    padded = size + 2 * radius
+    rows, cols = np.divmod(np.arange(size * size), size)
+    inner = (rows + radius) * padded + cols + radius
+    offsets = np.arange(side)
+    windows = ((rows[:, None, None] + offsets[None, :, None]) * padded
+               + cols[:, None, None] + offsets[None, None, :]).reshape(size * size, side * side)
+    return inner, windows
+
+
 def observe(grid: GridBatch, agents: np.ndarray) -> np.ndarray:
     """Observations of agent ``agents[b]`` on every grid ``b``: ``(B, obs_size)`` uint8."""
     config = grid.config
     batch, size = grid.num_grids, grid.size
     rows = np.arange(batch)
+    if config.observation == "egocentric":
+        inner, windows = window_table(size, config.view_size)
+        padded_cells = (size + 2 * (config.view_size // 2)) ** 2
+    else:  # the whole grid, unpadded
+        inner = np.arange(grid.cells)
+        windows = np.broadcast_to(inner, (grid.cells, grid.cells))
+        padded_cells = grid.cells
     seen = team_sight(grid)
-    planes = np.zeros((batch, len(CHANNELS), grid.cells), dtype=np.uint8)
-    planes[:, 0] = grid.walls
-    planes[:, 1] = grid.boxes != FREE
-    planes[:, 2] = grid.boxes > BOX
+    planes = np.zeros((batch, len(CHANNELS), padded_cells), dtype=np.uint8)
+    planes[:, 0] = 1  # outside the grid is wall
+    planes[:, 0, inner] = grid.walls
+    planes[:, 1, inner] = grid.boxes != FREE
+    planes[:, 2, inner] = grid.boxes > BOX
     seeker = grid.is_seeker[agents]  # (B,)
     for other in range(grid.n_agents):
-        cell = grid.agents[:, other]
+        cell = inner[grid.agents[:, other]]
         same_team = grid.is_seeker[other] == seeker
         is_self = agents == other
         planes[rows, 3, cell] |= is_self
         planes[rows, 4, cell] |= same_team & ~is_self
         planes[rows, 5, cell] |= ~same_team & seen[:, other]
-    planes = planes.reshape(batch, len(CHANNELS), size, size)
     here = grid.agents[rows, agents]
-    row, col = grid.rows[here], grid.cols[here]
-    if config.observation == "egocentric":
-        radius = config.view_size // 2
-        padded = np.zeros((batch, len(CHANNELS), size + 2 * radius, size + 2 * radius), np.uint8)
-        padded[:, 0] = 1  # outside the grid is wall
-        padded[:, :, radius:radius + size, radius:radius + size] = planes
-        offsets = np.arange(config.view_size)
-        window_rows = (row[:, None] + offsets)[:, :, None]
-        window_cols = (col[:, None] + offsets)[:, None, :]
-        planes = padded[rows[:, None, None, None], np.arange(len(CHANNELS))[None, :, None, None],
-                        window_rows[:, None], window_cols[:, None]]
-    extras = np.stack([grid.steps, grid.in_prep(), row, col], axis=1).astype(np.uint8)
-    return np.concatenate([planes.reshape(batch, -1), extras], axis=1)
+    window = windows[here][:, None, :]  # (B, 1, side * side)
+    view = np.take_along_axis(planes, np.broadcast_to(window, (batch, len(CHANNELS), window.shape[2])), axis=2)
+    extras = np.stack([grid.steps, grid.in_prep(), grid.rows[here], grid.cols[here]], axis=1).astype(np.uint8)
+    return np.concatenate([view.reshape(batch, -1), extras], axis=1)
