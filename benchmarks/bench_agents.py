@@ -123,7 +123,7 @@ def atari(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     train(run, None if args.resume else RunConfig(
         algo="dqn", env_id="rlgan/Atari-v0", steps=args.steps, env_kwargs={"game": "Pong"},
-        hp_overrides={"buffer_size": min(1_000_000, args.steps)}, eval_freq=max(args.steps // 10, 1),
+        hp_overrides={"buffer_size": min(250_000, args.steps)}, eval_freq=max(args.steps // 10, 1),
         eval_episodes=2, device=args.device), resume=args.resume, steps=args.steps, progress=False)
     seconds = time.perf_counter() - start
     rows = [(f"{int(r['step']):,}", f"{r['mean_return']:.1f}") for r in Run(run).evaluations()]
