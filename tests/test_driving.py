@@ -143,19 +143,19 @@ def test_terminate_and_respawn_on_unsafe():
 
 def test_scripted_driver_beats_random():
     def distance_before_unsafe(policy, seed):
-        env = DrivingEnv(max_steps=400)
+        env = DrivingEnv(max_steps=800)
         env.reset(seed=seed)
         rng = np.random.default_rng(seed)
-        for _ in range(400):
+        for _ in range(800):
             action = env.scripted_action() if policy == "scripted" else int(rng.integers(3))
             _, _, terminated, truncated, info = env.step(action)
             if terminated or truncated:
                 break
         return info["distance"]
 
-    scripted = np.mean([distance_before_unsafe("scripted", s) for s in range(3)])
-    random = np.mean([distance_before_unsafe("random", s) for s in range(3)])
-    assert scripted > 3 * random
+    scripted = np.mean([distance_before_unsafe("scripted", s) for s in range(4)])
+    random = np.mean([distance_before_unsafe("random", s) for s in range(4)])
+    assert scripted > 2.5 * random
 
 
 def test_vector_env_equals_single_envs():

@@ -58,10 +58,12 @@ class RoadRenderer:
         self.half_width = spec.lanes * spec.lane_width / 2
         self.row_palette = self._row_palette()
         self.row_index = np.arange(len(self.row_depth))
-        self.ground = self._ground_templates()
+        self.ground = _pack(self._ground_templates())
         self.sky = self._sky()
         self.skyline = self._skyline()
         self.panorama = self._panorama()
+        self.flat_panorama = _pack(self.panorama.reshape(-1, 3))
+        self.sky_rows = np.arange(self.horizon) * self.panorama.shape[1]
         car, roadside = self._sprite_table()
         self.n_parts = len(car)
         self.car_boxes = np.array([box for box, _ in car])
@@ -128,25 +130,23 @@ class RoadRenderer:
         camera = roads.position[indices] - CAMERA_BACK
         lateral = roads.lateral[indices]
         base = np.mod(camera, TRACK_SEGMENTS * SEGMENT)
-        offset = roads.offset[indices]
-        heading = roads.heading[indices]
-        rows = np.arange(len(indices))
+        offset, heading = roads.offset, roads.heading  # (N, 2 laps): indexed, never copied
+        here = base / SEGMENT
+        i0 = here.astype(np.int64)
+        f0 = here - i0
+        start = offset[indices, i0] * (1 - f0) + offset[indices, i0 + 1] * f0
+        angle = heading[indices, i0]
 
         def relative_offset(depth: np.ndarray) -> np.ndarray:
             """Lateral offset (m) of the road centre at ``depth`` (n, d) ahead of the camera."""
             where = (base[:, None] + depth) / SEGMENT
             index = where.astype(np.int64)
             frac = where - index
-            row = rows[:, None]
+            row = indices[:, None]
             absolute = offset[row, index] * (1 - frac) + offset[row, index + 1] * frac
-            here = base / SEGMENT
-            i0 = here.astype(np.int64)
-            f0 = here - i0
-            start = offset[rows, i0] * (1 - f0) + offset[rows, i0 + 1] * f0
-            angle = heading[rows, i0]
             return absolute - start[:, None] - angle[:, None] * depth
 
-        self._draw_sky(frames, heading[rows, (base / SEGMENT).astype(np.int64)])
+        self._draw_sky(frames, angle)
         self._draw_ground(frames, base, lateral, relative_offset(self.row_depth[None, :]))
         self._draw_sprites(frames, roads, indices, camera, lateral, relative_offset)
         self._draw_player(frames)
@@ -173,7 +173,8 @@ class RoadRenderer:
         period = self.panorama.shape[1]
         shift = (heading * self.width * 1.2).astype(np.int64)
         columns = (np.arange(self.width)[None, :] + shift[:, None]) % period  # (n, W)
-        frames[:, : self.horizon] = self.panorama[:, columns].transpose(1, 0, 2, 3)
+        index = self.sky_rows[None, :, None] + columns[:, None, :]  # (n, horizon, W)
+        frames[:, : self.horizon] = _unpack(np.take(self.flat_panorama, index))
 
     def _ground_templates(self) -> np.ndarray:
         """Every ground row as a scanline template, ``(rows * 2 * 3W, 3)`` colours.
@@ -209,7 +210,7 @@ class RoadRenderer:
         stripe = np.floor((base[:, None] + self.row_depth[None, :]) / STRIPE).astype(np.int64) & 1
         start = (self.row_index[None, :] * 2 + stripe) * span + int(1.5 * self.width) - shift
         index = start[:, :, None] + np.arange(self.width)
-        frames[:, self.horizon:] = np.take(self.ground, index, axis=0)
+        frames[:, self.horizon:] = _unpack(np.take(self.ground, index))
 
     def _sprite_table(self) -> tuple[np.ndarray, np.ndarray]:
         """Parts of the sprites as boxes in metres ``(bottom, top, left, right)`` above the
@@ -281,8 +282,8 @@ class RoadRenderer:
         local = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
         pixel = which[0][box] * (self.height * self.width) \
             + (y0[box] + local // width[box]) * self.width + x0[box] + local % width[box]
-        pixel_layer = layer[which][box]
-        top_layer = np.full(n_frames * self.height * self.width, -1, dtype=np.int64)
+        pixel_layer = layer[which][box].astype(np.int16)
+        top_layer = np.full(n_frames * self.height * self.width, -1, dtype=np.int16)
         np.maximum.at(top_layer, pixel, pixel_layer)
         wins = pixel_layer == top_layer[pixel]
         flat = frames.reshape(-1, 3)
@@ -311,6 +312,18 @@ class RoadRenderer:
 
     def _draw_player(self, frames: np.ndarray) -> None:
         frames[:, self.player_mask] = self.player_colours
+
+
+def _pack(colours: np.ndarray) -> np.ndarray:
+    """``(K, 3)`` uint8 colours as ``(K,)`` uint32 (one gather moves a whole pixel)."""
+    padded = np.zeros((len(colours), 4), dtype=np.uint8)
+    padded[:, :3] = colours
+    return padded.view(np.uint32).ravel()
+
+
+def _unpack(packed: np.ndarray) -> np.ndarray:
+    """``(...)`` uint32 from :func:`_pack` back to ``(..., 3)`` uint8 (a view)."""
+    return packed[..., None].view(np.uint8)[..., :3]
 
 
 def to_grayscale(frames: np.ndarray) -> np.ndarray:

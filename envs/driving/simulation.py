@@ -20,6 +20,7 @@ from rlgan.envs.driving.config import DrivingConfig
 
 SEGMENT = 2.0  # metres per track segment
 TRACK_SEGMENTS = 3000  # the track loops every 6 km
+TRACKS_PER_MAP = 256  # an episode drives one of these tracks, drawn by the road's generator
 MAX_SPEED = 30.0
 START_SPEED = 12.0
 ACCELERATION = 5.0
@@ -45,7 +46,7 @@ class Action(IntEnum):
     BRAKE = 4
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=4 * TRACKS_PER_MAP)
 def build_track(track_seed: int, max_curvature: float, straight_fraction: float,
                 section_length: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return ``(curvature, heading, offset)`` of a looping track, cached by seed (read-only).
@@ -152,7 +153,7 @@ class RoadBatch:
         if seed is not None:
             self.rngs[index] = np.random.default_rng(seed)
         rng = self.rngs[index]
-        self._set_track(index, int(rng.integers(2**31)))
+        self._set_track(index, int(rng.integers(TRACKS_PER_MAP)))
         self.position[index] = 0.0
         self.lateral[index] = self.lane_centres[len(self.lane_centres) // 2]
         self.speed[index] = START_SPEED
