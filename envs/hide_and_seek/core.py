@@ -192,14 +192,18 @@ class GridBatch:
             visible &= (along >= np.cos(np.pi / 4) * distance - 1e-9)
         return visible
 
-    def hider_seen(self, blocking: np.ndarray | None = None) -> np.ndarray:
-        """(B, n_hiders) whether any seeker sees each hider."""
+    def seeker_sight(self, blocking: np.ndarray | None = None) -> np.ndarray:
+        """(B, n_seekers, n_hiders) whether each seeker sees each hider."""
         hiders = self.agents[:, ~self.is_seeker]
         seekers = self.agents[:, self.is_seeker]
         viewer = np.repeat(seekers[:, :, None], hiders.shape[1], axis=2)  # (B, S, H)
         target = np.repeat(hiders[:, None, :], seekers.shape[1], axis=1)
         facing = np.repeat(self.facing[:, self.is_seeker][:, :, None], hiders.shape[1], axis=2)
-        return self.sees(viewer, target, facing, blocking).any(axis=1)
+        return self.sees(viewer, target, facing, blocking)
+
+    def hider_seen(self, blocking: np.ndarray | None = None) -> np.ndarray:
+        """(B, n_hiders) whether any seeker sees each hider."""
+        return self.seeker_sight(blocking).any(axis=1)
 
     def step(self, actions: np.ndarray) -> dict[str, np.ndarray]:
         """Apply ``actions`` (B, A) and return rewards (B, A), ``seen`` (B, n_hiders),
@@ -234,9 +238,9 @@ class GridBatch:
                 self.boxes[grids[push], target[push]] = FREE
             self.agents[:, agent] = np.where(walk | push, target, here)
         self.steps += 1
-        blocking = self.blocking()
-        seen = self.hider_seen(blocking)
-        self._remember_sightings(blocking)
+        sight = self.seeker_sight()
+        seen = sight.any(axis=1)
+        self._remember_sightings(sight)
         hidden = ~seen.any(axis=1)
         hider_reward = np.where(prep, 0.0, np.where(hidden, 1.0, -1.0))
         rewards = np.where(self.is_seeker[None, :], -hider_reward[:, None], hider_reward[:, None])
@@ -254,17 +258,15 @@ class GridBatch:
         box = self.boxes[grids, front]
         self.boxes[grids, front] = np.where(box == BOX, own, np.where(box == own, BOX, box))
 
-    def _remember_sightings(self, blocking: np.ndarray) -> None:
-        """Each seeker remembers where it last saw a hider (for the scripted seekers)."""
+    def _remember_sightings(self, sight: np.ndarray) -> None:
+        """Each seeker remembers where it last saw a hider (for the scripted seekers);
+        ``sight`` is :meth:`seeker_sight`."""
         hiders = self.agents[:, ~self.is_seeker]
-        for agent in np.flatnonzero(self.is_seeker):
-            viewer = np.repeat(self.agents[:, agent:agent + 1], hiders.shape[1], axis=1)
-            facing = np.repeat(self.facing[:, agent:agent + 1], hiders.shape[1], axis=1)
-            visible = self.sees(viewer, hiders, facing, blocking)
-            first = visible.argmax(axis=1)
-            spotted = visible.any(axis=1)
-            self.last_seen[:, agent] = np.where(spotted, hiders[self.row_major, first],
-                                                self.last_seen[:, agent])
+        first = sight.argmax(axis=2)  # (B, S) first hider each seeker sees
+        spotted = sight.any(axis=2)
+        seekers = np.flatnonzero(self.is_seeker)
+        spotted_cell = np.take_along_axis(hiders, first, axis=1)
+        self.last_seen[:, seekers] = np.where(spotted, spotted_cell, self.last_seen[:, seekers])
 
 
 def _connected(walls: np.ndarray, size: int) -> bool:

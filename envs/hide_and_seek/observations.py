@@ -85,7 +85,7 @@ def observe(grid: GridBatch, agents: np.ndarray) -> np.ndarray:
         planes[rows, 4, cell] |= same_team & ~is_self
         planes[rows, 5, cell] |= ~same_team & seen[:, other]
     here = grid.agents[rows, agents]
-    window = windows[here][:, None, :]  # (B, 1, side * side)
-    view = np.take_along_axis(planes, np.broadcast_to(window, (batch, len(CHANNELS), window.shape[2])), axis=2)
+    plane_start = (rows[:, None] * len(CHANNELS) + np.arange(len(CHANNELS))) * padded_cells
+    view = planes.ravel()[plane_start[:, :, None] + windows[here][:, None, :]]  # (B, 6, side^2)
     extras = np.stack([grid.steps, grid.in_prep(), grid.rows[here], grid.cols[here]], axis=1).astype(np.uint8)
     return np.concatenate([view.reshape(batch, -1), extras], axis=1)
