@@ -45,47 +45,44 @@ def team_sight(grid: GridBatch) -> np.ndarray:
 
 
 @lru_cache(maxsize=16)
-def window_table(size: int, side: int) -> tuple[np.ndarray, np.ndarray]:
-    """Index tables on a grid padded by ``side // 2`` cells: the padded position of every
-    cell ``(C,)``, and the ``side x side`` window around every cell ``(C, side * side)``."""
+def window_cells(size: int, side: int) -> np.ndarray:
+    """``(C, side * side)``: the cells of the ``side x side`` window centred on every cell,
+    -1 where the window leaves the grid."""
     radius = side // 2
-    padded = size + 2 * radius
     rows, cols = np.divmod(np.arange(size * size), size)
-    inner = (rows + radius) * padded + cols + radius
-    offsets = np.arange(side)
-    windows = ((rows[:, None, None] + offsets[None, :, None]) * padded
-               + cols[:, None, None] + offsets[None, None, :]).reshape(size * size, side * side)
-    return inner, windows
+    offsets = np.arange(side) - radius
+    window_rows = rows[:, None, None] + offsets[None, :, None]
+    window_cols = cols[:, None, None] + offsets[None, None, :]
+    inside = (window_rows >= 0) & (window_rows < size) & (window_cols >= 0) & (window_cols < size)
+    return np.where(inside, window_rows * size + window_cols, -1).reshape(size * size, side * side)
 
 
 def observe(grid: GridBatch, agents: np.ndarray) -> np.ndarray:
     """Observations of agent ``agents[b]`` on every grid ``b``: ``(B, obs_size)`` uint8."""
     config = grid.config
-    batch, size = grid.num_grids, grid.size
+    batch = grid.num_grids
     rows = np.arange(batch)
+    here = grid.agents[rows, agents]
     if config.observation == "egocentric":
-        inner, windows = window_table(size, config.view_size)
-        padded_cells = (size + 2 * (config.view_size // 2)) ** 2
-    else:  # the whole grid, unpadded
-        inner = np.arange(grid.cells)
-        windows = np.broadcast_to(inner, (grid.cells, grid.cells))
-        padded_cells = grid.cells
+        cells = window_cells(grid.size, config.view_size)[here]  # (B, k * k)
+    else:
+        cells = np.broadcast_to(np.arange(grid.cells), (batch, grid.cells))
+    outside = cells < 0
+    safe = np.where(outside, 0, cells)
+    batch_rows = rows[:, None]
+    boxes = grid.boxes[batch_rows, safe]
+    view = np.zeros((batch, len(CHANNELS), cells.shape[1]), dtype=np.uint8)
+    view[:, 0] = outside | grid.walls[batch_rows, safe]
+    view[:, 1] = ~outside & (boxes != FREE)
+    view[:, 2] = ~outside & (boxes > BOX)
     seen = team_sight(grid)
-    planes = np.zeros((batch, len(CHANNELS), padded_cells), dtype=np.uint8)
-    planes[:, 0] = 1  # outside the grid is wall
-    planes[:, 0, inner] = grid.walls
-    planes[:, 1, inner] = grid.boxes != FREE
-    planes[:, 2, inner] = grid.boxes > BOX
     seeker = grid.is_seeker[agents]  # (B,)
     for other in range(grid.n_agents):
-        cell = inner[grid.agents[:, other]]
-        same_team = grid.is_seeker[other] == seeker
-        is_self = agents == other
-        planes[rows, 3, cell] |= is_self
-        planes[rows, 4, cell] |= same_team & ~is_self
-        planes[rows, 5, cell] |= ~same_team & seen[:, other]
-    here = grid.agents[rows, agents]
-    plane_start = (rows[:, None] * len(CHANNELS) + np.arange(len(CHANNELS))) * padded_cells
-    view = planes.ravel()[plane_start[:, :, None] + windows[here][:, None, :]]  # (B, 6, side^2)
+        at = cells == grid.agents[:, other][:, None]  # (B, k * k)
+        same_team = (grid.is_seeker[other] == seeker)[:, None]
+        is_self = (agents == other)[:, None]
+        view[:, 3] |= at & is_self
+        view[:, 4] |= at & same_team & ~is_self
+        view[:, 5] |= at & ~same_team & seen[:, other][:, None]
     extras = np.stack([grid.steps, grid.in_prep(), grid.rows[here], grid.cols[here]], axis=1).astype(np.uint8)
     return np.concatenate([view.reshape(batch, -1), extras], axis=1)
