@@ -88,3 +88,9 @@ def test_record_atari_rgb_frames(tmp_path, capsys):
     assert main(["record", "--env", "rlgan/Atari-v0", "--policy", "scripted", "--steps", "2",
                  "--out", str(tmp_path / "none")]) == 2
     assert "no scripted policy" in capsys.readouterr().err
+
+
+def test_eval_can_watch_in_a_window(capsys):
+    assert main(["eval", "--agent", "scripted", "--env", "rlgan/HideAndSeek-v0", "--env-kwargs",
+                 "max_steps=5", "--episodes", "1", "--render", "human", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mean_length"] == 5.0
