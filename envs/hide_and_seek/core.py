@@ -77,6 +77,7 @@ class GridBatch:
         rows, cols = np.divmod(np.arange(self.cells), self.size)
         self.rows, self.cols = rows, cols
         self.row_major = np.arange(num_grids)
+        self._seen: np.ndarray | None = None  # hider_seen() after the last step, until a change
 
     # -- layouts --------------------------------------------------------------------------
     def reset(self, index: int, seed: int | None = None) -> None:
@@ -91,6 +92,7 @@ class GridBatch:
         self.last_seen[index] = -1
         self.waypoint[index] = np.arange(self.n_agents)
         self.steps[index] = 0
+        self._seen = None
 
     def _parse_layout(self, index: int) -> None:
         text = "".join(layout_rows(self.config.layout))
@@ -162,6 +164,7 @@ class GridBatch:
         rng = np.random.default_rng()
         rng.bit_generator.state = _copy(state.rng_state)
         self.rngs[index] = rng
+        self._seen = None
 
     # -- rules ----------------------------------------------------------------------------
     def in_prep(self) -> np.ndarray:
@@ -202,7 +205,10 @@ class GridBatch:
         return self.sees(viewer, target, facing, blocking)
 
     def hider_seen(self, blocking: np.ndarray | None = None) -> np.ndarray:
-        """(B, n_hiders) whether any seeker sees each hider."""
+        """(B, n_hiders) whether any seeker sees each hider (reusing the last step's sight
+        while no grid has changed since)."""
+        if blocking is None and self._seen is not None:
+            return self._seen
         return self.seeker_sight(blocking).any(axis=1)
 
     def step(self, actions: np.ndarray) -> dict[str, np.ndarray]:
@@ -210,6 +216,7 @@ class GridBatch:
         ``truncated`` (B,), ``prep`` (B,) (whether this step was in the preparation phase)."""
         prep = self.in_prep()
         grids = self.row_major
+        self._seen = None
         for agent in range(self.n_agents):
             action = actions[:, agent]
             if self.is_seeker[agent]:
@@ -240,6 +247,7 @@ class GridBatch:
         self.steps += 1
         sight = self.seeker_sight()
         seen = sight.any(axis=1)
+        self._seen = seen
         self._remember_sightings(sight)
         hidden = ~seen.any(axis=1)
         hider_reward = np.where(prep, 0.0, np.where(hidden, 1.0, -1.0))

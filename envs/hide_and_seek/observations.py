@@ -36,7 +36,7 @@ def team_sight(grid: GridBatch) -> np.ndarray:
     blocking = grid.blocking()
     seen = np.zeros((grid.num_grids, grid.n_agents), dtype=bool)
     hiders = np.flatnonzero(~grid.is_seeker)
-    seen[:, hiders] = grid.hider_seen(blocking)
+    seen[:, hiders] = grid.hider_seen()
     for seeker in np.flatnonzero(grid.is_seeker):
         viewer = grid.agents[:, hiders]
         target = np.repeat(grid.agents[:, seeker:seeker + 1], len(hiders), axis=1)
