@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 #: Subcommand modules of :mod:`rlgan.cli`, in the order ``rlgan --help`` lists them.
-SUBCOMMANDS = ["demo", "play", "record", "train", "eval", "plot"]
+SUBCOMMANDS = ["demo", "play", "record", "train", "eval", "plot", "worldmodel", "safety", "shield"]
 
 
 def build_parser() -> argparse.ArgumentParser:

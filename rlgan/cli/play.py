@@ -19,6 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=100_000, help="stop after this many steps")
     parser.add_argument("--record", metavar="DIR", help="record the transitions to this dataset")
+    parser.add_argument("--shield", metavar="RUN", help="correct unsafe keys with the shield of a "
+                        "safety run (rlgan safety train) or 'oracle'")
     parser.set_defaults(func=run)
 
 
@@ -30,6 +32,13 @@ def run(args: argparse.Namespace) -> int:
     env_id = GAME_IDS[args.name]
     env_kwargs = env_kwargs_from(args)
     env = make_env(env_id, render_mode="human", **env_kwargs)
+    if args.shield:
+        from rlgan.safety.models import shielded_env
+
+        if args.record:
+            raise ValueError("--record with --shield would record the pressed keys, not the "
+                             "shielded actions; record without --shield")
+        env = shielded_env(env, args.shield)
     policy = make_policy("human", env, seed=args.seed)
     writer = None
     if args.record:

@@ -1,0 +1,212 @@
+"""The SAD-GAN shield: unsafe events removed from a DQN driver, transfer, latency, other games.
+
+    python benchmarks/bench_safety.py --dqn RUN --safety RUN [--worldmodel RUN] [--quick]
+    python benchmarks/bench_safety.py --from-scratch --quick      # trains tiny runs first
+
+On ``rlgan/Driving-v0``: the DQN agent alone, with the GAN shield (world model + safety
+classifier, ``--safety`` names the classifier run, which records its world model) and with the
+oracle shield (the same search in the true simulator), on the training map and on a map the
+models never saw. Targets (issue 7): the GAN shield removes >= 70% of the agent's unsafe events
+on the training map keeping >= 90% of its return, >= 50% on the unseen map; a depth-3 search
+at 64x64 decides in <= 30 ms on 2 CPU cores. Also hide-and-seek (the hider shielded from
+being seen) and one Atari game (life loss), with the oracle shield. ALE lowers the life
+counter only a few agent steps after a life is lost for good (Breakout: 4 steps), so a
+shallow search sees every Atari life loss when no action can avoid it any more.
+
+``--from-scratch`` records driving data (scripted driver with 30% random keys, then random
+keys, which crash more), then trains a world model, the safety classifier and a DQN agent on
+small budgets into ``--workdir``, so the benchmark runs end to end without prepared runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import common  # noqa: F401  (sets the dummy SDL driver)
+import numpy as np
+import torch
+
+import rlgan  # noqa: F401
+from common import machine, table
+from rlgan.cli import main as rlgan_main
+from rlgan.make import make_env
+from rlgan.safety.evaluation import compare
+from rlgan.safety.models import check_env_fits, load_learned_search
+from rlgan.safety.oracle import OracleSearch
+from rlgan.safety.policies import load_policy
+from rlgan.safety.run import read_safety_info
+from rlgan.safety.search import SearchConfig
+from rlgan.safety.shield import Shield
+from rlgan.worldmodel import train_worldmodel
+
+DRIVING = "rlgan/Driving-v0"
+
+
+def run_cli(*argv: str) -> None:
+    """Run an ``rlgan`` command; stop the benchmark if it fails."""
+    code = rlgan_main(list(argv))
+    if code != 0:
+        raise SystemExit(f"rlgan {' '.join(argv)} failed with exit code {code}")
+
+
+def from_scratch(workdir: Path, quick: bool, train_map: str) -> tuple[Path, Path, Path]:
+    """Record, then train a world model, a safety classifier and a DQN agent; return
+    ``(dqn_run, safety_run, worldmodel_run)``."""
+    steps = 3000 if quick else 20000
+    data, wm, safety, dqn = (workdir / name for name in ("data", "worldmodel", "safety", "dqn"))
+    if not data.exists():
+        run_cli("record", "--env", DRIVING, "--map", train_map, "--policy", "scripted",
+                "--epsilon", "0.3", "--steps", str(steps), "--out", str(data))
+        run_cli("record", "--env", DRIVING, "--map", train_map, "--policy", "random",
+                "--steps", str(steps), "--out", str(data), "--resume", "--seed", "100000")
+    if not wm.exists():
+        train_worldmodel(data, wm, {"steps": 300 if quick else 5000})
+    if not safety.exists():
+        run_cli("safety", "train", "--data", str(data), "--run", str(safety), "--worldmodel", str(wm),
+                "--steps", str(300 if quick else 3000))
+    if not dqn.exists():
+        run_cli("train", "--algo", "dqn", "--env", DRIVING, "--map", train_map,
+                "--steps", str(5000 if quick else 100_000), "--run", str(dqn), "--no-progress")
+    return dqn, safety, wm
+
+
+def reduction(alone: float, shielded: float) -> float:
+    """Fraction of unsafe events removed (1.0 when there were none to remove)."""
+    return 1.0 - shielded / alone if alone > 0 else 1.0
+
+
+def shield_rows(env_id: str, env_kwargs: dict, agent: str, shields: dict, episodes: int,
+                seed: int, depth: int) -> dict[str, dict]:
+    """Rows ``agent`` and one per shield (name -> search, or ``"oracle"`` for a depth-``depth``
+    oracle search), keyed by name."""
+    env = make_env(env_id, **env_kwargs)
+    policy = load_policy(agent, env, seed)
+
+    def make_policy():
+        return load_policy(agent, env, seed) if agent in ("random", "scripted") else policy
+
+    built = {}
+    for name, search in shields.items():
+        if search == "oracle":
+            search = OracleSearch.for_env(env, SearchConfig(depth=depth))
+        built[name] = Shield(search)
+    rows = compare(env, make_policy, built, episodes, seed,
+                   progress=lambda name: print(f"  {env_id} {env_kwargs}: {name}", flush=True))
+    return {row["name"]: row for row in rows}
+
+
+def latency_ms(search, frames: np.ndarray, repeats: int) -> float:
+    """Median wall-clock ms of ``search.search(frames)`` after a warm-up."""
+    for _ in range(3):
+        search.search(frames)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        search.search(frames)
+        times.append(1000.0 * (time.perf_counter() - start))
+    return statistics.median(times)
+
+
+class AtState:
+    """Times the oracle from one fixed state (frames are ignored)."""
+
+    def __init__(self, oracle: OracleSearch, env) -> None:
+        self.oracle, self.state = oracle, env.unwrapped.get_state()
+
+    def search(self, frames: np.ndarray):
+        return self.oracle.search_state(self.state)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dqn", help="DQN run on rlgan/Driving-v0 (rlgan train)")
+    parser.add_argument("--safety", help="safety run (rlgan safety train --worldmodel ...)")
+    parser.add_argument("--worldmodel", help="world-model run (default: the safety run's)")
+    parser.add_argument("--from-scratch", action="store_true", help="train tiny runs in --workdir first")
+    parser.add_argument("--workdir", default="benchmarks/runs/safety_from_scratch")
+    parser.add_argument("--train-map", default="day")
+    parser.add_argument("--test-map", default="night", help="a map the models never saw")
+    parser.add_argument("--depth", type=int, default=3)
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--max-steps", type=int, default=1000, help="driving episode length")
+    parser.add_argument("--atari-game", default="breakout")
+    parser.add_argument("--atari-depth", type=int, help="search depth on Atari (default: --depth)")
+    parser.add_argument("--hs-agent", default="random", help="hide-and-seek hider: run, random or scripted")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--seed", type=int, default=1000, help="evaluation episodes reset with seed + e")
+    parser.add_argument("--quick", action="store_true", help="2 episodes of at most 300 steps")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    episodes = 2 if args.quick else args.episodes
+    max_steps = 300 if args.quick else args.max_steps
+    if args.from_scratch:
+        dqn, safety, worldmodel = from_scratch(Path(args.workdir), args.quick, args.train_map)
+        args.dqn, args.safety, args.worldmodel = str(dqn), str(safety), str(worldmodel)
+    if not (args.dqn and args.safety):
+        parser.error("give --dqn and --safety runs, or --from-scratch")
+
+    config = SearchConfig(depth=args.depth)
+    gan, info = load_learned_search(args.safety, config, device="cpu", worldmodel_run=args.worldmodel)
+    print(f"safety run {args.safety} (env {info.env_id} {info.env_kwargs}), world model "
+          f"{args.worldmodel or info.worldmodel_run}, DQN {args.dqn}", flush=True)
+
+    lines, shield_latency = [], []
+    for label, map_name in (("training map", args.train_map), ("unseen map", args.test_map)):
+        env_kwargs = {"map": map_name, "max_steps": max_steps}
+        check_env_fits(info, args.safety, make_env(DRIVING, **env_kwargs))
+        rows = shield_rows(DRIVING, env_kwargs, args.dqn, {"gan_shield": gan, "oracle_shield": "oracle"},
+                           episodes, args.seed, args.depth)
+        alone, gan_row, oracle_row = rows["agent"], rows["gan_shield"], rows["oracle_shield"]
+        shield_latency.append(gan_row["latency_ms"] - alone["latency_ms"])
+        gan_cut = reduction(alone["unsafe_per_1000"], gan_row["unsafe_per_1000"])
+        oracle_cut = reduction(alone["unsafe_per_1000"], oracle_row["unsafe_per_1000"])
+        kept = gan_row["return"] / alone["return"] if alone["return"] > 0 else float("nan")
+        target = ">= 70% and >= 90% of return" if label == "training map" else ">= 50%"
+        lines.append((f"driving, {label} ({map_name}): unsafe/1000 agent / GAN / oracle",
+                      f"{alone['unsafe_per_1000']:.2f} / {gan_row['unsafe_per_1000']:.2f} / {oracle_row['unsafe_per_1000']:.2f}",
+                      "-", "-"))
+        lines.append((f"driving, {label}: unsafe events removed by the GAN shield",
+                      f"{100 * gan_cut:.0f}%", f"oracle {100 * oracle_cut:.0f}% (gap {100 * (oracle_cut - gan_cut):.0f} pp)",
+                      target))
+        lines.append((f"driving, {label}: return agent / GAN / oracle (kept by GAN)",
+                      f"{alone['return']:.1f} / {gan_row['return']:.1f} / {oracle_row['return']:.1f}",
+                      f"{100 * kept:.0f}% kept", ">= 90%" if label == "training map" else "-"))
+        lines.append((f"driving, {label}: interventions/1000 GAN / oracle",
+                      f"{gan_row['interventions_per_1000']:.1f} / {oracle_row['interventions_per_1000']:.1f}", "-", "-"))
+
+    frame_env = make_env(DRIVING, map=args.train_map)
+    observation, _ = frame_env.reset(seed=args.seed)
+    frames = np.stack([observation] * gan.history)
+    repeats = 10 if args.quick else 50
+    gan_latency = latency_ms(gan, frames, repeats)
+    oracle = OracleSearch.for_env(frame_env, config)
+    oracle_latency = latency_ms(AtState(oracle, frame_env), frames, repeats)
+    lines.append((f"decision latency, depth-{args.depth} GAN search at 64x64 on CPU "
+                  f"({torch.get_num_threads()} threads)", f"{gan_latency:.1f} ms",
+                  f"oracle {oracle_latency:.1f} ms", "<= 30 ms (depth 3)"))
+    lines.append(("mean GAN shield decision time in the driving rows (lazy: the agent's action "
+                  "first)", f"{np.mean(shield_latency):.1f} ms", "-", "-"))
+
+    hs = shield_rows("rlgan/HideAndSeek-v0", {}, args.hs_agent, {"oracle_shield": "oracle"},
+                     episodes * 5, args.seed, args.depth)
+    hs_cut = reduction(hs["agent"]["unsafe_per_1000"], hs["oracle_shield"]["unsafe_per_1000"])
+    lines.append((f"hide-and-seek ({args.hs_agent} hider): seen/1000 agent / oracle shield",
+                  f"{hs['agent']['unsafe_per_1000']:.0f} / {hs['oracle_shield']['unsafe_per_1000']:.0f}",
+                  f"{100 * hs_cut:.0f}% removed", "oracle at least"))
+    atari = shield_rows("rlgan/Atari-v0", {"game": args.atari_game, "max_steps": max_steps}, "random",
+                        {"oracle_shield": "oracle"}, episodes, args.seed, args.atari_depth or args.depth)
+    atari_cut = reduction(atari["agent"]["unsafe_per_1000"], atari["oracle_shield"]["unsafe_per_1000"])
+    lines.append((f"atari {args.atari_game} (random agent): lives lost/1000 agent / oracle shield",
+                  f"{atari['agent']['unsafe_per_1000']:.2f} / {atari['oracle_shield']['unsafe_per_1000']:.2f}",
+                  f"{100 * atari_cut:.0f}% removed", "oracle at least"))
+
+    print(f"\nSafety shield benchmark ({machine()}; {episodes} episodes per row, depth {args.depth})\n")
+    print(table(lines, ("measure", "rlgan", "comparison", "target")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""SAD-GAN world model benchmark: one command records, trains, evaluates and prints a table.
+
+    python benchmarks/bench_worldmodel.py            # full run, about 25 min on 2 CPU cores
+    python benchmarks/bench_worldmodel.py --quick    # a few minutes, to check it works
+
+1. records driving data with the scripted driver taking a random key 30% of the time, on the
+   training map (day) and on a map the model never sees (night);
+2. trains the GAN (lambda_adv > 0) and the regression baseline (lambda_adv = 0) for the same
+   number of steps;
+3. evaluates both on held-out day episodes and on the night data (rlgan worldmodel eval) and
+   times a depth-3 tree of predictions (3 + 9 + 27 frames, one batched call per level).
+
+Anchors: copying the last frame, and the lambda = 0 model. Runs go to --out (default
+benchmarks/runs/worldmodel, not committed); each run's samples.png shows its predictions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import shutil
+import time
+from pathlib import Path
+
+import common  # noqa: F401  (sets the dummy SDL driver)
+import numpy as np
+import torch
+
+import rlgan  # noqa: F401
+from common import machine, table
+from rlgan.cli import main as rlgan_main
+from rlgan.worldmodel import WorldModel, train_worldmodel
+from rlgan.worldmodel.evaluate import evaluate_run
+
+#: (full, quick) budgets.
+BUDGETS = {
+    "train_steps": (24_000, 1_500),
+    "other_steps": (3_000, 400),
+    "gan_steps": (4_000, 150),
+    "eval_samples": (2_000, 300),
+    "eval_states": (200, 40),
+}
+ENV_KWARGS = ["max_steps=300"]  # shorter episodes: more of them to hold out
+GAN_OPTIONS = {"lambda_adv": 0.01, "learning_rate": 1e-3, "batch_size": 32, "history": 2,
+               "log_every": 100, "sample_every": 500, "checkpoint_every": 1000, "seed": 0}
+
+
+def record(out: Path, map_name: str, steps: int, seed: int) -> Path:
+    """``rlgan record`` with the epsilon-scripted driver (output silenced)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = rlgan_main(["record", "--env", "rlgan/Driving-v0", "--map", map_name,
+                           "--policy", "scripted", "--epsilon", "0.3", "--steps", str(steps),
+                           "--out", str(out), "--seed", str(seed), "--env-kwargs", *ENV_KWARGS])
+    if code:
+        raise SystemExit(f"recording {out} failed")
+    return out
+
+
+def tree_latency_ms(run: Path, repeats: int = 30) -> float:
+    """Median time of 3 + 9 + 27 predictions in three batched calls (a depth-3 search's)."""
+    model = WorldModel.load(run, "cpu")
+    height, width, channels = model.frame_shape
+    frames = torch.rand(1, model.history, channels, height, width) * 2 - 1
+    noise = torch.Generator().manual_seed(0)
+
+    def tree() -> None:
+        nodes = frames
+        for _ in range(3):
+            parents = nodes.repeat_interleave(model.n_actions, dim=0)
+            actions = torch.arange(model.n_actions).repeat(len(nodes))
+            children = model.predict(parents, actions, 1, generator=noise)[:, 0]
+            nodes = torch.cat([parents[:, 1:], children[:, None]], dim=1)
+
+    for _ in range(5):
+        tree()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        tree()
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+def fmt(value: float | None, digits: int = 2, unit: str = "") -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny budget, to check it runs")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "runs" / "worldmodel")
+    parser.add_argument("--gan-steps", type=int, help="training steps of each model")
+    args = parser.parse_args(argv)
+    budget = {key: value[1 if args.quick else 0] for key, value in BUDGETS.items()}
+    steps = args.gan_steps or budget["gan_steps"]
+    if args.out.exists():
+        shutil.rmtree(args.out)
+    args.out.mkdir(parents=True)
+    began = time.perf_counter()
+    day = record(args.out / "day", "day", budget["train_steps"], seed=0)
+    night = record(args.out / "night", "night", budget["other_steps"], seed=10_000)
+    recorded = time.perf_counter()
+    runs, rates = {}, {}
+    for name, lambda_adv in (("gan", GAN_OPTIONS["lambda_adv"]), ("regression", 0.0)):
+        runs[name] = args.out / name
+        result = train_worldmodel(day, runs[name], {**GAN_OPTIONS, "steps": steps,
+                                                    "lambda_adv": lambda_adv}, progress=True)
+        rates[name] = result["samples_per_second"]
+    trained = time.perf_counter()
+    evaluation = {"samples": budget["eval_samples"], "states": budget["eval_states"]}
+    day_gan = evaluate_run(runs["gan"], day, baseline_run=runs["regression"], **evaluation)
+    night_gan = evaluate_run(runs["gan"], night, baseline_run=runs["regression"], **evaluation)
+    latency = tree_latency_ms(runs["gan"])
+    finished = time.perf_counter()
+
+    gain_day = day_gan["psnr"] - day_gan["psnr_copy_last"]
+    gain_night = night_gan["psnr"] - night_gan["psnr_copy_last"]
+    psnr_loss = day_gan["psnr_baseline"] - day_gan["psnr"]
+    sharper = day_gan["sharpness"] - day_gan["sharpness_baseline"]
+    rows = [
+        ("one-step PSNR, GAN [dB]", fmt(day_gan["psnr"]), fmt(night_gan["psnr"]), ""),
+        ("one-step PSNR, copy-last [dB]", fmt(day_gan["psnr_copy_last"]),
+         fmt(night_gan["psnr_copy_last"]), ""),
+        ("GAN - copy-last [dB]", fmt(gain_day, unit=" dB"), fmt(gain_night, unit=" dB"),
+         f">= +6 dB on day: **{'met' if gain_day >= 6 else 'not met'}**"),
+        ("one-step PSNR, lambda=0 [dB]", fmt(day_gan["psnr_baseline"]),
+         fmt(night_gan["psnr_baseline"]), ""),
+        ("SSIM, GAN / copy-last / lambda=0",
+         f"{fmt(day_gan['ssim'], 3)} / {fmt(day_gan['ssim_copy_last'], 3)} / {fmt(day_gan['ssim_baseline'], 3)}",
+         f"{fmt(night_gan['ssim'], 3)} / {fmt(night_gan['ssim_copy_last'], 3)} / {fmt(night_gan['ssim_baseline'], 3)}", ""),
+        ("open-loop PSNR, depth 1..5 [dB]", " / ".join(fmt(v, 1) for v in day_gan["psnr_by_depth"]),
+         " / ".join(fmt(v, 1) for v in night_gan["psnr_by_depth"]), ""),
+        ("counterfactual accuracy (states)",
+         f"{fmt(100 * day_gan['counterfactual_accuracy'], 1, '%')} of {day_gan['counterfactual_states']}",
+         f"{fmt(100 * night_gan['counterfactual_accuracy'], 1, '%')} of {night_gan['counterfactual_states']}",
+         f">= 90% on day: **{'met' if day_gan['counterfactual_accuracy'] >= 0.9 else 'not met'}**"),
+        ("sharpness, GAN / lambda=0 [dB]",
+         f"{fmt(day_gan['sharpness'])} / {fmt(day_gan['sharpness_baseline'])}",
+         f"{fmt(night_gan['sharpness'])} / {fmt(night_gan['sharpness_baseline'])}",
+         f"GAN sharper at <= 1 dB PSNR loss: **{'met' if sharper > 0 and psnr_loss <= 1 else 'not met'}** "
+         f"({sharper:+.2f} dB sharper, {psnr_loss:+.2f} dB PSNR loss)"),
+        ("training throughput, GAN / lambda=0 [samples/s]",
+         f"{rates['gan']:.0f} / {rates['regression']:.0f}", "", "CPU"),
+        ("depth-3 tree of predictions (39 frames) [ms]", fmt(latency, 1), "", "<= 30 ms"),
+    ]
+    print(f"\nSAD-GAN world model, rlgan/Driving-v0 64x64, trained {steps:,} steps on "
+          f"{budget['train_steps']:,} day transitions ({machine()}, torch threads "
+          f"{torch.get_num_threads()})")
+    print(f"time: recording {recorded - began:.0f} s, training {trained - recorded:.0f} s, "
+          f"evaluation {finished - trained:.0f} s\n")
+    print(table(rows, ("metric", "day (training map, held out)", "night (unseen map)", "target")))
+    print(f"\nsample grids: {runs['gan'] / 'samples.png'}, {runs['regression'] / 'samples.png'}")
+
+
+if __name__ == "__main__":
+    main()

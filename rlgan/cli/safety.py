@@ -1,0 +1,94 @@
+"""``rlgan safety train|eval``: the safety classifier on recorded transitions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "safety", help="train or evaluate the safety classifier (frame t, frame t+1) -> P(unsafe)",
+        description="The safety classifier of the SAD-GAN search. 'train' fits it on a recorded "
+                    "dataset (with --worldmodel also on generated next frames) into a safety "
+                    "run; 'eval' prints precision, recall and ROC AUC on held-out pairs.")
+    commands = parser.add_subparsers(dest="safety_command", metavar="{train,eval}", required=True)
+
+    train = commands.add_parser(
+        "train", help="train a classifier into --run DIR",
+        description="Train on the ground-truth unsafe labels of --data, holding out episodes; "
+                    "the run records the world model (--worldmodel) that rlgan shield eval "
+                    "--model DIR will search with.")
+    train.add_argument("--data", required=True, help="dataset from rlgan record")
+    train.add_argument("--run", required=True, help="safety run directory to write")
+    train.add_argument("--worldmodel", metavar="RUN", help="world-model run: also train on its predictions")
+    train.add_argument("--steps", type=int, default=2000)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate")
+    train.add_argument("--threshold", type=float, default=0.5, help="P(unsafe) that counts as unsafe")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    train.add_argument("--set", nargs="*", default=[], metavar="K=V",
+                       help="other TrainConfig options, e.g. val_fraction=0.3 max_generated=2000")
+    train.add_argument("--overwrite", action="store_true", help="replace a safety run in --run")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train.set_defaults(func=run_train)
+
+    evaluate = commands.add_parser(
+        "eval", help="precision, recall, ROC AUC on held-out real and generated pairs",
+        description="Evaluate a safety run on --data: its held-out episodes when --data is the "
+                    "training dataset, every episode otherwise. Generated pairs use --worldmodel "
+                    "(default: the run's world model, if any).")
+    evaluate.add_argument("--run", required=True, help="safety run directory")
+    evaluate.add_argument("--data", required=True, help="dataset from rlgan record")
+    evaluate.add_argument("--worldmodel", metavar="RUN", help="world-model run for generated pairs")
+    evaluate.add_argument("--threshold", type=float, help="override the run's threshold")
+    evaluate.add_argument("--max-generated", type=int, default=4096, help="most generated pairs")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.set_defaults(func=run_eval)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from rlgan.config import build_config, parse_kv
+    from rlgan.device import resolve_device
+    from rlgan.safety.predictor import load_predictor
+    from rlgan.safety.training import TrainConfig, train_classifier
+
+    options = {"steps": args.steps, "batch_size": args.batch_size, "learning_rate": args.lr,
+               "threshold": args.threshold, "seed": args.seed, "device": args.device,
+               **parse_kv(args.set)}
+    config = build_config(TrainConfig, options)
+    predictor = load_predictor(args.worldmodel, resolve_device(args.device)) if args.worldmodel else None
+    summary = train_classifier(args.data, args.run, config, predictor, args.worldmodel,
+                               overwrite=args.overwrite, progress=not args.no_progress)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _format(report: dict[str, Any] | None) -> str:
+    if report is None:
+        return "none"
+
+    def number(key: str) -> str:
+        return "n/a" if report[key] is None else f"{report[key]:.3f}"
+
+    return (f"precision {number('precision')}  recall {number('recall')}  "
+            f"ROC AUC {number('roc_auc')}  ({report['n']} pairs, {report['positives']} unsafe)")
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from rlgan.device import resolve_device
+    from rlgan.safety.training import evaluate_run
+
+    result = evaluate_run(args.run, args.data, args.worldmodel, args.threshold,
+                          resolve_device(args.device), args.max_generated, args.seed)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"safety run {args.run} on {args.data} ({result['split']}, threshold {result['threshold']})")
+    print(f"  real pairs       {_format(result['real'])}")
+    print(f"  generated pairs  {_format(result['generated'])}")
+    return 0

@@ -1,0 +1,101 @@
+"""``rlgan shield eval``: an agent alone and under the GAN and oracle shields."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rlgan.cli.common import add_env_arguments, env_kwargs_from
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "shield", help="evaluate an agent with the SAD-GAN safety shield",
+        description="The shield keeps the agent's action when a game-tree search finds it safe "
+                    "for --depth steps, else takes the safest action.")
+    commands = parser.add_subparsers(dest="shield_command", metavar="{eval}", required=True)
+    evaluate = commands.add_parser(
+        "eval", help="table: agent alone, gan_shield, oracle_shield",
+        description="Rows: the agent alone; with the shield of --model (a safety run from rlgan "
+                    "safety train, which names its world model; row gan_shield); and with the "
+                    "oracle shield searching the true simulator (row oracle_shield) when the env "
+                    "can save its state. Columns: return, unsafe steps per 1000, mean true safe "
+                    "depth of the actions taken, interventions per 1000 steps, decision latency.")
+    evaluate.add_argument("--env", help="Gymnasium id (default: the safety run's env)")
+    add_env_arguments(evaluate)
+    evaluate.add_argument("--agent", default="scripted",
+                          help="run directory of rlgan train, random or scripted (default: %(default)s)")
+    evaluate.add_argument("--model", required=True,
+                          help="safety run directory (rlgan safety train) or oracle")
+    evaluate.add_argument("--worldmodel", metavar="RUN", help="world-model run (default: the safety run's)")
+    evaluate.add_argument("--episodes", type=int, default=5)
+    evaluate.add_argument("--depth", type=int, default=3, help="search depth, 1..8")
+    evaluate.add_argument("--required-depth", type=int,
+                          help="safe depth at which the agent's action is kept (default: --depth)")
+    evaluate.add_argument("--threshold", type=float, help="P(unsafe) threshold (default: the run's)")
+    evaluate.add_argument("--samples", type=int, default=1, help="noise samples per node")
+    evaluate.add_argument("--node-budget", type=int, default=2000, help="most nodes per search")
+    evaluate.add_argument("--no-oracle", action="store_true", help="leave out the oracle_shield row "
+                          "and measure safe depth with the shields' own searches")
+    evaluate.add_argument("--seed", type=int, default=0, help="episode e resets with seed + e")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--json", action="store_true", help="print {\"rows\": [...]}")
+    evaluate.set_defaults(func=run_eval)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from rlgan.device import resolve_device
+    from rlgan.make import make_env
+    from rlgan.safety.evaluation import ROW_KEYS, compare, format_table
+    from rlgan.safety.models import ORACLE, load_learned_search, check_env_fits
+    from rlgan.safety.oracle import OracleSearch
+    from rlgan.safety.policies import load_policy
+    from rlgan.safety.search import SearchConfig
+    from rlgan.safety.shield import Shield
+
+    config = SearchConfig(depth=args.depth, samples=args.samples, node_budget=args.node_budget,
+                          **({} if args.threshold is None else {"threshold": args.threshold}))
+    device = resolve_device(args.device)
+    learned = info = None
+    if args.model != ORACLE:
+        learned, info = load_learned_search(args.model, config, args.threshold, device, args.worldmodel)
+    env_id = args.env or (info.env_id if info is not None else None)
+    if env_id is None:
+        raise ValueError("--model oracle needs --env")
+    env = make_env(env_id, **env_kwargs_from(args))
+    shields = {}
+    if learned is not None:
+        check_env_fits(info, args.model, env)
+        shields["gan_shield"] = Shield(learned, required_depth=args.required_depth)
+    probe = None
+    if args.model == ORACLE or not args.no_oracle:
+        if not hasattr(env.unwrapped, "get_state"):
+            if args.model == ORACLE:
+                raise ValueError(f"{env_id} has no get_state()/set_state(); the oracle cannot search it")
+        else:
+            probe = OracleSearch.for_env(env, config)
+            shields["oracle_shield"] = Shield(probe, required_depth=args.required_depth)
+
+    policy = load_policy(args.agent, env, args.seed)
+    reload = args.agent in ("random", "scripted")
+
+    def make_policy():
+        return load_policy(args.agent, env, args.seed) if reload else policy
+
+    def progress(name: str) -> None:
+        if not args.json:
+            print(f"running {name} ({args.episodes} episodes)...", file=sys.stderr)
+
+    rows = compare(env, make_policy, shields, args.episodes, args.seed, probe, progress)
+    env.close()
+    if probe is not None:
+        probe.close()
+    if args.json:
+        print(json.dumps({"rows": [{key: row[key] for key in ROW_KEYS} for row in rows]}))
+        return 0
+    options = " ".join(f"{key}={value}" for key, value in env_kwargs_from(args).items())
+    print(f"agent {args.agent} on {env_id} {options}".rstrip()
+          + f", {args.episodes} episodes, depth {args.depth}, model {args.model}")
+    print(format_table(rows))
+    return 0

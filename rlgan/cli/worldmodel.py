@@ -1,0 +1,165 @@
+"""``rlgan worldmodel train|eval|dream``: SAD-GAN's action-conditioned next-frame GAN."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any
+
+from rlgan.cli.common import add_env_arguments, env_kwargs_from
+
+#: Flag name -> WorldModelConfig field of ``train``'s named options (others go through --set).
+TRAIN_FLAGS = {"steps": "steps", "lambda_adv": "lambda_adv", "history": "history",
+               "batch_size": "batch_size", "lr": "learning_rate", "d_steps": "d_steps",
+               "gdl_weight": "gdl_weight", "discriminator": "discriminator", "seed": "seed",
+               "device": "device"}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "worldmodel", help="train, evaluate or drive in the SAD-GAN world model",
+        description="SAD-GAN's world model: a GAN whose generator predicts the next frame from "
+                    "the current frame(s), the key pressed and noise.")
+    commands = parser.add_subparsers(dest="worldmodel_command", metavar="{train,eval,dream}",
+                                     required=True)
+
+    train = commands.add_parser(
+        "train", help="train a world model on a recorded dataset into --run DIR",
+        description="Train G and D on --data (rlgan record), holding out episodes for eval. "
+                    "Also runs under torchrun --nproc_per_node=N -m rlgan worldmodel train "
+                    "--data DIR --run-dir RUN ... (DistributedDataParallel; rank 0 writes the run).")
+    train.add_argument("--data", required=True, help="dataset from rlgan record")
+    train.add_argument("--run", "--run-dir", dest="run", required=True,
+                       help="run directory to write (under torchrun spell it --run-dir: "
+                            "torchrun reads --run as an abbreviation of its --run-path)")
+    train.add_argument("--steps", type=int, help="generator updates in all (default 2000)")
+    train.add_argument("--lambda-adv", type=float,
+                       help="adversarial weight (default 0.003; 0 = plain regression baseline)")
+    train.add_argument("--history", type=int, help="frames up to t the generator sees (default 2)")
+    train.add_argument("--batch-size", type=int, help="transitions per batch and process (default 32)")
+    train.add_argument("--lr", type=float, help="Adam learning rate of G and D (default 2e-4)")
+    train.add_argument("--d-steps", type=int, help="discriminator steps per generator step (default 1)")
+    train.add_argument("--gdl-weight", type=float, help="gradient-difference loss weight (default 0)")
+    train.add_argument("--discriminator", choices=["patch", "global"], help="default patch")
+    train.add_argument("--seed", type=int, help="default 0")
+    train.add_argument("--device", help="auto (CUDA if present, the default), cpu, cuda, cuda:N")
+    train.add_argument("--set", nargs="*", default=[], metavar="K=V",
+                       help="other WorldModelConfig options, e.g. base_width=24 z_dim=0")
+    train.add_argument("--resume", action="store_true", help="continue the run's last checkpoint")
+    train.add_argument("--overwrite", action="store_true", help="replace a world-model run in --run")
+    train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    train.set_defaults(func=run_train)
+
+    evaluate = commands.add_parser(
+        "eval", help="PSNR/SSIM vs copy-last, open-loop rollouts, counterfactual accuracy",
+        description="Evaluate a run on --data: its held-out episodes when --data is the "
+                    "training dataset, every episode otherwise (e.g. another map). The "
+                    "counterfactual test rebuilds states in the simulator (--env/--map default "
+                    "to the data's).")
+    evaluate.add_argument("--run", required=True, help="world-model run directory")
+    evaluate.add_argument("--data", required=True, help="dataset from rlgan record")
+    evaluate.add_argument("--env", help="simulator id for the counterfactual test (default: the data's)")
+    add_env_arguments(evaluate)
+    evaluate.add_argument("--baseline-run", help="a lambda_adv=0 run to compare with")
+    evaluate.add_argument("--samples", type=int, default=2000, help="most one-step transitions")
+    evaluate.add_argument("--states", type=int, default=200,
+                          help="most counterfactual states (0 skips the test)")
+    evaluate.add_argument("--depth", type=int, default=5, help="open-loop rollout depth")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the noise z")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.set_defaults(func=run_eval)
+
+    dream = commands.add_parser(
+        "dream", help="drive inside the world model's dream beside the real game",
+        description="A pygame window with the real game (left) and the model's dream (right), "
+                    "both driven by the same keys: arrow keys (the env's keys), R re-syncs the "
+                    "dream with the real frame, Esc quits.")
+    dream.add_argument("--run", required=True, help="world-model run directory")
+    dream.add_argument("--env", help="Gymnasium id (default: the one the model was trained on)")
+    add_env_arguments(dream)
+    dream.add_argument("--policy", default="human", choices=["human", "scripted", "random"],
+                       help="who drives (default: you, with the arrow keys)")
+    dream.add_argument("--steps", type=int, help="stop after this many steps (default: until Esc)")
+    dream.add_argument("--sync-every", type=int, default=0,
+                       help="re-sync the dream with the real frames every N steps (0 = only on R)")
+    dream.add_argument("--scale", type=int, default=4, help="pixels per frame pixel (default 4)")
+    dream.add_argument("--fps", type=float, help="frames per second (default: the env's; 0 = as fast as possible)")
+    dream.add_argument("--video", help="also write the side-by-side frames to this .gif/.mp4")
+    dream.add_argument("--seed", type=int, default=0)
+    dream.add_argument("--device", default="auto")
+    dream.set_defaults(func=run_dream)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from rlgan.config import parse_kv
+    from rlgan.worldmodel.train import train_worldmodel
+
+    options: dict[str, Any] = parse_kv(args.set)
+    for flag, field in TRAIN_FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            options[field] = value
+    result = train_worldmodel(args.data, args.run, options, resume=args.resume,
+                              overwrite=args.overwrite, progress=not args.no_progress)
+    if result.get("samples_per_second") is not None:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{args.run} is already trained for {result['step']} steps; raise --steps to go on")
+    return 0
+
+
+def _number(value: float | None, digits: int = 2, unit: str = "") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.{digits}f}{unit}"
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """The human-readable report of ``rlgan worldmodel eval``."""
+    lines = [f"world model {result['run']} (step {result['step']}) on {result['data']}",
+             f"  {result['split']}: {result['episodes']} episodes, {result['samples']} transitions",
+             f"  {'':18}{'model':>10}{'copy-last':>12}{'lambda=0':>12}"]
+    for key, label, digits in (("psnr", "PSNR [dB]", 2), ("ssim", "SSIM", 3),
+                               ("sharpness", "sharpness [dB]", 2)):
+        lines.append(f"  {label:18}{_number(result[key], digits):>10}"
+                     f"{_number(result[key + '_copy_last'], digits):>12}"
+                     f"{_number(result[key + '_baseline'], digits):>12}")
+    depths = ", ".join(_number(v) for v in result["psnr_by_depth"])
+    copies = ", ".join(_number(v) for v in result["psnr_by_depth_copy_last"])
+    lines.append(f"  open-loop PSNR, depth 1..{len(result['psnr_by_depth'])}: {depths or 'n/a'} "
+                 f"(copy-last {copies or 'n/a'}; {result['rollouts']} rollouts)")
+    accuracy = result["counterfactual_accuracy"]
+    lines.append(
+        f"  counterfactual accuracy: "
+        f"{_number(None if accuracy is None else 100 * accuracy, 1, '%')} of "
+        f"{result['counterfactual_states']} states (per action "
+        f"{_number(None if result['counterfactual_pair_accuracy'] is None else 100 * result['counterfactual_pair_accuracy'], 1, '%')}; "
+        f"{result['counterfactual_states_skipped']} states where every action looked the same "
+        "were skipped)")
+    return "\n".join(lines)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from rlgan.device import resolve_device
+    from rlgan.worldmodel.evaluate import evaluate_run
+
+    result = evaluate_run(args.run, args.data, env_id=args.env, env_kwargs=env_kwargs_from(args),
+                          baseline_run=args.baseline_run, max_samples=args.samples,
+                          states=args.states, depth=args.depth,
+                          device=resolve_device(args.device), seed=args.seed)
+    print(json.dumps(result) if args.json else format_report(result))
+    return 0
+
+
+def run_dream(args: argparse.Namespace) -> int:
+    from rlgan.device import resolve_device
+    from rlgan.worldmodel.dream_window import run_dream_window
+
+    summary = run_dream_window(args.run, env_id=args.env, env_kwargs=env_kwargs_from(args),
+                               policy=args.policy, steps=args.steps, sync_every=args.sync_every,
+                               scale=args.scale, fps=args.fps, video=args.video, seed=args.seed,
+                               device=resolve_device(args.device))
+    print(json.dumps(summary, indent=2))
+    return 0

@@ -1,0 +1,28 @@
+"""SAD-GAN's safety layer: a safety classifier, a game-tree safety search and the shield.
+
+- :mod:`rlgan.safety.classifier`: (frame t, frame t+1) -> P(unsafe), AlexNet-style;
+  :mod:`rlgan.safety.training` trains it on recorded transitions (``rlgan safety train``) and
+  :mod:`rlgan.safety.run` stores it in a safety run directory.
+- :mod:`rlgan.safety.search`: the batched search on a world model (one generator call per
+  level); :mod:`rlgan.safety.oracle`: the same search in the true simulator;
+  :mod:`rlgan.safety.tree` defines the safe depth both return.
+- :mod:`rlgan.safety.shield`: :class:`Shield` (wraps any policy) and :class:`ShieldWrapper`
+  (wraps a Gymnasium env); :mod:`rlgan.safety.models` builds either from ``"oracle"`` or a
+  safety run; :mod:`rlgan.safety.evaluation` gives the rows of ``rlgan shield eval``.
+"""
+
+from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier
+from rlgan.safety.models import make_search, shielded_env
+from rlgan.safety.oracle import OracleSearch
+from rlgan.safety.policies import as_policy, load_policy
+from rlgan.safety.search import LearnedSearch, SearchConfig, recursive_search
+from rlgan.safety.shield import Shield, ShieldDecision, ShieldWrapper, choose_action
+from rlgan.safety.training import TrainConfig, train_classifier
+from rlgan.safety.tree import SearchResult, safe_depths
+
+__all__ = [
+    "ClassifierConfig", "LearnedSearch", "OracleSearch", "SafetyClassifier", "SearchConfig",
+    "SearchResult", "Shield", "ShieldDecision", "ShieldWrapper", "TrainConfig", "as_policy",
+    "choose_action", "load_policy", "make_search", "recursive_search", "safe_depths",
+    "shielded_env", "train_classifier",
+]

@@ -1,0 +1,75 @@
+"""Binary-classification metrics of the safety classifier, as pure numpy functions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve: the probability that a random positive scores above a random
+    negative (ties count one half), computed from ranks (Mann-Whitney U).
+
+    Args:
+        labels: bool or {0, 1} array ``(N,)``, True = unsafe.
+        scores: float array ``(N,)``, higher = more likely unsafe.
+
+    Returns:
+        AUC in [0, 1], or ``nan`` when ``labels`` holds only one class.
+    """
+    labels = np.asarray(labels).astype(bool).ravel()
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    if labels.shape != scores.shape:
+        raise ValueError(f"labels {labels.shape} and scores {scores.shape} differ in shape")
+    n_pos = int(labels.sum())
+    n_neg = len(labels) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores = scores[order]
+    ranks = np.empty(len(scores), dtype=np.float64)
+    # Average 1-based ranks over runs of equal scores.
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    ends = np.r_[starts[1:], len(scores)]
+    for start, end in zip(starts, ends):
+        ranks[order[start:end]] = (start + 1 + end) / 2.0
+    u = ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+def precision_recall(labels: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
+    """Precision and recall of the unsafe class.
+
+    Args:
+        labels, predicted: bool arrays ``(N,)``, True = unsafe.
+
+    Returns:
+        ``(precision, recall)``; precision is ``nan`` when nothing was predicted unsafe, recall
+        ``nan`` when nothing is unsafe.
+    """
+    labels = np.asarray(labels).astype(bool).ravel()
+    predicted = np.asarray(predicted).astype(bool).ravel()
+    true_positives = float(np.sum(labels & predicted))
+    n_predicted, n_positive = float(predicted.sum()), float(labels.sum())
+    precision = true_positives / n_predicted if n_predicted else float("nan")
+    recall = true_positives / n_positive if n_positive else float("nan")
+    return precision, recall
+
+
+def classification_report(labels: np.ndarray, probabilities: np.ndarray,
+                          threshold: float) -> dict[str, float]:
+    """Precision, recall, accuracy and ROC AUC of P(unsafe) ``probabilities`` at ``threshold``.
+
+    Returns a JSON-friendly dict with ``n``, ``positives``, ``precision``, ``recall``,
+    ``accuracy``, ``roc_auc`` (``nan`` entries become ``None``).
+    """
+    labels = np.asarray(labels).astype(bool).ravel()
+    probabilities = np.asarray(probabilities, dtype=np.float64).ravel()
+    predicted = probabilities >= threshold
+    precision, recall = precision_recall(labels, predicted)
+    report = {
+        "n": int(len(labels)), "positives": int(labels.sum()), "precision": precision,
+        "recall": recall, "accuracy": float(np.mean(predicted == labels)) if len(labels) else float("nan"),
+        "roc_auc": roc_auc(labels, probabilities),
+    }
+    return {key: (None if isinstance(value, float) and np.isnan(value) else value)
+            for key, value in report.items()}

@@ -1,0 +1,174 @@
+"""Anything that picks actions, seen through one small interface the shield can wrap.
+
+A :class:`Policy` proposes ``act(observation, env)`` and, when it has them, ``preferences``
+(higher is better, e.g. Q-values) that the shield uses to break ties between equally safe
+actions. :func:`as_policy` adapts an SB3 model (``predict``, and ``q_values`` for rlgan's DQN),
+a :class:`rlgan.agents.qlearning.QLearningAgent`, or a plain callable (a scripted driver, the
+keyboard); :func:`load_policy` loads ``random``, ``scripted`` or a run of ``rlgan train``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import gymnasium
+import numpy as np
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Proposes actions; optionally ranks them."""
+
+    def act(self, observation: Any, env: gymnasium.Env | None = None) -> int:
+        """The action for ``observation`` (``env`` for policies that read the simulator)."""
+        ...
+
+    def preferences(self, observation: Any, env: gymnasium.Env | None = None) -> np.ndarray | None:
+        """Float ``(n_actions,)`` scores, higher preferred (Q-values), or None."""
+        ...
+
+
+def _takes_env(function: Callable[..., Any]) -> bool:
+    try:
+        return "env" in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class ModelPolicy:
+    """An SB3 model or Q-learning agent: greedy ``predict``, ``q_values`` as preferences."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self._predict_env = _takes_env(model.predict)
+        q_values = getattr(model, "q_values", None)
+        self._q_values_env = q_values is not None and _takes_env(q_values)
+
+    def act(self, observation: Any, env: gymnasium.Env | None = None) -> int:
+        if self._predict_env:
+            return int(self.model.predict(observation, env=env)[0])
+        return int(np.asarray(self.model.predict(observation, deterministic=True)[0]).item())
+
+    def preferences(self, observation: Any, env: gymnasium.Env | None = None) -> np.ndarray | None:
+        if not hasattr(self.model, "q_values"):
+            return None
+        if self._q_values_env:
+            return np.asarray(self.model.q_values(observation, env=env), dtype=np.float64)
+        return np.asarray(self.model.q_values(observation), dtype=np.float64)
+
+
+class CallablePolicy:
+    """A function ``f(observation)`` or ``f(observation, env)`` returning an action."""
+
+    def __init__(self, function: Callable[..., int]) -> None:
+        self.function = function
+        try:
+            parameters = inspect.signature(function).parameters
+            self._with_env = len(parameters) >= 2
+        except (TypeError, ValueError):
+            self._with_env = False
+
+    def act(self, observation: Any, env: gymnasium.Env | None = None) -> int:
+        if self._with_env:
+            return int(self.function(observation, env))
+        return int(self.function(observation))
+
+    def preferences(self, observation: Any, env: gymnasium.Env | None = None) -> np.ndarray | None:
+        return None
+
+
+class ScriptedPolicy:
+    """The env's built-in ``scripted_action()``."""
+
+    def act(self, observation: Any, env: gymnasium.Env | None = None) -> int:
+        if env is None or not hasattr(env.unwrapped, "scripted_action"):
+            raise ValueError(f"the scripted policy needs an env with scripted_action(), got {env}")
+        return int(env.unwrapped.scripted_action())
+
+    def preferences(self, observation: Any, env: gymnasium.Env | None = None) -> np.ndarray | None:
+        return None
+
+
+class RandomPolicy:
+    """Uniform actions from a generator seeded with ``seed``."""
+
+    def __init__(self, n_actions: int, seed: int = 0) -> None:
+        self.n_actions = n_actions
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, observation: Any, env: gymnasium.Env | None = None) -> int:
+        return int(self.rng.integers(self.n_actions))
+
+    def preferences(self, observation: Any, env: gymnasium.Env | None = None) -> np.ndarray | None:
+        return None
+
+
+def as_policy(policy: Any) -> Policy:
+    """Adapt ``policy`` (a :class:`Policy`, an object with ``predict``, or a callable).
+
+    Raises:
+        TypeError: none of those.
+    """
+    if hasattr(policy, "act") and hasattr(policy, "preferences"):
+        return policy
+    if hasattr(policy, "predict"):
+        return ModelPolicy(policy)
+    if callable(policy):
+        return CallablePolicy(policy)
+    raise TypeError(f"cannot use {type(policy).__name__} as a policy: expected an object with "
+                    "predict() (SB3 model, QLearningAgent), act()/preferences(), or a callable")
+
+
+def load_policy(spec: str, env: gymnasium.Env, seed: int = 0) -> Policy:
+    """``"random"``, ``"scripted"`` or the directory of a run made by ``rlgan train``.
+
+    A run's best checkpoint (else its last) is loaded for inference only (the network or table,
+    not the replay buffer), and the env's spaces must match the run's.
+
+    Raises:
+        ValueError / FileNotFoundError: not a run, or a run trained on other spaces.
+    """
+    if spec == "random":
+        return RandomPolicy(int(env.action_space.n), seed)
+    if spec == "scripted":
+        if not hasattr(env.unwrapped, "scripted_action"):
+            raise ValueError(f"{env.spec.id if env.spec else env} has no scripted policy; use "
+                             "random or a run directory")
+        return ScriptedPolicy()
+    if not Path(spec).is_dir():
+        raise FileNotFoundError(f"agent {spec!r} is neither 'random', 'scripted' nor a run "
+                                "directory of rlgan train")
+    return ModelPolicy(_load_run_agent(Path(spec), env))
+
+
+def _load_run_agent(directory: Path, env: gymnasium.Env) -> Any:
+    """The agent of a ``rlgan train`` run, weights only (no replay buffer)."""
+    from rlgan.agents.training import Run, build_agent, space_description
+
+    run = Run(directory)
+    config = run.config()
+    if space_description(env) != config["spaces"]:
+        raise ValueError(f"run {directory} was trained on {config['spaces']}, this env has "
+                         f"{space_description(env)}")
+    checkpoint = directory / "best" if (directory / "best").is_dir() else run.last_checkpoint()
+    if config["algo"] == "qlearning":
+        agent = build_agent(config, env, "cpu")
+        agent.load(checkpoint)
+        return agent
+    from safetensors.torch import load_file
+
+    from rlgan.device import resolve_device
+
+    inference = {**config, "n_envs": 1, "hyperparameters": {**config["hyperparameters"], "buffer_size": 1,
+                                               "learning_starts": 0}}
+    agent = build_agent(inference, env, str(resolve_device(config.get("device", "auto"))))
+    try:
+        agent.policy.load_state_dict(load_file(str(checkpoint / "policy.safetensors")))
+    except Exception as error:  # safetensors and torch raise several types on bad files
+        raise ValueError(f"checkpoint {checkpoint} is missing, corrupt or does not fit "
+                         f"{config['env_id']}: {str(error).splitlines()[0]}") from error
+    agent.policy.set_training_mode(False)
+    return agent

@@ -1,0 +1,338 @@
+"""Training and evaluating the safety classifier on recorded transitions.
+
+Pairs are (frame t, frame t+1) with the env's ground-truth ``unsafe`` label. With a world model,
+pairs whose second frame the generator predicted (from the same recorded frame and action,
+labelled with the real step's ``unsafe``) are mixed in, so the classifier also works on the
+frames the search feeds it. Unsafe steps are rare, so every batch draws a fixed fraction of
+unsafe pairs (balanced sampling). The held-out split is by episode.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from rlgan.config import config_to_dict
+from rlgan.data import DatasetError, TransitionDataset, load_metadata, split_episodes
+from rlgan.device import resolve_device
+from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier, make_pairs
+from rlgan.safety.metrics import classification_report
+from rlgan.safety.run import CONFIG_FILE, SafetyRunInfo, check_compatible, save_safety_run
+from rlgan.safety.search import NextFramePredictor
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of ``rlgan safety train``.
+
+    Attributes:
+        steps: optimiser steps.
+        batch_size: pairs per step.
+        learning_rate, weight_decay: Adam's.
+        val_fraction: fraction of episodes held out (by episode), in [0, 1).
+        positive_fraction: fraction of each batch drawn from unsafe pairs, in (0, 1).
+        generated_fraction: fraction of each batch drawn from generated pairs (with a world
+            model), in [0, 1).
+        max_generated: most generated pairs per split (every unsafe step, then safe ones).
+        threshold: P(unsafe) at or above which a pair is called unsafe (saved with the run).
+        flip: mirror both frames left-right in half the pairs (unsafe labels are symmetric).
+        width_multiplier: channels of the classifier's first convolution.
+        seed: seed of the split, the sampling and the initial weights.
+        device: ``auto``, ``cpu`` or ``cuda[:N]``.
+        checkpoint_every: steps between checkpoints (the last step is always saved).
+    """
+
+    steps: int = 2000
+    batch_size: int = 64
+    learning_rate: float = 3e-4
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.2
+    positive_fraction: float = 0.5
+    generated_fraction: float = 0.5
+    max_generated: int = 4096
+    threshold: float = 0.5
+    flip: bool = True
+    width_multiplier: int = 12
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 500
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "max_generated", "checkpoint_every", "width_multiplier"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if not 0.0 < self.positive_fraction < 1.0:
+            raise ValueError(f"positive_fraction must be in (0, 1), got {self.positive_fraction}")
+        if not 0.0 <= self.generated_fraction < 1.0:
+            raise ValueError(f"generated_fraction must be in [0, 1), got {self.generated_fraction}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+
+
+@dataclass
+class PairSet:
+    """Classifier examples: uint8 ``frame_t``/``frame_t1`` ``(N, C, H, W)``, bool ``unsafe`` (N,)."""
+
+    frame_t: torch.Tensor
+    frame_t1: torch.Tensor
+    unsafe: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.unsafe)
+
+
+def frame_shape_of(metadata: dict[str, Any], where: Path) -> tuple[int, int, int]:
+    """``(H, W, C)`` of a dataset's frames.
+
+    Raises:
+        DatasetError: the observations are not images with 1, 3 or 4 channels.
+    """
+    shape = tuple(metadata["obs_shape"])
+    if len(shape) != 3 or shape[2] not in (1, 3, 4):
+        raise DatasetError(f"dataset {where} has observations of shape {shape}; the safety "
+                           "classifier needs (H, W, C) image frames with 1, 3 or 4 channels")
+    return shape
+
+
+def real_pairs(root: str | Path, episodes: list[int] | None) -> PairSet:
+    """Recorded (frame t, frame t+1, unsafe) of ``episodes`` (all when None)."""
+    dataset = TransitionDataset(root, history=1, episodes=episodes)
+    rows = dataset.indices
+    return PairSet(
+        frame_t=torch.from_numpy(np.ascontiguousarray(dataset.arrays["obs"][rows].transpose(0, 3, 1, 2))),
+        frame_t1=torch.from_numpy(np.ascontiguousarray(dataset.arrays["next_obs"][rows].transpose(0, 3, 1, 2))),
+        unsafe=dataset.arrays["unsafe"][rows].copy())
+
+
+@torch.no_grad()
+def generated_pairs(root: str | Path, episodes: list[int] | None, predictor: NextFramePredictor,
+                    max_pairs: int, rng: np.random.Generator, device: torch.device,
+                    batch_size: int = 64) -> PairSet:
+    """(frame t, predicted frame t+1) for every unsafe step of ``episodes`` and safe steps up
+    to ``max_pairs`` in all, labelled with the recorded ``unsafe``."""
+    dataset = TransitionDataset(root, history=int(predictor.history), episodes=episodes)
+    unsafe = dataset.arrays["unsafe"][dataset.indices]
+    positives, negatives = np.flatnonzero(unsafe), np.flatnonzero(~unsafe)
+    n_negatives = max(0, min(len(negatives), max_pairs - len(positives)))
+    chosen = np.sort(np.concatenate([positives[:max_pairs],
+                                     rng.choice(negatives, n_negatives, replace=False)]))
+    frame_t, frame_t1 = [], []
+    for start in range(0, len(chosen), batch_size):
+        items = [dataset[int(i)] for i in chosen[start:start + batch_size]]
+        frames = torch.stack([item["frames"] for item in items]).to(device)  # (B, h, C, H, W) uint8
+        actions = torch.stack([item["action"] for item in items]).to(device)
+        predicted = predictor.predict(frames.float().div(127.5).sub(1.0), actions, 1)[:, 0]
+        frame_t.append(frames[:, -1].cpu())
+        frame_t1.append(predicted.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu())
+    return PairSet(frame_t=torch.cat(frame_t), frame_t1=torch.cat(frame_t1), unsafe=unsafe[chosen])
+
+
+class BalancedSampler:
+    """Draws batch indices of a :class:`PairSet` with a fixed fraction of unsafe pairs."""
+
+    def __init__(self, pairs: PairSet, positive_fraction: float, rng: np.random.Generator) -> None:
+        self.positives = np.flatnonzero(pairs.unsafe)
+        self.negatives = np.flatnonzero(~pairs.unsafe)
+        self.positive_fraction = positive_fraction
+        self.rng = rng
+
+    def sample(self, n: int) -> np.ndarray:
+        n_pos = int(round(n * self.positive_fraction)) if len(self.negatives) else n
+        n_pos = n_pos if len(self.positives) else 0
+        parts = []
+        if n_pos:
+            parts.append(self.rng.choice(self.positives, n_pos))
+        if n - n_pos:
+            parts.append(self.rng.choice(self.negatives, n - n_pos))
+        return np.concatenate(parts)
+
+
+@torch.no_grad()
+def predict_probabilities(model: SafetyClassifier, pairs: PairSet, device: torch.device,
+                          batch_size: int = 256) -> np.ndarray:
+    """P(unsafe) of every pair, float64 ``(N,)``."""
+    model.eval()
+    out = []
+    for start in range(0, len(pairs), batch_size):
+        x = make_pairs(pairs.frame_t[start:start + batch_size].to(device),
+                       pairs.frame_t1[start:start + batch_size].to(device))
+        out.append(torch.sigmoid(model(x)).double().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def evaluate_pairs(model: SafetyClassifier, pairs: PairSet | None, threshold: float,
+                   device: torch.device) -> dict[str, Any] | None:
+    """Precision, recall, accuracy and ROC AUC on ``pairs`` (None when there are none)."""
+    if pairs is None or len(pairs) == 0:
+        return None
+    return classification_report(pairs.unsafe, predict_probabilities(model, pairs, device), threshold)
+
+
+def _check_predictor(predictor: NextFramePredictor, metadata: dict[str, Any], data: Path) -> None:
+    env_id = getattr(predictor, "env_id", metadata["env_id"])
+    check_compatible("the world model", env_id, tuple(predictor.frame_shape), predictor.n_actions,
+                     f"the data in {data}", metadata["env_id"], tuple(metadata["obs_shape"]),
+                     metadata["n_actions"])
+
+
+def train_classifier(data: str | Path, run_dir: str | Path, config: TrainConfig | None = None,
+                     predictor: NextFramePredictor | None = None, worldmodel_run: str | Path | None = None,
+                     overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train a safety classifier on the dataset ``data`` into the run directory ``run_dir``.
+
+    Args:
+        data: an ``rlgan-transitions`` dataset (``rlgan record``).
+        run_dir: output directory (see :mod:`rlgan.safety.run`).
+        config: training settings.
+        predictor: a world model for generated pairs (optional); ``worldmodel_run`` is the
+            run it was loaded from, recorded in the safety run.
+        overwrite: replace an existing safety run in ``run_dir``.
+        progress: show a progress bar.
+
+    Returns:
+        Summary: ``loss_start``/``loss_end`` (mean loss of the first/last tenth of the steps),
+        pair counts, held-out ``metrics`` (``real`` and ``generated``), ``seconds``.
+
+    Raises:
+        FileExistsError: ``run_dir`` holds a run and ``overwrite`` is False.
+        DatasetError / ValueError: bad data, no unsafe step to learn from, or a world model
+            trained for another env or frame size.
+    """
+    config = config or TrainConfig()
+    data, run_dir = Path(data), Path(run_dir)
+    if (run_dir / CONFIG_FILE).exists() and not overwrite:
+        raise FileExistsError(f"{run_dir} already holds a safety run; pass --overwrite or choose "
+                              "another directory")
+    metadata = load_metadata(data)
+    frame_shape = frame_shape_of(metadata, data)
+    if predictor is not None:
+        _check_predictor(predictor, metadata, data)
+    device = resolve_device(config.device)
+    rng = np.random.default_rng(config.seed)
+    torch.manual_seed(config.seed)
+    start = time.perf_counter()
+
+    train_episodes, val_episodes = split_episodes(data, config.val_fraction, config.seed)
+    train_real = real_pairs(data, train_episodes)
+    if not train_real.unsafe.any():
+        raise DatasetError(f"the training episodes of {data} hold no unsafe step to learn from; "
+                           "record more steps or with more exploration (--epsilon, --policy random)")
+    val_real = real_pairs(data, val_episodes) if val_episodes else None
+    sources = [(train_real, 1.0)]
+    train_generated = val_generated = None
+    if predictor is not None and config.generated_fraction > 0:
+        train_generated = generated_pairs(data, train_episodes, predictor, config.max_generated, rng, device)
+        sources = [(train_real, 1.0 - config.generated_fraction),
+                   (train_generated, config.generated_fraction)]
+        if val_episodes:
+            val_generated = generated_pairs(data, val_episodes, predictor, config.max_generated, rng, device)
+    samplers = [(pairs, BalancedSampler(pairs, config.positive_fraction, rng), share)
+                for pairs, share in sources]
+
+    H, W, C = frame_shape
+    model = SafetyClassifier(ClassifierConfig(height=H, width=W, channels=C,
+                                              width_multiplier=config.width_multiplier)).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
+                                 weight_decay=config.weight_decay)
+    loss_fn = nn.BCEWithLogitsLoss()
+    info = SafetyRunInfo(
+        env_id=metadata["env_id"], env_kwargs=dict(metadata["env_kwargs"]), frame_shape=frame_shape,
+        n_actions=int(metadata["n_actions"]), threshold=config.threshold, classifier=model.config,
+        data=str(data.resolve()), val_episodes=tuple(val_episodes),
+        worldmodel_run=str(Path(worldmodel_run).resolve()) if worldmodel_run else None,
+        train=config_to_dict(config))
+    losses = []
+    for step in tqdm(range(config.steps), desc="safety classifier", unit="step", disable=not progress):
+        model.train()
+        frame_t, frame_t1, labels = [], [], []
+        remaining = config.batch_size
+        for number, (pairs, sampler, share) in enumerate(samplers):
+            n = remaining if number == len(samplers) - 1 else int(round(config.batch_size * share))
+            remaining -= n
+            index = torch.from_numpy(sampler.sample(n))
+            frame_t.append(pairs.frame_t[index])
+            frame_t1.append(pairs.frame_t1[index])
+            labels.append(torch.from_numpy(pairs.unsafe[index.numpy()]))
+        x = make_pairs(torch.cat(frame_t).to(device), torch.cat(frame_t1).to(device))
+        if config.flip:
+            mirror = torch.rand(len(x)) < 0.5
+            x[mirror] = x[mirror].flip(-1)
+        y = torch.cat(labels).float().to(device)
+        loss = loss_fn(model(x), y)
+        if not torch.isfinite(loss):
+            raise ValueError(f"the classifier's loss became {loss.item()} at step {step}; lower "
+                             "the learning rate (the last saved checkpoint is kept)")
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.item()))
+        if (step + 1) % config.checkpoint_every == 0 and step + 1 < config.steps:
+            save_safety_run(run_dir, model, info)
+    metrics = {"real": evaluate_pairs(model, val_real, config.threshold, device),
+               "generated": evaluate_pairs(model, val_generated, config.threshold, device)}
+    save_safety_run(run_dir, model, info, metrics)
+    tenth = max(1, len(losses) // 10)
+    return {
+        "run": str(run_dir), "loss_start": float(np.mean(losses[:tenth])),
+        "loss_end": float(np.mean(losses[-tenth:])), "train_pairs": len(train_real),
+        "train_unsafe": int(train_real.unsafe.sum()),
+        "generated_pairs": len(train_generated) if train_generated is not None else 0,
+        "val_episodes": len(val_episodes), "metrics": metrics,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def evaluate_run(run_dir: str | Path, data: str | Path, worldmodel_run: str | Path | None = None,
+                 threshold: float | None = None, device: str | torch.device = "cpu",
+                 max_generated: int = 4096, seed: int = 0) -> dict[str, Any]:
+    """Metrics of a safety run on ``data``: its held-out episodes when ``data`` is the
+    training dataset, else every episode; generated pairs come from ``worldmodel_run`` (default:
+    the run's own world model; none when the run has none).
+
+    Returns:
+        ``{"run", "data", "split", "threshold", "real", "generated"}``; ``real``/``generated``
+        are :func:`rlgan.safety.metrics.classification_report` dicts (``generated`` may be None).
+
+    Raises:
+        ValueError / FileNotFoundError: the run or data is missing, or they (or the world
+            model) belong to different envs or frame sizes.
+    """
+    from rlgan.safety.predictor import load_predictor
+    from rlgan.safety.run import load_safety_run
+
+    device = torch.device(device)
+    model, info = load_safety_run(run_dir, device)
+    data = Path(data)
+    metadata = load_metadata(data)
+    check_compatible(f"safety run {run_dir}", info.env_id, info.frame_shape, info.n_actions,
+                     f"the data in {data}", metadata["env_id"], frame_shape_of(metadata, data),
+                     metadata["n_actions"])
+    same_data = data.resolve() == Path(info.data)
+    episodes = list(info.val_episodes) if same_data else None
+    if same_data and not episodes:
+        raise ValueError(f"safety run {run_dir} held out no episode of {data}; evaluate it on "
+                         "another dataset")
+    threshold = info.threshold if threshold is None else threshold
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+    result = {"run": str(run_dir), "data": str(data),
+              "split": "held-out episodes" if same_data else "all episodes", "threshold": threshold,
+              "real": evaluate_pairs(model, real_pairs(data, episodes), threshold, device),
+              "generated": None}
+    worldmodel_run = worldmodel_run or info.worldmodel_run
+    if worldmodel_run:
+        predictor = load_predictor(worldmodel_run, device)
+        _check_predictor(predictor, metadata, data)
+        pairs = generated_pairs(data, episodes, predictor, max_generated,
+                                np.random.default_rng(seed), device)
+        result["generated"] = evaluate_pairs(model, pairs, threshold, device)
+    return result

@@ -1,0 +1,120 @@
+"""Settings of a SAD-GAN world model: architecture, losses, optimiser and training budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rlgan.config import check_choice
+
+CONDITIONINGS = ("film", "concat")
+DISCRIMINATORS = ("patch", "global")
+DEVICES_HINT = "'auto', 'cpu', 'cuda' or 'cuda:N'"
+
+
+@dataclass(frozen=True)
+class WorldModelConfig:
+    """Options of ``rlgan worldmodel train`` (``--set key=value`` or the named flags).
+
+    The frame size, channels and number of actions are taken from the dataset when training
+    starts; the values here are only defaults for building networks by hand.
+
+    Attributes:
+        frame_height, frame_width: frame size in pixels, multiples of 16 (4 stride-2 levels).
+        channels: colour channels per frame (3 RGB, 1 grayscale).
+        n_actions: size of the ``Discrete`` action space.
+        history: frames up to t the generator sees (1 = the SAD-GAN paper; 2-4 show motion).
+        base_width: channels of the first encoder level; level l has ``base_width * 2**l``.
+        z_dim: size of the noise vector z injected at the bottleneck (0 = no noise).
+        action_dim: size of the learned action embedding.
+        conditioning: how the action and z enter the generator: ``"film"`` (feature-wise
+            scale and shift at the bottleneck and every decoder level) or ``"concat"`` (tiled as
+            extra channels at the bottleneck and every decoder level).
+        discriminator: ``"patch"`` (one logit per receptive field, PatchGAN) or ``"global"``
+            (one logit per frame pair).
+        lambda_adv: weight of the adversarial term in G's loss; 0 trains the plain regression
+            baseline (the discriminator is then neither evaluated nor trained).
+        adv_warmup: steps over which the adversarial weight ramps linearly from 0 to
+            ``lambda_adv`` (the discriminator trains from the start), so G first learns the
+            motion from the reconstruction loss; 0 starts at full weight.
+        l1_weight: weight of the L1 reconstruction term.
+        gdl_weight: weight of the gradient-difference loss (sharper edges), 0 disables it.
+        d_steps: discriminator updates per generator update (k).
+        learning_rate, beta1, beta2: Adam settings of both networks (DCGAN: 2e-4, 0.5).
+        batch_size: transitions per batch and process (under torchrun each rank draws its own).
+        steps: generator updates in all (``--resume`` continues up to this count).
+        val_fraction: fraction of episodes held out for validation and ``eval``.
+        seed: seeds weights, batch sampling, noise and the episode split.
+        log_every: steps between logged scalars (TensorBoard, progress bar).
+        sample_every: steps between sample grids (TensorBoard and ``samples.png``).
+        checkpoint_every: steps between checkpoints (one is always written at the end).
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    """
+
+    frame_height: int = 64
+    frame_width: int = 64
+    channels: int = 3
+    n_actions: int = 3
+    history: int = 2
+    base_width: int = 16
+    z_dim: int = 8
+    action_dim: int = 16
+    conditioning: str = "film"
+    discriminator: str = "patch"
+    lambda_adv: float = 0.003
+    adv_warmup: int = 500
+    l1_weight: float = 1.0
+    gdl_weight: float = 0.0
+    d_steps: int = 1
+    learning_rate: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    batch_size: int = 32
+    steps: int = 2000
+    val_fraction: float = 0.2
+    seed: int = 0
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name in ("frame_height", "frame_width"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 16 or value % 16:
+                raise ValueError(f"{name} must be a positive multiple of 16 (the generator halves "
+                                 f"the frame 4 times), got {value!r}")
+        positive = ("channels", "n_actions", "history", "base_width", "action_dim", "d_steps",
+                    "batch_size", "log_every", "sample_every", "checkpoint_every")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        for name in ("z_dim", "adv_warmup", "steps", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if self.n_actions < 2:
+            raise ValueError(f"n_actions must be >= 2 (a world model conditions on the action), "
+                             f"got {self.n_actions}")
+        check_choice("conditioning", self.conditioning, CONDITIONINGS)
+        check_choice("discriminator", self.discriminator, DISCRIMINATORS)
+        for name in ("lambda_adv", "l1_weight", "gdl_weight"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not value >= 0:
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        if self.l1_weight == 0 and self.gdl_weight == 0 and self.lambda_adv == 0:
+            raise ValueError("l1_weight, gdl_weight and lambda_adv are all 0: nothing to train")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate!r}")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
+        if not isinstance(self.device, str) or not self.device:
+            raise ValueError(f"device must be {DEVICES_HINT}, got {self.device!r}")
+
+    @property
+    def frame_shape(self) -> tuple[int, int, int]:
+        """``(H, W, C)`` of one frame (the observation layout)."""
+        return (self.frame_height, self.frame_width, self.channels)

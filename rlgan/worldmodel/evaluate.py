@@ -1,0 +1,250 @@
+"""``rlgan worldmodel eval``: how well a world model predicts held-out transitions.
+
+1. One-step PSNR, SSIM and sharpness of the prediction, of copying the last frame, and of a
+   regression baseline (a ``lambda_adv = 0`` run) when one is given.
+2. Open-loop rollouts: PSNR at depths 1..D when predictions are fed back as input.
+3. Counterfactual accuracy: held-out states are rebuilt in the true simulator by replaying
+   their episode (episode e was reset with ``seed + e``), every action is taken from each, and
+   the prediction for action a must be closer (MSE) to the true next frame of a than to the
+   true next frame of every other action whose frame differs.
+
+Metrics are computed on predictions rounded to uint8, on the 0..255 scale; per-frame PSNR and
+sharpness are capped at :data:`rlgan.worldmodel.metrics.PSNR_CAP_DB` before averaging.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import default_collate
+
+from rlgan.data import TransitionDataset
+from rlgan.worldmodel.data import dataset_identity, evenly_spaced
+from rlgan.worldmodel.frames import observations_to_tensor, to_uint8, to_unit
+from rlgan.worldmodel.metrics import PSNR_CAP_DB, psnr, sharpness, ssim
+from rlgan.worldmodel.predictor import WorldModel
+
+
+def _frames(dataset: TransitionDataset, items: np.ndarray) -> dict[str, torch.Tensor]:
+    batch = default_collate([dataset[int(i)] for i in items])
+    return {"frames": to_unit(batch["frames"]), "next_frame": batch["next_frame"].float(),
+            "action": batch["action"]}
+
+
+def _predict(model: WorldModel, frames: torch.Tensor, actions: torch.Tensor,
+             noise: torch.Generator) -> torch.Tensor:
+    """One prediction per row on the 0..255 scale, float ``(B, C, H, W)`` on the CPU."""
+    history = frames[:, -model.history:]
+    return to_uint8(model.predict(history, actions, 1, generator=noise)[:, 0]).float().cpu()
+
+
+def _scores(predicted: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {"psnr": psnr(predicted, target, cap=PSNR_CAP_DB), "ssim": ssim(predicted, target),
+            "sharpness": sharpness(predicted, target, cap=PSNR_CAP_DB)}
+
+
+def one_step(model: WorldModel, dataset: TransitionDataset, items: np.ndarray,
+             baseline: WorldModel | None, noise: torch.Generator,
+             batch_size: int = 64) -> dict[str, float | None]:
+    """Mean one-step PSNR/SSIM/sharpness of the model, copy-last and the baseline."""
+    scores: dict[str, list[torch.Tensor]] = {}
+    for start in range(0, len(items), batch_size):
+        batch = _frames(dataset, items[start:start + batch_size])
+        target = batch["next_frame"]
+        candidates = {"": _predict(model, batch["frames"], batch["action"], noise),
+                      "_copy_last": to_uint8(batch["frames"][:, -1]).float()}
+        if baseline is not None:
+            candidates["_baseline"] = _predict(baseline, batch["frames"], batch["action"], noise)
+        for suffix, predicted in candidates.items():
+            for name, values in _scores(predicted, target).items():
+                scores.setdefault(name + suffix, []).append(values)
+    result: dict[str, float | None] = {key: float(torch.cat(values).mean())
+                                       for key, values in scores.items()}
+    if baseline is None:
+        result.update({"psnr_baseline": None, "ssim_baseline": None, "sharpness_baseline": None})
+    return result
+
+
+def rollout_starts(dataset: TransitionDataset, depth: int, count: int) -> np.ndarray:
+    """Items of ``dataset`` whose episode goes on for at least ``depth`` recorded steps."""
+    rows = dataset.indices
+    episode, step = dataset.arrays["episode"], dataset.arrays["step"]
+    ok = rows + depth - 1 < len(episode)
+    for k in range(1, depth):
+        ahead = np.minimum(rows + k, len(episode) - 1)
+        ok &= (episode[ahead] == episode[rows]) & (step[ahead] == step[rows] + k)
+    valid = np.flatnonzero(ok)
+    return valid[evenly_spaced(len(valid), count)] if len(valid) else valid
+
+
+def rollouts(model: WorldModel, dataset: TransitionDataset, depth: int, count: int,
+             noise: torch.Generator, batch_size: int = 64) -> dict[str, Any]:
+    """Open-loop PSNR at depths 1..``depth``: actions are the recorded ones, inputs the
+    model's own predictions; copy-last keeps frame t as the guess for every depth."""
+    starts = rollout_starts(dataset, depth, count)
+    model_psnr: list[list[torch.Tensor]] = [[] for _ in range(depth)]
+    copy_psnr: list[list[torch.Tensor]] = [[] for _ in range(depth)]
+    arrays = dataset.arrays
+    for begin in range(0, len(starts), batch_size):
+        items = starts[begin:begin + batch_size]
+        rows = dataset.indices[items]
+        history = _frames(dataset, items)["frames"][:, -model.history:]
+        last = to_uint8(history[:, -1]).float()
+        for k in range(depth):
+            actions = torch.from_numpy(arrays["action"][rows + k])
+            target = observations_to_tensor(arrays["next_obs"][rows + k]).float()
+            predicted = model.predict(history, actions, 1, generator=noise)[:, 0].cpu()
+            model_psnr[k].append(psnr(to_uint8(predicted).float(), target, cap=PSNR_CAP_DB))
+            copy_psnr[k].append(psnr(last, target, cap=PSNR_CAP_DB))
+            history = torch.cat([history[:, 1:], predicted[:, None]], dim=1)
+    if len(starts) == 0:
+        return {"psnr_by_depth": [], "psnr_by_depth_copy_last": [], "rollouts": 0}
+    return {"psnr_by_depth": [float(torch.cat(v).mean()) for v in model_psnr],
+            "psnr_by_depth_copy_last": [float(torch.cat(v).mean()) for v in copy_psnr],
+            "rollouts": int(len(starts))}
+
+
+def true_next_frames(dataset: TransitionDataset, items: np.ndarray, env_id: str,
+                     env_kwargs: Mapping[str, Any], seed: int, n_actions: int) -> np.ndarray:
+    """The true frame t+1 of every action from the states of ``items``, by replay.
+
+    Returns:
+        uint8 ``(len(items), n_actions, H, W, C)``.
+
+    Raises:
+        ValueError: the env cannot save/restore states, or the replay does not reproduce the
+            recorded frames (the data was recorded with other env options).
+    """
+    from rlgan.make import make_env
+
+    env = make_env(env_id, **env_kwargs)
+    try:
+        if not hasattr(env.unwrapped, "get_state"):
+            raise ValueError(f"{env_id} has no get_state()/set_state(); counterfactual "
+                             "accuracy needs them")
+        arrays, rows = dataset.arrays, dataset.indices[items]
+        wanted: dict[int, dict[int, int]] = {}
+        for position, row in enumerate(rows):
+            wanted.setdefault(int(arrays["episode"][row]), {})[int(arrays["step"][row])] = position
+        result = np.zeros((len(items), n_actions, *arrays["obs"].shape[1:]), np.uint8)
+        for episode, steps in wanted.items():
+            episode_rows = np.flatnonzero(arrays["episode"] == episode)
+            observation, _ = env.reset(seed=seed + episode)
+            for row in episode_rows[:max(steps) + 1]:
+                step = int(arrays["step"][row])
+                if not np.array_equal(observation, arrays["obs"][row]):
+                    raise ValueError(
+                        f"replaying episode {episode} in {env_id} {dict(env_kwargs)} does not "
+                        f"reproduce the recorded frame at step {step}: the data was recorded "
+                        "with other env options (e.g. another --map)")
+                if step in steps:
+                    state = env.unwrapped.get_state()
+                    for action in range(n_actions):
+                        env.unwrapped.set_state(state)
+                        result[steps[step], action] = env.step(action)[0]
+                    env.unwrapped.set_state(state)
+                observation = env.step(int(arrays["action"][row]))[0]
+        return result
+    finally:
+        env.close()
+
+
+def counterfactual(model: WorldModel, dataset: TransitionDataset, items: np.ndarray,
+                   true_frames: np.ndarray, noise: torch.Generator,
+                   batch_size: int = 32) -> dict[str, Any]:
+    """Counterfactual accuracy of ``model`` on the states of ``items``.
+
+    A (state, action a) pair counts when some other action's true frame differs from a's; it
+    is correct when the prediction for a is strictly closer (MSE) to a's true frame than to
+    every differing one. A state counts when any of its pairs counts and is correct when all
+    its counted pairs are.
+    """
+    n_actions = model.n_actions
+    pairs_counted = pairs_correct = states_counted = states_correct = 0
+    for begin in range(0, len(items), batch_size):
+        chunk = items[begin:begin + batch_size]
+        frames = _frames(dataset, chunk)["frames"].repeat_interleave(n_actions, dim=0)
+        actions = torch.arange(n_actions).repeat(len(chunk))
+        predicted = _predict(model, frames, actions, noise)
+        predicted = predicted.reshape(len(chunk), n_actions, -1)  # (S, A, P)
+        true = observations_to_tensor(true_frames[begin:begin + batch_size]).float()
+        true = true.reshape(len(chunk), n_actions, -1)  # (S, A, P)
+        mse = (predicted[:, :, None] - true[:, None]).pow(2).mean(dim=-1)  # (S, A pred, A true)
+        differs = (true[:, :, None] != true[:, None]).any(dim=-1)  # (S, A, A)
+        own = mse.diagonal(dim1=1, dim2=2)[:, :, None]  # (S, A, 1)
+        counted = differs.any(dim=-1)  # (S, A)
+        correct = ((own < mse) | ~differs).all(dim=-1) & counted
+        pairs_counted += int(counted.sum())
+        pairs_correct += int(correct.sum())
+        state_counted = counted.any(dim=1)
+        states_counted += int(state_counted.sum())
+        states_correct += int((state_counted & (correct | ~counted).all(dim=1)).sum())
+    return {"counterfactual_accuracy": states_correct / states_counted if states_counted else None,
+            "counterfactual_pair_accuracy": pairs_correct / pairs_counted if pairs_counted else None,
+            "counterfactual_states": states_counted,
+            "counterfactual_states_skipped": int(len(items)) - states_counted}
+
+
+def evaluate_run(run: str | Path, data: str | Path, env_id: str | None = None,
+                 env_kwargs: Mapping[str, Any] | None = None, baseline_run: str | Path | None = None,
+                 max_samples: int = 2000, states: int = 200, depth: int = 5, rollouts_count: int = 256,
+                 device: str | torch.device = "cpu", seed: int = 0) -> dict[str, Any]:
+    """Every metric of ``rlgan worldmodel eval`` as one dict (see the module docstring).
+
+    Args:
+        run: world-model run.
+        data: dataset; when it is the run's training dataset only its held-out episodes are
+            used, any other dataset (e.g. another map) is used whole.
+        env_id, env_kwargs: simulator for the counterfactual test (default: the data's; the
+            kwargs update the data's, e.g. ``{"map": "night"}``).
+        baseline_run: a ``lambda_adv = 0`` run to compare with, or None.
+        max_samples: most transitions for the one-step metrics.
+        states: most states for the counterfactual test (0 skips it).
+        depth, rollouts_count: open-loop depth and number of rollouts.
+        device: where the networks run.
+        seed: seed of the noise z.
+
+    Raises:
+        ValueError / FileNotFoundError / rlgan.data.DatasetError: mismatched or bad inputs.
+    """
+    model = WorldModel.load(run, device)
+    identity = dataset_identity(data)
+    model.check_compatible(f"dataset {data}", identity["env_id"], identity["frame_shape"],
+                           identity["n_actions"])
+    baseline = WorldModel.load(baseline_run, device) if baseline_run else None
+    if baseline is not None:
+        baseline.check_compatible(f"dataset {data}", identity["env_id"], identity["frame_shape"],
+                                  identity["n_actions"])
+    if env_id is not None and env_id != identity["env_id"]:
+        raise ValueError(f"--env {env_id} differs from the env the data was recorded in "
+                         f"({identity['env_id']}); the counterfactual replay needs the same env")
+    same_data = identity["shards"] == tuple(model.data.shards)
+    episodes = list(model.data.val_episodes) if same_data and model.data.val_episodes else None
+    split = ("held-out episodes" if episodes is not None
+             else "all episodes (training data, none held out)" if same_data
+             else "all episodes (not the training data)")
+    history = max(model.history, baseline.history if baseline else 1)
+    dataset = TransitionDataset(data, history, episodes=episodes)
+    noise = torch.Generator().manual_seed(seed)
+    result: dict[str, Any] = {
+        "run": str(run), "step": model.step, "data": str(data), "split": split,
+        "episodes": int(len(dataset.episode_ids())),
+        "env_id": identity["env_id"], "env_kwargs": {**identity["env_kwargs"], **(env_kwargs or {})},
+        "baseline_run": str(baseline_run) if baseline_run else None,
+    }
+    items = evenly_spaced(len(dataset), max_samples)
+    result["samples"] = int(len(items))
+    result.update(one_step(model, dataset, items, baseline, noise))
+    result.update(rollouts(model, dataset, depth, rollouts_count, noise))
+    result.update({"counterfactual_accuracy": None, "counterfactual_pair_accuracy": None,
+                   "counterfactual_states": 0, "counterfactual_states_skipped": 0})
+    if states > 0:
+        cf_items = evenly_spaced(len(dataset), states)
+        true_frames = true_next_frames(dataset, cf_items, identity["env_id"],
+                                       result["env_kwargs"], identity["seed"], model.n_actions)
+        result.update(counterfactual(model, dataset, cf_items, true_frames, noise))
+    return result

@@ -1,0 +1,283 @@
+"""The training loop of ``rlgan worldmodel train`` (single process or ``torchrun``).
+
+Rank 0 writes ``run.json``, checkpoints, TensorBoard logs and ``samples.png`` (see
+:mod:`rlgan.worldmodel.run`); every rank draws its own batches from its part of the shards, and
+``DistributedDataParallel`` averages gradients.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from rlgan.config import build_config
+from rlgan.data import TransitionDataset
+from rlgan.io import atomic_path
+from rlgan.worldmodel.config import WorldModelConfig
+from rlgan.worldmodel.data import collate, data_info, evenly_spaced, rank_data
+from rlgan.worldmodel.distributed import Distributed, barrier, mean_over_ranks, setup, teardown
+from rlgan.worldmodel.frames import to_uint8
+from rlgan.worldmodel.metrics import PSNR_CAP_DB, psnr
+from rlgan.worldmodel.model import Discriminator, Generator
+from rlgan.worldmodel.run import (
+    DataInfo,
+    RUN_FILE,
+    load_checkpoint,
+    load_run_info,
+    save_checkpoint,
+    save_run_info,
+)
+from rlgan.worldmodel.samples import sample_grid
+from rlgan.worldmodel.step import GANStep, unwrap
+
+#: Options that may change when a run is resumed; everything else must stay as it was.
+RESUMABLE_OPTIONS = ("steps", "device", "log_every", "sample_every", "checkpoint_every")
+FRAME_OPTIONS = ("frame_height", "frame_width", "channels", "n_actions")
+VAL_BATCH = 64
+GRID_ROWS = 4
+
+
+class TrainingDiverged(ValueError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def resolve_config(data: str | Path, run: str | Path, overrides: Mapping[str, Any] | None,
+                   resume: bool) -> tuple[WorldModelConfig, DataInfo]:
+    """The run's settings: the stored ones on resume (only :data:`RESUMABLE_OPTIONS` may
+    change), else the defaults with ``overrides``; frame size and actions from the data.
+
+    Raises:
+        TypeError: an unknown option (with a did-you-mean).
+        ValueError: a frame option that contradicts the data, an option changed on resume, or
+            data from another env/frame size than the run's.
+    """
+    overrides = dict(overrides or {})
+    build_config(WorldModelConfig, {key: value for key, value in overrides.items()
+                                    if key not in FRAME_OPTIONS})  # validates the keys early
+    if resume:
+        config, info = load_run_info(run)
+        changed = {key: value for key, value in overrides.items()
+                   if value != getattr(config, key)}
+        fixed = sorted(set(changed) - set(RESUMABLE_OPTIONS))
+        if fixed:
+            raise ValueError(
+                f"cannot change {', '.join(fixed)} when resuming {run} (it was trained with "
+                f"{', '.join(f'{key}={getattr(config, key)!r}' for key in fixed)}); only "
+                f"{', '.join(RESUMABLE_OPTIONS)} may change; start a new run instead")
+        current = data_info(data, config.val_fraction, config.seed)
+        info.check_compatible(f"dataset {data}", current.env_id, current.frame_shape,
+                              current.n_actions)
+        return build_config(WorldModelConfig, changed, base=config), info
+    base = build_config(WorldModelConfig, {key: value for key, value in overrides.items()
+                                           if key not in FRAME_OPTIONS})
+    info = data_info(data, base.val_fraction, base.seed)
+    height, width, channels = info.frame_shape
+    from_data = {"frame_height": height, "frame_width": width, "channels": channels,
+                 "n_actions": info.n_actions}
+    for key in FRAME_OPTIONS:
+        if key in overrides and overrides[key] != from_data[key]:
+            raise ValueError(f"{key} comes from the dataset ({from_data[key]} in {data}), "
+                             f"not {overrides[key]!r}; leave it unset")
+    return build_config(WorldModelConfig, from_data, base=base), info
+
+
+def _prepare_run_dir(run: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to clobber a run (or any other directory) by accident."""
+    has_run = (run / RUN_FILE).is_file()
+    if resume:
+        if not has_run:
+            raise FileNotFoundError(f"nothing to resume: {run} holds no world-model run")
+        return
+    if has_run and not overwrite:
+        raise FileExistsError(f"{run} already holds a world-model run; pass --resume to continue "
+                              "it or --overwrite to start over")
+    if run.exists() and not has_run and any(run.iterdir()):
+        raise FileExistsError(f"{run} exists and is not a world-model run; choose an empty or "
+                              "new directory")
+
+
+def _check_finite(logs: dict[str, float], step: int, run: Path, last_checkpoint: int | None) -> None:
+    bad = {key: value for key, value in logs.items() if not math.isfinite(value)}
+    if bad:
+        kept = (f"the last good checkpoint (step {last_checkpoint}) is kept in {run}"
+                if last_checkpoint is not None else f"no checkpoint was written to {run} yet")
+        raise TrainingDiverged(
+            f"training diverged at step {step}: {', '.join(f'{k}={v}' for k, v in bad.items())}; "
+            f"{kept}. Lower the learning rate or lambda_adv (--lr, --lambda-adv) and --resume")
+
+
+class _Validation:
+    """Fixed held-out batch, noise and grid rows, so numbers and pictures compare over time."""
+
+    def __init__(self, dataset: TransitionDataset, config: WorldModelConfig,
+                 device: torch.device) -> None:
+        self.batch = collate(dataset, evenly_spaced(len(dataset), VAL_BATCH), device)
+        noise = torch.Generator().manual_seed(config.seed + 12345)
+        self.z = torch.randn(len(self.batch["action"]), config.z_dim, generator=noise).to(device)
+        self.grid_rows = evenly_spaced(len(self.batch["action"]), GRID_ROWS)
+        self.config = config
+
+    @torch.no_grad()
+    def scores(self, generator: torch.nn.Module) -> dict[str, float]:
+        """Mean PSNR of predictions and of copying the last frame (uint8 frames, dB)."""
+        batch, channels = self.batch, self.config.channels
+        predicted = to_uint8(generator(batch["frames"], batch["action"], self.z)).float()
+        target = to_uint8(batch["next_frame"]).float()
+        last = to_uint8(batch["frames"][:, -channels:]).float()
+        return {"psnr": float(psnr(predicted, target, cap=PSNR_CAP_DB).mean()),
+                "psnr_copy_last": float(psnr(last, target, cap=PSNR_CAP_DB).mean())}
+
+    def grid(self, generator: torch.nn.Module) -> np.ndarray:
+        rows = torch.as_tensor(self.grid_rows)
+        return sample_grid(generator, self.batch["frames"][rows], self.batch["next_frame"][rows],
+                           self.z[rows], self.config.n_actions, self.config.channels)
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    from PIL import Image
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+
+
+def _wrap(module: torch.nn.Module, context: Distributed) -> torch.nn.Module:
+    if not context.enabled:
+        return module
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [context.device.index] if context.device.type == "cuda" else None
+    return DistributedDataParallel(module, device_ids=device_ids)
+
+
+def train_worldmodel(data: str | Path, run: str | Path,
+                     overrides: Mapping[str, Any] | None = None, resume: bool = False,
+                     overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train SAD-GAN's generator and discriminator on a recorded dataset into ``run``.
+
+    Args:
+        data: dataset directory (``rlgan record``).
+        run: run directory to create (or continue with ``resume``).
+        overrides: :class:`WorldModelConfig` options (e.g. ``{"lambda_adv": 0.0}``).
+        resume: continue the run's latest checkpoint up to ``steps``.
+        overwrite: replace an existing world-model run in ``run``.
+        progress: show a progress bar (rank 0).
+
+    Returns:
+        The final progress: ``step``, ``samples_seen``, ``samples_per_second``, last ``logs``
+        and ``val`` PSNRs, ``run``.
+
+    Raises:
+        TrainingDiverged: a loss became NaN/inf (the last good checkpoint is kept).
+        rlgan.data.DatasetError: empty, corrupt or unsuitable dataset.
+        ValueError / TypeError / FileExistsError / FileNotFoundError: bad options or run dir.
+    """
+    run = Path(run)
+    config, info = resolve_config(data, run, overrides, resume)
+    context = setup(config.device)
+    try:
+        return _train(Path(data), run, config, info, context, resume, overwrite, progress)
+    finally:
+        teardown(context)
+
+
+def _train(data: Path, run: Path, config: WorldModelConfig, info: DataInfo, context: Distributed,
+           resume: bool, overwrite: bool, progress: bool) -> dict[str, Any]:
+    _prepare_run_dir(run, resume, overwrite)
+    barrier(context)  # every rank checked the directory before rank 0 changes it
+    if context.is_main:
+        if overwrite and not resume and run.exists():
+            shutil.rmtree(run)
+        save_run_info(run, config, info)
+    device = context.device
+    torch.manual_seed(config.seed)
+    generator, discriminator = Generator(config).to(device), Discriminator(config).to(device)
+    optimizers = {name: torch.optim.Adam(net.parameters(), lr=config.learning_rate,
+                                         betas=(config.beta1, config.beta2))
+                  for name, net in (("generator", generator), ("discriminator", discriminator))}
+    start, samples_seen, train_seconds, last_checkpoint = 0, 0, 0.0, None
+    if resume:
+        done = load_checkpoint(run, generator, discriminator, optimizers)
+        start, samples_seen = int(done["step"]), int(done["samples_seen"])
+        train_seconds, last_checkpoint = float(done["train_seconds"]), start
+    part = rank_data(data, config.history, info.train_episodes, context.rank, context.world_size)
+    val_dataset = (TransitionDataset(data, config.history, episodes=info.val_episodes)
+                   if info.val_episodes else part.dataset)
+    validation = _Validation(val_dataset, config, device) if context.is_main else None
+    g_train = _wrap(generator, context)
+    d_train = _wrap(discriminator, context) if config.lambda_adv else discriminator
+    noise = torch.Generator().manual_seed(config.seed * 1000 + context.rank + start)
+    update = GANStep(config, g_train, d_train, optimizers["generator"],
+                     optimizers["discriminator"], noise)
+    rng = np.random.default_rng([config.seed, context.rank, start])
+    n_batches = config.d_steps if config.lambda_adv else 1
+    writer = None
+    if context.is_main:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(run / "tensorboard"), purge_step=start + 1)
+    result: dict[str, Any] = {"step": start, "samples_seen": samples_seen,
+                              "train_seconds": train_seconds, "world_size": context.world_size}
+    bar = tqdm(total=config.steps, initial=start, desc="worldmodel", unit="step",
+               disable=not (progress and context.is_main))
+    session_samples, session_seconds = 0, 0.0
+    logs: dict[str, float] = {}
+    val_scores: dict[str, float] = {}
+    try:
+        for step in range(start + 1, config.steps + 1):
+            batches = [collate(part.dataset, rng.choice(part.rows, config.batch_size), device)
+                       for _ in range(n_batches)]
+            began = time.perf_counter()
+            logs = update(batches, step)
+            logs = mean_over_ranks(context, logs)
+            elapsed = time.perf_counter() - began
+            _check_finite(logs, step, run, last_checkpoint)
+            global_batch = config.batch_size * context.world_size
+            samples_seen += global_batch
+            session_samples += global_batch
+            session_seconds += elapsed
+            train_seconds += elapsed
+            bar.update(1)
+            last = step == config.steps
+            checkpoint_now = step % config.checkpoint_every == 0 or last
+            if not context.is_main:
+                last_checkpoint = step if checkpoint_now else last_checkpoint
+                continue
+            if step % config.log_every == 0 or last:
+                generator.eval()
+                val_scores = validation.scores(generator)
+                generator.train()
+                for key, value in logs.items():
+                    writer.add_scalar(f"loss/{key}", value, step)
+                for key, value in val_scores.items():
+                    writer.add_scalar(f"val/{key}", value, step)
+                writer.add_scalar("throughput/samples_per_second",
+                                  session_samples / session_seconds, step)
+                bar.set_postfix(l1=f"{logs['l1']:.4f}", psnr=f"{val_scores['psnr']:.1f}")
+            if step % config.sample_every == 0 or last:
+                generator.eval()
+                grid = validation.grid(generator)
+                generator.train()
+                writer.add_image("samples", grid, step, dataformats="HWC")
+                _write_png(run / "samples.png", grid)
+            if checkpoint_now:
+                result = {"step": step, "samples_seen": samples_seen,
+                          "train_seconds": train_seconds,
+                          "samples_per_second": session_samples / session_seconds,
+                          "world_size": context.world_size, "logs": logs, "val": val_scores}
+                save_checkpoint(run, generator, discriminator, optimizers, result)
+                writer.flush()
+                last_checkpoint = step
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+    barrier(context)
+    return {**result, "run": str(run)}

@@ -1,0 +1,458 @@
+"""The safety layer: metrics, safe depths, batched vs recursive search, the oracle on hand-made
+driving situations, the shield's rule and wrapper, classifier training, CLI and bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import gymnasium
+import numpy as np
+import pytest
+import torch
+
+import rlgan  # noqa: F401  (registers the envs)
+from rlgan.cli import main
+from rlgan.data import TransitionWriter
+from rlgan.data.record import make_policy, record
+from rlgan.envs.driving import Action
+from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier
+from rlgan.safety.metrics import classification_report, precision_recall, roc_auc
+from rlgan.safety.oracle import OracleSearch
+from rlgan.safety.run import SafetyRunInfo, load_safety_run, save_safety_run
+from rlgan.safety.search import LearnedSearch, SearchConfig, recursive_search
+from rlgan.safety.shield import Shield, ShieldWrapper, choose_action
+from rlgan.safety.training import TrainConfig, evaluate_run, train_classifier
+from rlgan.safety.tree import Level, SearchResult, safe_depths
+from toy_envs import MovingSquareEnv
+
+LEFT, RIGHT, UP = int(Action.LEFT), int(Action.RIGHT), int(Action.UP)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Small networks run fastest on one thread (and far faster on a busy shared CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# -- fakes ----------------------------------------------------------------------------------
+class ChaoticPredictor:
+    """Frames hold one value v in [-1, 1] everywhere; the next value is a chaotic function of
+    the last two frames, the action and the sample index, so trees are irregular."""
+
+    frame_shape = (16, 16, 1)
+    n_actions = 3
+    env_id = "toy"
+
+    def __init__(self, history: int = 2) -> None:
+        self.history = history
+        self.calls = 0
+
+    def predict(self, frames, actions, n_samples=1, generator=None):
+        self.calls += 1
+        last = (frames[:, -1].mean(dim=(1, 2, 3)) + 1) / 2
+        previous = (frames[:, 0].mean(dim=(1, 2, 3)) + 1) / 2
+        samples = torch.arange(n_samples, dtype=torch.float32)
+        value = (3.7 * last + 1.3 * previous + 0.13 * (actions.float() + 1))[:, None] + 0.011 * samples
+        value = torch.remainder(value, 1.0) * 2 - 1  # (B, K)
+        return value[:, :, None, None, None].expand(-1, -1, 1, 16, 16).clone()
+
+
+def threshold_classifier(pairs: torch.Tensor) -> torch.Tensor:
+    """Unsafe when the child's value is above 0.4 (logit)."""
+    return 50.0 * (pairs[:, 1].mean(dim=(1, 2)) - 0.4)
+
+
+class CopyLastPredictor:
+    """Predicts that nothing changes (for shield tests on driving-sized frames)."""
+
+    history, n_actions, frame_shape, env_id = 1, 3, (64, 64, 3), "rlgan/Driving-v0"
+
+    def predict(self, frames, actions, n_samples=1, generator=None):
+        return frames[:, -1:].expand(-1, n_samples, -1, -1, -1).clone()
+
+
+class FixedSearch:
+    """A search that always answers the same safe depths."""
+
+    history, n_actions = 1, 3
+
+    def __init__(self, depths, depth=3):
+        self.depths = np.asarray(depths)
+        self.config = SearchConfig(depth=depth)
+
+    def search(self, frames, env=None, actions=None):
+        depths = self.depths.copy()
+        if actions is not None:
+            depths[[a for a in range(3) if a not in actions]] = -1
+        return SearchResult(safe_depths=depths, depth=self.config.depth, nodes=0, elapsed_ms=0.0)
+
+
+class QPolicy:
+    def __init__(self, action, q):
+        self.action, self.q = action, np.asarray(q, dtype=float)
+
+    def act(self, observation, env=None):
+        return self.action
+
+    def preferences(self, observation, env=None):
+        return self.q
+
+
+def driving_situation(env, gap=300.0, speed=20.0, lateral=0.0):
+    """A straight road (episode start), car 0 in the middle lane ``gap`` m ahead at 10 m/s,
+    car 1 far ahead on the left; the player at ``lateral`` m from the centre."""
+    state = env.unwrapped.get_state()
+    return dataclasses.replace(
+        state, car_position=np.array([state.position + gap, state.position + 250.0]),
+        car_lane=np.array([1, 0]), car_speed=np.array([10.0, 15.0]), speed=speed, lateral=lateral)
+
+
+@pytest.fixture(scope="module")
+def driving():
+    env = gymnasium.make("rlgan/Driving-v0", cars=2)
+    env.reset(seed=3)
+    return env
+
+
+def toy_dataset(path, steps=600, seed=0):
+    env = MovingSquareEnv(max_steps=7)
+    metadata = {"env_id": "toy/MovingSquare", "env_kwargs": {}, "seed": seed, "policy": "random",
+                "epsilon": 0.0, "obs_shape": [16, 16, 3], "obs_dtype": "uint8", "n_actions": 3}
+    writer = TransitionWriter(path, metadata, shard_size=200)
+    record(env, make_policy("random", env, seed=seed), writer, steps, seed=seed, progress=False)
+    writer.close()
+    return path
+
+
+def driving_like_dataset(path, episodes=4, steps=6, unsafe_end=True):
+    """Synthetic 64x64 'driving' transitions; the last step of each episode is unsafe when
+    ``unsafe_end``."""
+    rng = np.random.default_rng(0)
+    metadata = {"env_id": "rlgan/Driving-v0", "env_kwargs": {}, "seed": 0, "policy": "random",
+                "epsilon": 0.0, "obs_shape": [64, 64, 3], "obs_dtype": "uint8", "n_actions": 3}
+    writer = TransitionWriter(path, metadata)
+    for episode in range(episodes):
+        for step in range(steps):
+            frame = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+            writer.add(obs=frame, action=int(rng.integers(3)), reward=1.0, next_obs=frame,
+                       unsafe=unsafe_end and step == steps - 1, terminated=step == steps - 1, truncated=False,
+                       episode=episode, step=step)
+    writer.close()
+    return path
+
+
+# -- metrics and safe depths ------------------------------------------------------------------
+def test_roc_auc_and_precision_recall_on_known_inputs():
+    labels = np.array([0, 0, 1, 1, 0, 1], dtype=bool)
+    assert roc_auc(labels, np.array([0.1, 0.2, 0.8, 0.9, 0.3, 0.7])) == 1.0
+    assert roc_auc(labels, -np.array([0.1, 0.2, 0.8, 0.9, 0.3, 0.7])) == 0.0
+    assert roc_auc(labels, np.full(6, 0.5)) == 0.5
+    # 9 positive/negative pairs: 8 ordered right, 1 tie -> (8 + 0.5) / 9
+    assert roc_auc(labels, np.array([0.1, 0.2, 0.8, 0.9, 0.7, 0.7])) == pytest.approx(8.5 / 9)
+    assert np.isnan(roc_auc(np.zeros(3, bool), np.arange(3.0)))
+    assert precision_recall(labels, np.array([0, 1, 1, 0, 0, 1], bool)) == (2 / 3, 2 / 3)
+    report = classification_report(labels, np.array([0.1, 0.2, 0.8, 0.9, 0.3, 0.7]), 0.5)
+    assert report == {"n": 6, "positives": 3, "precision": 1.0, "recall": 1.0, "accuracy": 1.0,
+                      "roc_auc": 1.0}
+
+
+def test_safe_depths_of_a_hand_made_tree():
+    # Root: action 0 unsafe, 1 safe, 2 ends the episode safely. Node 1's children: only
+    # action 2 safe, and its child at level 3 is unsafe for every action.
+    levels = [Level(np.array([[True, False, False]]), np.array([[False, False, True]])),
+              Level(np.array([[True, True, False]]), np.zeros((1, 3), bool)),
+              Level(np.array([[True, True, True]]), np.zeros((1, 3), bool))]
+    assert safe_depths(levels, 3).tolist() == [0, 2, 3]
+    assert safe_depths(levels[:2], 2).tolist() == [0, 2, 2]
+
+
+# -- learned search ---------------------------------------------------------------------------
+@pytest.mark.parametrize("depth,samples,history", [(1, 1, 1), (2, 1, 2), (3, 2, 2), (4, 1, 1), (4, 3, 2)])
+@pytest.mark.parametrize("start", [0.05, 0.37, 0.81])
+def test_batched_search_equals_recursive_search(depth, samples, history, start):
+    predictor = ChaoticPredictor(history)
+    frames = np.full((history, 16, 16, 1), int(start * 255), dtype=np.uint8)
+    config = SearchConfig(depth=depth, samples=samples, threshold=0.5, node_budget=10_000)
+    result = LearnedSearch(predictor, threshold_classifier, config).search(frames)
+    assert result.safe_depths.dtype == np.int64 and result.safe_depths.shape == (3,)
+    assert result.depth == depth and result.elapsed_ms >= 0.0
+    assert predictor.calls <= depth  # one batched generator call per level
+    assert result.safe_depths.tolist() == recursive_search(predictor, threshold_classifier, frames, config).tolist()
+
+
+@pytest.mark.parametrize("start", [0.05, 0.37, 0.81])
+def test_searching_some_first_actions_gives_their_full_search_depths(start):
+    frames = np.full((2, 16, 16, 1), int(start * 255), dtype=np.uint8)
+    search = LearnedSearch(ChaoticPredictor(), threshold_classifier, SearchConfig(depth=3))
+    full = search.search(frames).safe_depths
+    for actions in ([0], [2], [1, 2]):
+        part = search.search(frames, actions=actions).safe_depths
+        assert [part[a] for a in actions] == [full[a] for a in actions]
+        assert all(part[a] == -1 for a in range(3) if a not in actions)
+    with pytest.raises(ValueError, match="distinct values in 0..2"):
+        search.search(frames, actions=[3])
+
+
+def test_search_prunes_unsafe_nodes_and_stops_at_the_budget():
+    frames = np.full((2, 16, 16, 1), 40, dtype=np.uint8)
+    predictor = ChaoticPredictor()
+    full = LearnedSearch(predictor, threshold_classifier, SearchConfig(depth=3, node_budget=10_000)).search(frames)
+    assert full.nodes < 3 + 9 + 27  # some nodes were pruned
+    everything_unsafe = LearnedSearch(predictor, lambda pairs: torch.full((len(pairs),), 9.0),
+                                      SearchConfig(depth=3)).search(frames)
+    assert everything_unsafe.safe_depths.tolist() == [0, 0, 0] and everything_unsafe.nodes == 3
+    never_unsafe = LearnedSearch(predictor, lambda pairs: torch.full((len(pairs),), -9.0),
+                                 SearchConfig(depth=3, node_budget=12))
+    result = never_unsafe.search(frames)
+    assert result.depth == 2 and result.nodes == 12 and result.safe_depths.tolist() == [2, 2, 2]
+
+
+@pytest.mark.parametrize("options,message", [
+    ({"depth": 0}, "depth must be an integer in 1..8"), ({"depth": 9}, "depth must be"),
+    ({"threshold": 1.5}, "threshold must be in"), ({"samples": 0}, "samples must be"),
+    ({"node_budget": 0}, "node_budget must be")])
+def test_search_config_rejects_bad_values(options, message):
+    with pytest.raises(ValueError, match=message):
+        SearchConfig(**options)
+
+
+def test_budget_that_cannot_cover_depth_one_is_an_error():
+    with pytest.raises(ValueError, match="node_budget 2 cannot cover even depth 1"):
+        LearnedSearch(ChaoticPredictor(), threshold_classifier, SearchConfig(node_budget=2))
+    with pytest.raises(ValueError, match="expected 2 frame"):
+        LearnedSearch(ChaoticPredictor(), threshold_classifier).search(np.zeros((1, 16, 16, 1), np.uint8))
+
+
+# -- oracle search in the driving simulator ---------------------------------------------------
+@pytest.mark.parametrize("batched", [True, False])
+def test_oracle_marks_the_right_actions_unsafe(driving, batched):
+    oracle = OracleSearch.for_env(driving, SearchConfig(depth=3), batched=batched)
+    assert oracle.batched == batched
+    assert oracle.search_state(driving_situation(driving)).safe_depths.tolist() == [3, 3, 3]
+    # The road edge just to the left: steering left leaves the road at once.
+    assert oracle.search_state(driving_situation(driving, lateral=-5.3)).safe_depths.tolist() == [0, 3, 3]
+    assert oracle.search_state(driving_situation(driving, lateral=5.3)).safe_depths.tolist() == [3, 0, 3]
+    # A slower car 4.8 m straight ahead, the player a little right of it: only steering right
+    # twice clears it before the crash at the second step.
+    depths = oracle.search_state(driving_situation(driving, gap=4.8, speed=25.0, lateral=0.8)).safe_depths
+    assert depths[RIGHT] == 3 and depths[UP] == 1 and depths[LEFT] == 1
+    # The search never moves the env it reads.
+    before = driving.unwrapped.get_state()
+    oracle.search(env=driving)
+    assert driving.unwrapped.get_state() == before
+    oracle.close()
+
+
+def test_oracle_on_hide_and_seek_batched_equals_loop():
+    env = gymnasium.make("rlgan/HideAndSeek-v0")
+    env.reset(seed=1)
+    for _ in range(12):  # past the preparation phase
+        env.step(0)
+    batched = OracleSearch.for_env(env, SearchConfig(depth=2))
+    loop = OracleSearch.for_env(env, SearchConfig(depth=2), batched=False)
+    assert batched.batched and not loop.batched
+    assert batched.search(env=env).safe_depths.tolist() == loop.search(env=env).safe_depths.tolist()
+
+
+def test_oracle_needs_get_state():
+    gymnasium.register("toy/MovingSquare-v0", entry_point=MovingSquareEnv) \
+        if "toy/MovingSquare-v0" not in gymnasium.registry else None
+    with pytest.raises(ValueError, match="has no get_state"):
+        OracleSearch("toy/MovingSquare-v0")
+
+
+# -- shield ---------------------------------------------------------------------------------------
+def test_choose_action_never_overrides_a_safe_action_and_always_overrides_depth_zero():
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        depths = rng.integers(0, 4, size=3)
+        proposed = int(rng.integers(3))
+        chosen = choose_action(depths, proposed, 3, rng.normal(size=3))
+        if depths[proposed] >= 3:
+            assert chosen == proposed
+        else:
+            assert depths[chosen] == depths.max()
+        if depths[proposed] == 0 and depths.max() > 0:
+            assert chosen != proposed
+
+
+def test_lazy_shield_decides_like_the_full_search(driving):
+    rng = np.random.default_rng(1)
+    for _ in range(100):
+        depths, proposed = rng.integers(0, 4, size=3), int(rng.integers(3))
+        q = rng.normal(size=3)
+        lazy = Shield(FixedSearch(depths), policy=QPolicy(proposed, q)).decide(None, proposed)
+        full = Shield(FixedSearch(depths), policy=QPolicy(proposed, q), lazy=False).decide(None, proposed)
+        assert lazy.shielded_action == full.shielded_action
+    oracle = OracleSearch.for_env(driving, SearchConfig(depth=3))
+    situation = driving_situation(driving, gap=4.8, speed=25.0, lateral=0.8)
+    driving.unwrapped.set_state(situation)
+    for proposed in range(3):
+        lazy = Shield(oracle).decide(None, proposed, driving)
+        full = Shield(oracle, lazy=False).decide(None, proposed, driving)
+        assert lazy.shielded_action == full.shielded_action == RIGHT
+        assert full.safe_depths.tolist() == [1, 3, 1]
+        assert lazy.safe_depths[proposed] == full.safe_depths[proposed]
+
+
+def test_choose_action_breaks_ties_by_policy_preference():
+    depths = np.array([2, 0, 2])
+    assert choose_action(depths, 1, 3, preferences=np.array([0.1, 9.0, 0.5])) == 2
+    assert choose_action(depths, 1, 3, preferences=np.array([0.9, 9.0, 0.5])) == 0
+    assert choose_action(depths, 1, 3) == 0
+    assert choose_action(depths, 1, 3, order=[2, 1, 0]) == 2
+    assert choose_action(np.array([2, 1, 2]), 0, 3) == 0  # already among the safest
+
+
+def test_shield_wrapper_reports_its_decisions_on_a_toy_env():
+    shield = Shield(FixedSearch([0, 3, 1]), policy=QPolicy(0, [5.0, 1.0, 2.0]))
+    env = ShieldWrapper(MovingSquareEnv(), shield)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(0)
+    assert info["shield_intervened"] and info["original_action"] == 0 and info["shielded_action"] == 1
+    assert info["safe_depths"].tolist() == [0, 3, 1] and info["shield_latency_ms"] >= 0.0
+    _, _, _, _, info = env.step(1)
+    assert not info["shield_intervened"] and info["shielded_action"] == 1
+    assert shield.act(np.zeros((16, 16, 3), np.uint8)) == 1
+    with pytest.raises(ValueError, match="invalid action"):
+        env.step(7)
+    with pytest.raises(ValueError, match="required_depth must be an integer in 1..3"):
+        Shield(FixedSearch([0, 0, 0]), required_depth=4)
+
+
+def test_oracle_shield_steers_away_from_the_road_edge(driving):
+    env = gymnasium.make("rlgan/Driving-v0", cars=2)
+    shielded = ShieldWrapper(env, Shield(OracleSearch.for_env(env, SearchConfig(depth=3))))
+    shielded.reset(seed=3)
+    env.unwrapped.set_state(driving_situation(env, lateral=-5.3))
+    _, _, terminated, _, info = shielded.step(LEFT)
+    assert info["shield_intervened"] and info["shielded_action"] in (RIGHT, UP)
+    assert not info["unsafe"] and not terminated
+    _, _, _, _, info = shielded.step(UP)  # safe: kept
+    assert not info["shield_intervened"] and info["shielded_action"] == UP
+
+
+def test_learned_shield_keeps_history_and_checks_frames():
+    search = LearnedSearch(ChaoticPredictor(history=2), threshold_classifier, SearchConfig(depth=2))
+    shield = Shield(search)
+    frame = np.full((16, 16, 1), 10, np.uint8)
+    decision = shield.decide(frame, 0)
+    assert len(shield.history) == 2 and decision.latency_ms >= 0.0
+    shield.decide(frame + 1, decision.shielded_action)
+    assert np.array_equal(shield.history[-1], frame + 1)
+    shield.reset()
+    assert len(shield.history) == 0
+
+
+# -- classifier ---------------------------------------------------------------------------------
+def test_classifier_shapes_and_bad_input():
+    model = SafetyClassifier(ClassifierConfig(height=32, width=48, channels=1))
+    assert model(torch.zeros(5, 2, 32, 48)).shape == (5,)
+    with pytest.raises(ValueError, match="expected pairs of shape"):
+        model(torch.zeros(5, 6, 32, 48))
+    with pytest.raises(ValueError, match="height must be an integer >= 16"):
+        ClassifierConfig(height=8)
+
+
+def test_classifier_training_lowers_loss_and_beats_chance(tmp_path):
+    data = toy_dataset(tmp_path / "toy", steps=700)
+    summary = train_classifier(data, tmp_path / "run", TrainConfig(steps=150, batch_size=32, device="cpu",
+                                                                   checkpoint_every=50),
+                               progress=False)
+    assert summary["loss_end"] < summary["loss_start"]
+    assert summary["metrics"]["real"]["roc_auc"] > 0.7
+    model, info = load_safety_run(tmp_path / "run")
+    assert info.env_id == "toy/MovingSquare" and info.frame_shape == (16, 16, 3)
+    assert not model.training
+    result = evaluate_run(tmp_path / "run", data)
+    assert result["split"] == "held-out episodes" and result["real"] == summary["metrics"]["real"]
+    with pytest.raises(FileExistsError, match="already holds a safety run"):
+        train_classifier(data, tmp_path / "run", TrainConfig(steps=1), progress=False)
+
+
+def test_training_with_a_world_model_adds_generated_pairs(tmp_path):
+    data = driving_like_dataset(tmp_path / "data")
+    summary = train_classifier(data, tmp_path / "run", TrainConfig(steps=3, batch_size=8, device="cpu",
+                                                                   val_fraction=0.25),
+                               predictor=CopyLastPredictor(), worldmodel_run=tmp_path / "wm",
+                               progress=False)
+    assert summary["generated_pairs"] == 18 and summary["metrics"]["generated"]["n"] == 6
+    with pytest.raises(ValueError, match="world model was trained for toy, but the data"):
+        train_classifier(data, tmp_path / "other", TrainConfig(steps=1), predictor=ChaoticPredictor(),
+                         progress=False)
+
+
+def test_training_needs_unsafe_examples(tmp_path):
+    data = driving_like_dataset(tmp_path / "data", unsafe_end=False)
+    with pytest.raises(ValueError, match="no unsafe step to learn from"):
+        train_classifier(data, tmp_path / "run", TrainConfig(steps=1), progress=False)
+
+
+# -- loading and the command line -------------------------------------------------------------
+@pytest.fixture()
+def driving_safety_run(tmp_path, monkeypatch):
+    """A safety run for 64x64 driving frames whose world model is a copy-last fake."""
+    model = SafetyClassifier(ClassifierConfig())
+    info = SafetyRunInfo(env_id="rlgan/Driving-v0", env_kwargs={}, frame_shape=(64, 64, 3), n_actions=3,
+                         threshold=0.5, classifier=model.config, data=str(tmp_path), val_episodes=(),
+                         worldmodel_run=str(tmp_path / "wm"))
+    save_safety_run(tmp_path / "safety", model, info)
+    monkeypatch.setattr("rlgan.safety.models.load_predictor", lambda run, device: CopyLastPredictor())
+    return tmp_path / "safety"
+
+
+def test_learned_shield_rejects_another_env_or_frame_size(driving_safety_run):
+    from rlgan.safety.models import make_search, shielded_env
+
+    search = make_search(str(driving_safety_run), gymnasium.make("rlgan/Driving-v0"), SearchConfig(depth=2))
+    assert isinstance(search, LearnedSearch) and search.config.threshold == 0.5
+    with pytest.raises(ValueError, match=r"shape \(64, 64, 3\).*\(32, 32, 3\)"):
+        make_search(str(driving_safety_run), gymnasium.make("rlgan/Driving-v0", obs_height=32, obs_width=32))
+    with pytest.raises(ValueError, match="trained for rlgan/Driving-v0, but .* rlgan/HideAndSeek-v0"):
+        shielded_env(gymnasium.make("rlgan/HideAndSeek-v0"), str(driving_safety_run))
+
+
+def test_cli_safety_train_and_eval(tmp_path, capsys):
+    data = toy_dataset(tmp_path / "toy", steps=300)
+    assert main(["safety", "train", "--data", str(data), "--run", str(tmp_path / "run"), "--steps", "5",
+                 "--device", "cpu", "--no-progress", "--set", "batch_size=16"]) == 0
+    assert json.loads(capsys.readouterr().out)["train_pairs"] > 0
+    assert main(["safety", "eval", "--run", str(tmp_path / "run"), "--data", str(data), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["real"]) >= {"precision", "recall", "roc_auc"} and result["generated"] is None
+    assert main(["safety", "eval", "--run", str(tmp_path / "run"), "--data", str(data)]) == 0
+    assert "ROC AUC" in capsys.readouterr().out
+    assert main(["safety", "train", "--data", str(data), "--run", str(tmp_path / "x"),
+                 "--set", "bacth_size=3"]) == 2
+    assert "Did you mean 'batch_size'" in capsys.readouterr().err
+    assert main(["safety", "eval", "--run", str(tmp_path / "nothing"), "--data", str(data)]) == 2
+
+
+def test_cli_shield_eval_with_oracle_and_learned_model(driving_safety_run, capsys):
+    common = ["--env", "rlgan/Driving-v0", "--env-kwargs", "max_steps=15", "--agent", "scripted",
+              "--episodes", "1", "--depth", "2", "--device", "cpu"]
+    assert main(["shield", "eval", *common, "--model", "oracle", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [row["name"] for row in rows] == ["agent", "oracle_shield"]
+    assert set(rows[0]) == {"name", "return", "unsafe_per_1000", "safe_depth", "interventions_per_1000",
+                            "latency_ms"}
+    assert main(["shield", "eval", *common, "--model", str(driving_safety_run), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [row["name"] for row in rows] == ["agent", "gan_shield", "oracle_shield"]
+    assert all(row["latency_ms"] >= 0 for row in rows)
+    assert main(["shield", "eval", *common, "--model", "oracle"]) == 0
+    assert "| oracle_shield |" in capsys.readouterr().out
+    assert main(["shield", "eval", *common[:-4], "--depth", "9", "--model", "oracle"]) == 2
+    assert "depth must be an integer in 1..8" in capsys.readouterr().err
+    assert main(["shield", "eval", *common, "--model", "oracle", "--node-budget", "2"]) == 2
+    assert "cannot cover even depth 1" in capsys.readouterr().err
+
+
+def test_play_with_the_oracle_shield_runs_headless(tmp_path, capsys):
+    assert main(["play", "driving", "--steps", "5", "--shield", "oracle"]) == 0
+    assert "played 5 steps" in capsys.readouterr().out
+    assert main(["play", "driving", "--steps", "5", "--shield", "oracle", "--record", str(tmp_path / "d")]) == 2

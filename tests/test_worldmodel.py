@@ -1,0 +1,538 @@
+"""The SAD-GAN world model: networks, losses, metrics, training, checkpoints, predictor,
+evaluation, dream, CLI, torchrun and bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import rlgan  # noqa: F401  (registers the envs)
+import rlgan.worldmodel.step as step_module
+from rlgan.cli import main
+from rlgan.data import DatasetError, TransitionWriter
+from rlgan.data.record import make_policy, record
+from rlgan.make import make_env
+from rlgan.worldmodel import (
+    Discriminator,
+    Generator,
+    TrainingDiverged,
+    WorldModel,
+    WorldModelConfig,
+    train_worldmodel,
+)
+from rlgan.worldmodel.evaluate import counterfactual, evaluate_run, true_next_frames
+from rlgan.worldmodel.losses import (
+    discriminator_loss,
+    generator_adversarial_loss,
+    generator_loss,
+    gradient_difference_loss,
+    l1_loss,
+)
+from rlgan.worldmodel.metrics import PSNR_CAP_DB, psnr, sharpness, ssim
+from rlgan.worldmodel.run import load_checkpoint, save_checkpoint
+from rlgan.worldmodel.step import GANStep
+
+FAST = {"log_every": 2, "sample_every": 4, "checkpoint_every": 4, "batch_size": 8,
+        "base_width": 8, "device": "cpu"}
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Small networks run fastest on one thread (and far faster on a busy shared CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# -- datasets ---------------------------------------------------------------------------------
+def square_frame(column: int, size: int = 16) -> np.ndarray:
+    frame = np.zeros((size, size, 3), np.uint8)
+    frame[6:10, column:column + 4] = (255, 200, 40)
+    return frame
+
+
+def write_square_dataset(path: Path, episodes: int = 6, steps: int = 20, size: int = 16,
+                         env_id: str = "toy/Square-v0", shard_size: int = 40) -> Path:
+    """A square that actions 0/1/2 move 2 pixels left/right/not at all, one shard per 40."""
+    rng = np.random.default_rng(0)
+    metadata = {"env_id": env_id, "env_kwargs": {}, "seed": 0, "policy": "random",
+                "obs_shape": [size, size, 3], "n_actions": 3}
+    writer = TransitionWriter(path, metadata, shard_size=shard_size)
+    for episode in range(episodes):
+        column = int(rng.integers(2, size - 6))
+        for step in range(steps):
+            action = int(rng.integers(3))
+            new = int(np.clip(column + (-2, 2, 0)[action], 0, size - 4))
+            writer.add(obs=square_frame(column, size), action=action, reward=0.0,
+                       next_obs=square_frame(new, size), unsafe=False, terminated=False,
+                       truncated=step == steps - 1, episode=episode, step=step)
+            column = new
+    writer.close()
+    return path
+
+
+def record_driving(path: Path, steps: int = 240, max_steps: int = 40) -> Path:
+    kwargs = {"obs_height": 32, "obs_width": 32, "max_steps": max_steps}
+    env = make_env("rlgan/Driving-v0", **kwargs)
+    metadata = {"env_id": "rlgan/Driving-v0", "env_kwargs": kwargs, "seed": 3,
+                "policy": "scripted", "obs_shape": [32, 32, 3], "n_actions": 3}
+    writer = TransitionWriter(path, metadata, shard_size=60)
+    record(env, make_policy("scripted", env, seed=3, epsilon=0.3), writer, steps, seed=3,
+           progress=False)
+    writer.close()
+    env.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def square_data(tmp_path_factory) -> Path:
+    return write_square_dataset(tmp_path_factory.mktemp("square") / "data")
+
+
+@pytest.fixture(scope="module")
+def driving_data(tmp_path_factory) -> Path:
+    return record_driving(tmp_path_factory.mktemp("driving") / "data")
+
+
+@pytest.fixture(scope="module")
+def driving_run(driving_data, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("driving_run") / "run"
+    train_worldmodel(driving_data, run, {**FAST, "steps": 4, "history": 2}, progress=False)
+    return run
+
+
+# -- networks ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("height, width, channels, history, conditioning, discriminator", [
+    (16, 16, 1, 1, "film", "patch"),
+    (32, 32, 3, 2, "concat", "global"),
+    (64, 64, 3, 2, "film", "patch"),
+    (96, 64, 3, 3, "film", "global"),
+    (32, 48, 1, 4, "concat", "patch"),
+])
+def test_generator_and_discriminator_shapes_and_ranges(height, width, channels, history,
+                                                       conditioning, discriminator):
+    config = WorldModelConfig(frame_height=height, frame_width=width, channels=channels,
+                              history=history, conditioning=conditioning,
+                              discriminator=discriminator, base_width=8)
+    generator, critic = Generator(config), Discriminator(config)
+    frames = torch.rand(5, history * channels, height, width) * 2 - 1
+    actions = torch.tensor([0, 1, 2, 0, 1])
+    out = generator(frames, actions, torch.randn(5, config.z_dim))
+    assert out.shape == (5, channels, height, width) and out.dtype == torch.float32
+    assert out.min() >= -1 and out.max() <= 1
+    logits = critic(frames[:, -channels:], out, actions)
+    patches = (height // 8) * (width // 8) if discriminator == "patch" else 1
+    assert logits.shape == (5, patches) and torch.isfinite(logits).all()
+
+
+def test_generator_output_depends_on_the_action_and_noise():
+    torch.manual_seed(0)
+    config = WorldModelConfig(frame_height=32, frame_width=32, base_width=8)
+    generator = Generator(config).eval()
+    frames = torch.rand(1, 2 * 3, 32, 32) * 2 - 1
+    z = torch.randn(1, config.z_dim)
+    with torch.no_grad():
+        outs = [generator(frames, torch.tensor([a]), z) for a in range(3)]
+        other_z = generator(frames, torch.tensor([0]), torch.randn(1, config.z_dim))
+    assert (outs[0] - outs[1]).abs().max() > 1e-5 and (outs[1] - outs[2]).abs().max() > 1e-5
+    assert (other_z - outs[0]).abs().max() > 1e-5
+    # untrained, it about copies the last frame (zero flow, mask near 1)
+    assert (outs[0] - frames[:, 3:]).abs().max() < 0.1
+
+
+def test_model_is_small_enough_to_bundle():
+    generator = Generator(WorldModelConfig())
+    assert sum(p.numel() for p in generator.parameters()) * 4 < 4e6  # bytes of float32 weights
+
+
+# -- losses -----------------------------------------------------------------------------------
+def test_losses_on_known_inputs():
+    a, b = torch.zeros(2, 3, 4, 4), torch.full((2, 3, 4, 4), 0.5)
+    assert l1_loss(a, b).item() == pytest.approx(0.5)
+    assert gradient_difference_loss(b, a).item() == 0.0  # flat images have no edges
+    edge = torch.zeros(1, 1, 4, 4)
+    edge[..., 2:] = 1.0  # one vertical edge of height 1 in each row
+    # |dx| differs by 1 at one of 3 horizontal positions per row; no vertical gradients
+    assert gradient_difference_loss(edge, a[:1, :1]).item() == pytest.approx(1 / 3)
+    zero = torch.zeros(3, 5)
+    assert generator_adversarial_loss(zero).item() == pytest.approx(math.log(2))
+    assert discriminator_loss(zero, zero).item() == pytest.approx(2 * math.log(2))
+    assert discriminator_loss(torch.full((3,), 20.0), torch.full((3,), -20.0)).item() < 1e-6
+
+
+def test_generator_loss_with_lambda_zero_is_the_regression_loss():
+    predicted, target = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8)
+    loss, logs = generator_loss(predicted, target, None, 0.0, 1.0, 0.5)
+    expected = l1_loss(predicted, target) + 0.5 * gradient_difference_loss(predicted, target)
+    assert loss.item() == pytest.approx(expected.item())
+    assert "adv" not in logs
+    loss, logs = generator_loss(predicted, target, torch.zeros(2, 4), 0.1)
+    assert loss.item() == pytest.approx(l1_loss(predicted, target).item() + 0.1 * math.log(2))
+    with pytest.raises(ValueError, match="lambda_adv"):
+        generator_loss(predicted, target, None, 0.1)
+
+
+class ExplodingDiscriminator(torch.nn.Module):
+    """A discriminator that must never be called."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, *args):
+        raise AssertionError("the discriminator was called with lambda_adv = 0")
+
+
+def test_lambda_zero_step_is_a_pure_regression_step():
+    config = WorldModelConfig(frame_height=16, frame_width=16, history=1, base_width=8,
+                              lambda_adv=0.0)
+    torch.manual_seed(0)
+    generator = Generator(config)
+    reference = Generator(config)
+    reference.load_state_dict(generator.state_dict())
+    critic = ExplodingDiscriminator()
+    optimizer = torch.optim.SGD(generator.parameters(), lr=0.1)
+    update = GANStep(config, generator, critic, optimizer, torch.optim.SGD(critic.parameters(), lr=0.1),
+                     torch.Generator().manual_seed(5))
+    batch = {"frames": torch.rand(4, 3, 16, 16) * 2 - 1, "next_frame": torch.rand(4, 3, 16, 16) * 2 - 1,
+             "action": torch.tensor([0, 1, 2, 1])}
+    logs = update([batch], 1)
+    z = torch.randn(4, config.z_dim, generator=torch.Generator().manual_seed(5))
+    l1_loss(reference(batch["frames"], batch["action"], z), batch["next_frame"]).backward()
+    for (name, param), ref in zip(generator.named_parameters(), reference.parameters()):
+        assert param.grad is not None and torch.allclose(param.grad, ref.grad, atol=1e-6), name
+    assert set(logs) == {"l1", "g_total"} and critic.weight.grad is None
+
+
+def test_adversarial_step_trains_both_networks_and_d_steps_use_extra_batches():
+    config = WorldModelConfig(frame_height=16, frame_width=16, history=1, base_width=8,
+                              lambda_adv=0.5, d_steps=2)
+    generator, critic = Generator(config), Discriminator(config)
+    g_before = [p.detach().clone() for p in generator.parameters()]
+    d_before = [p.detach().clone() for p in critic.parameters()]
+    optimizers = [torch.optim.Adam(net.parameters(), 1e-3) for net in (generator, critic)]
+    update = GANStep(config, generator, critic, *optimizers, torch.Generator().manual_seed(0))
+
+    def batch():
+        return {"frames": torch.rand(4, 3, 16, 16) * 2 - 1,
+                "next_frame": torch.rand(4, 3, 16, 16) * 2 - 1, "action": torch.tensor([0, 1, 2, 1])}
+
+    logs = update([batch(), batch()], 1)
+    assert {"d_loss", "adv", "l1", "g_total"} <= set(logs)
+    assert optimizers[1].state[next(critic.parameters())]["step"] == 2  # k = 2 D steps
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, generator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, critic.parameters()))
+    assert all(p.requires_grad for p in critic.parameters())
+
+
+def test_adversarial_weight_ramps_up_over_the_warmup():
+    def weights(warmup):
+        update = GANStep(WorldModelConfig(lambda_adv=0.01, adv_warmup=warmup), None, None, None,
+                         None, torch.Generator())
+        return [update.adversarial_weight(step) for step in (1, 50, 100, 500)]
+
+    assert weights(100) == pytest.approx([0.0001, 0.005, 0.01, 0.01])
+    assert weights(0) == pytest.approx([0.01] * 4)
+
+
+# -- metrics ----------------------------------------------------------------------------------
+def test_psnr_on_known_inputs():
+    frames = torch.randint(0, 200, (3, 3, 32, 32)).float()
+    assert torch.isinf(psnr(frames, frames)).all()
+    assert (psnr(frames, frames, cap=PSNR_CAP_DB) == PSNR_CAP_DB).all()
+    shifted = frames + 5.0  # MSE exactly 25
+    assert psnr(shifted, frames) == pytest.approx(torch.full((3,), 10 * math.log10(255**2 / 25)))
+    generator = torch.Generator().manual_seed(0)
+    noisy = frames + 8.0 * torch.randn(frames.shape, generator=generator)
+    expected = 10 * math.log10(255**2 / 64)  # Gaussian noise of std 8: MSE = 64
+    assert psnr(noisy, frames).mean().item() == pytest.approx(expected, abs=0.15)
+    assert psnr(frames / 127.5 - 1, shifted / 127.5 - 1, data_range=2.0) == pytest.approx(
+        psnr(frames, shifted), abs=1e-4)
+
+
+def test_ssim_on_known_inputs():
+    frames = torch.rand(2, 3, 24, 24) * 255
+    assert ssim(frames, frames) == pytest.approx(torch.ones(2), abs=1e-6)
+    a, b = torch.full((1, 1, 16, 16), 100.0), torch.full((1, 1, 16, 16), 50.0)
+    c1 = (0.01 * 255) ** 2  # constant images: SSIM = luminance term only
+    assert ssim(a, b).item() == pytest.approx((2 * 100 * 50 + c1) / (100**2 + 50**2 + c1), rel=1e-5)
+    generator = torch.Generator().manual_seed(1)
+    light = (frames + 10 * torch.randn(frames.shape, generator=generator)).clamp(0, 255)
+    heavy = (frames + 60 * torch.randn(frames.shape, generator=generator)).clamp(0, 255)
+    assert (ssim(heavy, frames) < ssim(light, frames)).all()
+    assert ssim(light, frames) == pytest.approx(ssim(frames, light), abs=1e-6)
+
+
+def test_sharpness_prefers_sharp_edges_over_blur():
+    target = torch.zeros(1, 1, 32, 32)
+    target[..., ::4, :] = 255.0  # thin stripes
+    blurred = torch.nn.functional.avg_pool2d(target, 3, 1, 1)
+    slightly_off = (target + 3.0).clamp(0, 255)
+    assert torch.isinf(sharpness(target, target)).all()
+    assert sharpness(target, target, cap=PSNR_CAP_DB).item() == PSNR_CAP_DB
+    assert sharpness(slightly_off, target).item() > sharpness(blurred, target).item()
+    with pytest.raises(ValueError, match="same shape"):
+        psnr(target, target[..., :16])
+
+
+# -- training, checkpoints, predictor ---------------------------------------------------------
+def test_training_lowers_the_reconstruction_loss(square_data, tmp_path):
+    options = {**FAST, "steps": 60, "history": 1, "learning_rate": 2e-3, "lambda_adv": 0.01,
+               "log_every": 10, "sample_every": 60, "checkpoint_every": 60}
+    untrained = tmp_path / "untrained"
+    train_worldmodel(square_data, untrained, {**options, "steps": 1, "learning_rate": 1e-9},
+                     progress=False)
+    result = train_worldmodel(square_data, tmp_path / "run", options, progress=False)
+    assert result["step"] == 60 and result["samples_seen"] == 60 * 8
+    before = evaluate_run(untrained, square_data, states=0, max_samples=100)
+    after = evaluate_run(tmp_path / "run", square_data, states=0, max_samples=100)
+    assert after["psnr"] > before["psnr"] + 3
+    assert (tmp_path / "run" / "samples.png").is_file()
+    assert any((tmp_path / "run" / "tensorboard").iterdir())
+
+
+def test_checkpoint_round_trip_gives_identical_predictions(tmp_path):
+    config = WorldModelConfig(frame_height=16, frame_width=16, history=2, base_width=8)
+    generator, critic = Generator(config), Discriminator(config)
+    optimizer = torch.optim.Adam(generator.parameters())
+    frames = torch.rand(4, 6, 16, 16) * 2 - 1
+    generator(frames, torch.tensor([0, 1, 2, 0]), torch.randn(4, config.z_dim)).mean().backward()
+    optimizer.step()  # non-trivial optimizer state and BN statistics
+    save_checkpoint(tmp_path, generator, critic, {"generator": optimizer}, {"step": 7})
+    loaded, loaded_optimizer = Generator(config), None
+    loaded_optimizer = torch.optim.Adam(loaded.parameters())
+    progress = load_checkpoint(tmp_path, loaded, Discriminator(config), {"generator": loaded_optimizer})
+    assert progress == {"step": 7}
+    generator.eval(), loaded.eval()
+    z = torch.randn(4, config.z_dim)
+    actions = torch.tensor([2, 1, 0, 1])
+    assert torch.equal(generator(frames, actions, z), loaded(frames, actions, z))
+    state = loaded_optimizer.state_dict()["state"][0]["exp_avg"]
+    assert torch.equal(state, optimizer.state_dict()["state"][0]["exp_avg"])
+    save_checkpoint(tmp_path, generator, critic, {"generator": optimizer}, {"step": 8})
+    assert load_checkpoint(tmp_path, loaded)["step"] == 8
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
+
+
+def test_world_model_load_and_predict(driving_run, driving_data):
+    model = WorldModel.load(driving_run)
+    assert (model.env_id, model.frame_shape, model.n_actions, model.history, model.step) == (
+        "rlgan/Driving-v0", (32, 32, 3), 3, 2, 4)
+    assert model.env_kwargs["obs_height"] == 32
+    frames = np.random.default_rng(0).integers(0, 256, (5, 2, 32, 32, 3), dtype=np.uint8)
+    out = model.predict(frames, [0, 1, 2, 0, 1], n_samples=3, generator=torch.Generator().manual_seed(1))
+    assert out.shape == (5, 3, 32, 32, 3) and out.dtype == np.uint8
+    again = model.predict(frames, np.array([0, 1, 2, 0, 1]), n_samples=3,
+                          generator=torch.Generator().manual_seed(1))
+    assert np.array_equal(out, again)
+    floats = torch.from_numpy(frames).permute(0, 1, 4, 2, 3).float() / 127.5 - 1
+    predicted = model.predict(floats, torch.tensor([0, 1, 2, 0, 1]), 2)
+    assert predicted.shape == (5, 2, 3, 32, 32) and predicted.dtype == torch.float32
+    assert WorldModel.load(driving_run).predict(frames[:1], [2]).shape == (1, 1, 32, 32, 3)
+    many = torch.rand(20, 2, 3, 32, 32) * 2 - 1  # more than one CPU chunk
+    actions = torch.arange(20) % 3
+    chunked = model.predict(many, actions, 1, generator=torch.Generator().manual_seed(4))[:, 0]
+    z = torch.randn(20, model.config.z_dim, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        whole = model.network(many.reshape(20, 6, 32, 32), actions, z)
+    assert torch.allclose(chunked, whole, atol=1e-5)
+    assert model.predict(many[:0], actions[:0]).shape == (0, 1, 3, 32, 32)
+    from rlgan.safety.predictor import load_predictor
+
+    assert load_predictor(driving_run).frame_shape == (32, 32, 3)
+
+
+def test_predict_rejects_bad_frames_and_actions(driving_run):
+    model = WorldModel.load(driving_run)
+    frames = np.zeros((2, 2, 32, 32, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"\(B, 2, 32, 32, 3\)"):
+        model.predict(frames[:, :1], [0, 1])
+    with pytest.raises(ValueError, match=r"0\.\.2"):
+        model.predict(frames, [0, 3])
+    with pytest.raises(ValueError, match="2 integers"):
+        model.predict(frames, [0, 1, 2])
+    with pytest.raises(ValueError, match="float tensor"):
+        model.predict(frames.astype(np.float32), [0, 1])
+    with pytest.raises(ValueError, match="trained on rlgan/Driving-v0"):
+        model.check_compatible("env X", "rlgan/Driving-v0", (64, 64, 3), 3)
+
+
+def test_resume_continues_the_step_count(square_data, tmp_path):
+    run = tmp_path / "run"
+    options = {**FAST, "steps": 4, "history": 1}
+    train_worldmodel(square_data, run, options, progress=False)
+    result = train_worldmodel(square_data, run, {"steps": 6}, resume=True, progress=False)
+    assert result["step"] == 6 and result["samples_seen"] == 6 * 8
+    assert WorldModel.load(run).step == 6
+    with pytest.raises(ValueError, match="cannot change lambda_adv"):
+        train_worldmodel(square_data, run, {"steps": 8, "lambda_adv": 0.5}, resume=True)
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_worldmodel(square_data, run, options)
+    assert train_worldmodel(square_data, run, options, overwrite=True, progress=False)["step"] == 4
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(square_data, tmp_path, monkeypatch):
+    real_loss, calls = step_module.generator_loss, {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        calls["n"] += 1
+        loss, logs = real_loss(*args, **kwargs)
+        if calls["n"] > 5:
+            return loss * float("nan"), {**logs, "total": float("nan")}
+        return loss, logs
+
+    monkeypatch.setattr(step_module, "generator_loss", poisoned)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match=r"step 6.*step 4\) is kept"):
+        train_worldmodel(square_data, run, {**FAST, "steps": 10, "history": 1}, progress=False)
+    assert WorldModel.load(run).step == 4
+
+
+def test_bad_data_and_options_give_clear_errors(square_data, tmp_path):
+    with pytest.raises(TypeError, match="Did you mean 'lambda_adv'"):
+        train_worldmodel(square_data, tmp_path / "a", {"lambda_adb": 0.1})
+    with pytest.raises(ValueError, match="frame_height comes from the dataset"):
+        train_worldmodel(square_data, tmp_path / "a", {"frame_height": 32})
+    with pytest.raises(ValueError, match="discriminator"):
+        WorldModelConfig(discriminator="pixel")
+    with pytest.raises(ValueError, match="multiple of 16"):
+        WorldModelConfig(frame_height=40)
+    with pytest.raises(DatasetError, match="not found"):
+        train_worldmodel(tmp_path / "missing", tmp_path / "a")
+    empty = tmp_path / "empty"
+    TransitionWriter(empty, {"env_id": "toy", "env_kwargs": {}, "seed": 0,
+                             "obs_shape": [16, 16, 3], "n_actions": 3}).close()
+    with pytest.raises(DatasetError, match="empty recording"):
+        train_worldmodel(empty, tmp_path / "a")
+    odd = write_square_dataset(tmp_path / "odd", episodes=1, steps=3, size=20)
+    with pytest.raises(DatasetError, match="multiples of 16"):
+        train_worldmodel(odd, tmp_path / "a")
+    corrupt = write_square_dataset(tmp_path / "corrupt", episodes=2, steps=5)
+    (corrupt / "shard_00000.npz").write_bytes(b"not a shard")
+    with pytest.raises(DatasetError, match="corrupt"):
+        train_worldmodel(corrupt, tmp_path / "a")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not a world-model run"):
+        train_worldmodel(square_data, tmp_path / "other", {**FAST, "steps": 1})
+
+
+def test_data_from_another_env_or_frame_size_is_refused(square_data, driving_run, tmp_path):
+    run = tmp_path / "run"
+    train_worldmodel(square_data, run, {**FAST, "steps": 2, "history": 1}, progress=False)
+    bigger = write_square_dataset(tmp_path / "big", episodes=2, steps=5, size=32)
+    with pytest.raises(ValueError, match=r"frames \(32, 32, 3\).*trained on toy/Square-v0"):
+        train_worldmodel(bigger, run, {"steps": 4}, resume=True)
+    other_env = write_square_dataset(tmp_path / "env", episodes=2, steps=5, env_id="toy/Other-v0")
+    with pytest.raises(ValueError, match="toy/Other-v0"):
+        evaluate_run(run, other_env, states=0)
+    with pytest.raises(ValueError, match="trained on rlgan/Driving-v0"):
+        evaluate_run(driving_run, square_data, states=0)
+
+
+# -- evaluation -------------------------------------------------------------------------------
+class OraclePredictor:
+    """Predicts the true next frame of each action (given by the test), or copies the last."""
+
+    history, n_actions = 1, 3
+
+    def __init__(self, true_frames=None):
+        self.true_frames = true_frames
+
+    def predict(self, frames, actions, n_samples=1, generator=None):
+        if self.true_frames is None:
+            return frames[:, -1:].expand(-1, n_samples, -1, -1, -1)
+        true = torch.from_numpy(self.true_frames).movedim(-1, -3).float() / 127.5 - 1  # (S, A, C, H, W)
+        return true.reshape(-1, *true.shape[2:])[:, None]
+
+
+def test_counterfactual_accuracy_of_an_oracle_and_of_copy_last(driving_data):
+    from rlgan.data import TransitionDataset
+
+    dataset = TransitionDataset(driving_data, 1)
+    items = np.arange(0, len(dataset), 12)
+    true = true_next_frames(dataset, items, "rlgan/Driving-v0",
+                            {"obs_height": 32, "obs_width": 32, "max_steps": 40}, 3, 3)
+    recorded = dataset.arrays["next_obs"][dataset.indices[items]]
+    actions = dataset.arrays["action"][dataset.indices[items]]
+    assert np.array_equal(true[np.arange(len(items)), actions], recorded)  # replay is exact
+    perfect = counterfactual(OraclePredictor(true), dataset, items, true, torch.Generator())
+    assert perfect["counterfactual_accuracy"] == 1.0 and perfect["counterfactual_states"] > 0
+    copy = counterfactual(OraclePredictor(), dataset, items, true, torch.Generator())
+    assert copy["counterfactual_accuracy"] < 0.5
+    with pytest.raises(ValueError, match="does not reproduce the recorded frame"):
+        true_next_frames(dataset, items, "rlgan/Driving-v0",
+                         {"obs_height": 32, "obs_width": 32, "max_steps": 40, "map": "night"}, 3, 3)
+
+
+def test_evaluate_reports_every_metric(driving_run, driving_data, tmp_path):
+    baseline = tmp_path / "baseline"
+    train_worldmodel(driving_data, baseline, {**FAST, "steps": 2, "lambda_adv": 0.0},
+                     progress=False)
+    result = evaluate_run(driving_run, driving_data, baseline_run=baseline, states=12,
+                          max_samples=64, depth=3)
+    assert result["split"] == "held-out episodes" and result["episodes"] >= 1
+    for key in ("psnr", "psnr_copy_last", "psnr_baseline", "ssim", "ssim_baseline",
+                "sharpness", "sharpness_baseline"):
+        assert math.isfinite(result[key]), key
+    assert len(result["psnr_by_depth"]) == 3 and result["rollouts"] > 0
+    assert 0.0 <= result["counterfactual_accuracy"] <= 1.0
+    assert result["counterfactual_states"] + result["counterfactual_states_skipped"] <= 12
+    json.dumps(result, allow_nan=False)
+
+
+# -- command line, dream, torchrun -------------------------------------------------------------
+def test_cli_train_eval_and_dream(driving_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["worldmodel", "train", "--data", str(driving_data), "--run", str(run),
+                 "--steps", "3", "--batch-size", "4", "--lambda-adv", "0.05", "--device", "cpu",
+                 "--set", "base_width=8", "log_every=1", "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out)["step"] == 3
+    assert main(["worldmodel", "eval", "--run", str(run), "--data", str(driving_data),
+                 "--states", "6", "--samples", "32", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"psnr", "psnr_copy_last", "ssim", "psnr_by_depth", "counterfactual_accuracy",
+            "sharpness"} <= set(result) and result["psnr_baseline"] is None
+    assert main(["worldmodel", "eval", "--run", str(run), "--data", str(driving_data),
+                 "--states", "0", "--samples", "16"]) == 0
+    assert "copy-last" in capsys.readouterr().out
+    video = tmp_path / "dream.gif"
+    assert main(["worldmodel", "dream", "--run", str(run), "--policy", "scripted", "--steps", "45",
+                 "--fps", "0", "--scale", "2", "--sync-every", "10", "--video", str(video)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["steps"] == 45 and summary["syncs"] >= 3 and video.is_file()
+    assert main(["worldmodel", "dream", "--run", str(run), "--map", "night", "--steps", "2",
+                 "--fps", "0"]) == 0
+    capsys.readouterr()
+    assert main(["worldmodel", "train", "--data", str(driving_data), "--run", str(run)]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["worldmodel", "eval", "--run", str(tmp_path / "none"), "--data",
+                 str(driving_data)]) == 2
+    assert main(["worldmodel", "dream", "--run", str(run), "--env", "rlgan/HideAndSeek-v0",
+                 "--steps", "1"]) == 2
+    assert "trained on rlgan/Driving-v0" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes(square_data, tmp_path):
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+               "--standalone", "-m", "rlgan", "worldmodel", "train", "--data", str(square_data),
+               "--run-dir", str(run), "--steps", "5", "--batch-size", "4", "--history", "1",
+               "--device", "cpu", "--set", "base_width=8", "log_every=1", "--no-progress"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    progress = json.loads((run / "checkpoint" / "progress.json").read_text())
+    assert progress["step"] == 5 and progress["world_size"] == 2
+    assert progress["samples_seen"] == 5 * 4 * 2
+    assert WorldModel.load(run).step == 5
