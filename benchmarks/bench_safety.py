@@ -13,9 +13,9 @@ being seen) and one Atari game (life loss), with the oracle shield. ALE lowers t
 counter only a few agent steps after a life is lost for good (Breakout: 4 steps), so a
 shallow search sees every Atari life loss when no action can avoid it any more.
 
-``--from-scratch`` records driving data (scripted driver with 30% random keys, then random
-keys, which crash more), then trains a world model, the safety classifier and a DQN agent on
-small budgets into ``--workdir``, so the benchmark runs end to end without prepared runs.
+``--from-scratch`` runs the demo's pipeline (``rlgan demo --from-scratch``: record, train the
+world model, the safety classifier and a DQN agent) into ``--workdir`` first, so the benchmark
+runs end to end without prepared runs.
 """
 
 from __future__ import annotations
@@ -31,46 +31,23 @@ import torch
 
 import rlgan  # noqa: F401
 from common import machine, table
-from rlgan.cli import main as rlgan_main
+from rlgan.demo.pipeline import BUDGETS, run_pipeline
 from rlgan.make import make_env
 from rlgan.safety.evaluation import compare
 from rlgan.safety.models import check_env_fits, load_learned_search
 from rlgan.safety.oracle import OracleSearch
 from rlgan.safety.policies import load_policy
-from rlgan.safety.run import read_safety_info
 from rlgan.safety.search import SearchConfig
 from rlgan.safety.shield import Shield
-from rlgan.worldmodel import train_worldmodel
 
 DRIVING = "rlgan/Driving-v0"
 
 
-def run_cli(*argv: str) -> None:
-    """Run an ``rlgan`` command; stop the benchmark if it fails."""
-    code = rlgan_main(list(argv))
-    if code != 0:
-        raise SystemExit(f"rlgan {' '.join(argv)} failed with exit code {code}")
-
-
-def from_scratch(workdir: Path, quick: bool, train_map: str) -> tuple[Path, Path, Path]:
-    """Record, then train a world model, a safety classifier and a DQN agent; return
-    ``(dqn_run, safety_run, worldmodel_run)``."""
-    steps = 3000 if quick else 20000
-    data, wm, safety, dqn = (workdir / name for name in ("data", "worldmodel", "safety", "dqn"))
-    if not data.exists():
-        run_cli("record", "--env", DRIVING, "--map", train_map, "--policy", "scripted",
-                "--epsilon", "0.3", "--steps", str(steps), "--out", str(data))
-        run_cli("record", "--env", DRIVING, "--map", train_map, "--policy", "random",
-                "--steps", str(steps), "--out", str(data), "--resume", "--seed", "100000")
-    if not wm.exists():
-        train_worldmodel(data, wm, {"steps": 300 if quick else 5000})
-    if not safety.exists():
-        run_cli("safety", "train", "--data", str(data), "--run", str(safety), "--worldmodel", str(wm),
-                "--steps", str(300 if quick else 3000))
-    if not dqn.exists():
-        run_cli("train", "--algo", "dqn", "--env", DRIVING, "--map", train_map,
-                "--steps", str(5000 if quick else 100_000), "--run", str(dqn), "--no-progress")
-    return dqn, safety, wm
+def from_scratch(workdir: Path, quick: bool) -> tuple[Path, Path, Path]:
+    """The demo's pipeline (``rlgan demo --from-scratch``, tiny budget with ``quick``) in
+    ``workdir``; returns ``(dqn_run, safety_run, worldmodel_run)``."""
+    weights = run_pipeline(workdir, BUDGETS["tiny" if quick else "default"])
+    return weights.agent, weights.safety, weights.worldmodel
 
 
 def reduction(alone: float, shielded: float) -> float:
@@ -144,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
     episodes = 2 if args.quick else args.episodes
     max_steps = 300 if args.quick else args.max_steps
     if args.from_scratch:
-        dqn, safety, worldmodel = from_scratch(Path(args.workdir), args.quick, args.train_map)
+        dqn, safety, worldmodel = from_scratch(Path(args.workdir), args.quick)
         args.dqn, args.safety, args.worldmodel = str(dqn), str(safety), str(worldmodel)
     if not (args.dqn and args.safety):
         parser.error("give --dqn and --safety runs, or --from-scratch")

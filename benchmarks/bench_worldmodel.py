@@ -42,7 +42,7 @@ BUDGETS = {
     "eval_states": (200, 40),
 }
 ENV_KWARGS = ["max_steps=300"]  # shorter episodes: more of them to hold out
-GAN_OPTIONS = {"lambda_adv": 0.01, "learning_rate": 1e-3, "batch_size": 32, "history": 2,
+GAN_OPTIONS = {"lambda_adv": 0.001, "learning_rate": 1e-3, "batch_size": 32, "history": 2,
                "log_every": 100, "sample_every": 500, "checkpoint_every": 1000, "seed": 0}
 
 

@@ -1,4 +1,4 @@
-"""The ``rlgan`` command line: help, play, record, demo and their errors."""
+"""The ``rlgan`` command line: help, play, record and their errors."""
 
 from __future__ import annotations
 
@@ -50,12 +50,6 @@ def test_play_runs_headless_and_records(tmp_path, capsys):
     dataset = TransitionDataset(tmp_path / "mine")
     assert len(dataset) == 5
     assert set(dataset.arrays["action"].tolist()) == {2}  # no key held: accelerate
-
-
-def test_demo_writes_a_gif_and_a_dataset(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--steps", "20"]) == 0
-    assert (tmp_path / "driving.gif").stat().st_size > 0
-    assert load_metadata(tmp_path / "dataset")["transitions"] == 20
 
 
 @pytest.mark.parametrize("argv, message", [

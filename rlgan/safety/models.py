@@ -33,14 +33,16 @@ def load_learned_search(model_run: str | Path, config: SearchConfig | None = Non
         config: search parameters (its ``threshold`` is replaced by ``threshold``, or by the
             run's own threshold when ``threshold`` is None).
         device: where the networks run.
-        worldmodel_run: world-model run (default: the one recorded in the safety run).
+        worldmodel_run: world-model run (default: the one recorded in the safety run, a
+            relative path taken from the safety run's directory).
 
     Raises:
         ValueError / FileNotFoundError: no world model known, or the world model and the
             classifier were trained for different envs, frame sizes or action sets.
     """
     classifier, info = load_safety_run(model_run, device)
-    worldmodel_run = worldmodel_run or info.worldmodel_run
+    if worldmodel_run is None and info.worldmodel_run is not None:
+        worldmodel_run = Path(model_run) / info.worldmodel_run  # a relative path is the run's
     if worldmodel_run is None:
         raise ValueError(f"safety run {model_run} was trained without --worldmodel, so it does "
                          "not know which world model to search with; pass --worldmodel RUN")

@@ -328,7 +328,8 @@ def evaluate_run(run_dir: str | Path, data: str | Path, worldmodel_run: str | Pa
               "split": "held-out episodes" if same_data else "all episodes", "threshold": threshold,
               "real": evaluate_pairs(model, real_pairs(data, episodes), threshold, device),
               "generated": None}
-    worldmodel_run = worldmodel_run or info.worldmodel_run
+    if worldmodel_run is None and info.worldmodel_run is not None:
+        worldmodel_run = Path(run_dir) / info.worldmodel_run  # a relative path is the run's
     if worldmodel_run:
         predictor = load_predictor(worldmodel_run, device)
         _check_predictor(predictor, metadata, data)

@@ -36,7 +36,7 @@ from rlgan.worldmodel.run import (
     save_run_info,
 )
 from rlgan.worldmodel.samples import sample_grid
-from rlgan.worldmodel.step import GANStep, unwrap
+from rlgan.worldmodel.step import GANStep
 
 #: Options that may change when a run is resumed; everything else must stay as it was.
 RESUMABLE_OPTIONS = ("steps", "device", "log_every", "sample_every", "checkpoint_every")

@@ -1,0 +1,158 @@
+"""The demo's report: ``report.md`` with its plots, and ``results.json`` with the same numbers.
+
+Every figure comes from the rows measured in this run (:func:`rlgan.demo.evaluation.evaluate`)
+and from predictions made in this run; nothing is a stored constant.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlgan.demo.evaluation import DRIVING, ROW_NAMES, removed_fraction
+from rlgan.demo.weights import DemoWeights
+from rlgan.io import atomic_path, write_json
+
+
+def plot_rows(rows: list[dict[str, Any]], out: Path) -> Path:
+    """Bar charts of unsafe events per 1000 steps and return, per map and row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    maps = list(dict.fromkeys(row["map"] for row in rows))
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    width = 0.8 / len(ROW_NAMES)
+    positions = np.arange(len(maps))
+    colours = {"agent": "tab:gray", "gan_shield": "tab:blue", "oracle_shield": "tab:green"}
+    for column, (key, label) in enumerate((("unsafe_per_1000", "unsafe events / 1000 steps"),
+                                           ("return", "mean episode return"))):
+        axis = axes[column]
+        for index, name in enumerate(ROW_NAMES):
+            values = [next(row[key] for row in rows if row["map"] == m and row["name"] == name)
+                      for m in maps]
+            axis.bar(positions + (index - 1) * width, values, width, label=name,
+                     color=colours[name])
+        axis.set_xticks(positions, [f"{m}{' (trained)' if _trained(rows, m) else ' (unseen)'}"
+                                    for m in maps])
+        axis.set_ylabel(label)
+    axes[0].legend()
+    figure.suptitle("DQN agent alone, with the SAD-GAN shield and with the oracle shield")
+    figure.tight_layout()
+    with atomic_path(out) as tmp:
+        figure.savefig(tmp, dpi=90, format="png")
+    plt.close(figure)
+    return out
+
+
+def _trained(rows: list[dict[str, Any]], map_name: str) -> bool:
+    return any(row["train_map"] for row in rows if row["map"] == map_name)
+
+
+def prediction_samples(weights: DemoWeights, map_name: str, out: Path, states: int = 4,
+                       seed: int = 0, device: str | torch.device = "cpu") -> Path:
+    """A PNG grid: per row a state of the scripted driver's episode; columns frame t, then for
+    every action the true next frame (the simulator restored and stepped) above the world
+    model's prediction."""
+    from PIL import Image
+
+    from rlgan.make import make_env
+    from rlgan.safety.predictor import load_predictor
+
+    model = load_predictor(weights.worldmodel, device)
+    env = make_env(DRIVING, map=map_name)
+    n_actions = int(env.action_space.n)
+    observation, _ = env.reset(seed=seed)
+    history = deque([observation] * model.history, maxlen=model.history)
+    rows = []
+    try:
+        for step in range(1, 40 * states + 1):
+            if step % 40 == 0:
+                state = env.unwrapped.get_state()
+                truth = []
+                for action in range(n_actions):
+                    env.unwrapped.set_state(state)
+                    truth.append(env.step(action)[0])
+                env.unwrapped.set_state(state)
+                frames = np.repeat(np.stack(history)[None], n_actions, axis=0)
+                predicted = model.predict(frames, np.arange(n_actions), 1,
+                                          generator=torch.Generator().manual_seed(seed))[:, 0]
+                columns = [np.concatenate([observation, np.zeros_like(observation)], axis=0)]
+                columns += [np.concatenate([truth[a], predicted[a]], axis=0) for a in range(n_actions)]
+                rows.append(np.concatenate([_pad(c) for c in columns], axis=1))
+            observation, _, terminated, truncated, _ = env.step(env.unwrapped.scripted_action())
+            history.append(observation)
+            if terminated or truncated:
+                observation, _ = env.reset(seed=seed + step)
+                history = deque([observation] * model.history, maxlen=model.history)
+    finally:
+        env.close()
+    grid = np.concatenate([_pad(row) for row in rows], axis=0)
+    if grid.shape[2] == 1:
+        grid = np.repeat(grid, 3, axis=2)
+    grid = np.repeat(np.repeat(grid, 2, axis=0), 2, axis=1)
+    with atomic_path(out) as tmp:
+        Image.fromarray(grid).save(tmp, format="PNG")
+    return out
+
+
+def _pad(image: np.ndarray) -> np.ndarray:
+    """A 2-pixel white border around ``image`` (H, W, C)."""
+    return np.pad(image, ((2, 2), (2, 2), (0, 0)), constant_values=255)
+
+
+def _number(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _percent(value: float | None) -> str:
+    return "n/a (the agent had no unsafe events)" if value is None else f"{100 * value:.0f}%"
+
+
+def write_report(out: Path, rows: list[dict[str, Any]], settings: dict[str, Any],
+                 files: dict[str, Path | None]) -> Path:
+    """Write ``out/results.json`` and ``out/report.md``; return the report's path."""
+    write_json(out / "results.json", {"settings": settings, "rows": rows,
+                                      "files": {k: str(v) for k, v in files.items() if v}})
+    maps = list(dict.fromkeys(row["map"] for row in rows))
+    lines = ["# rlgan demo: a DQN driver shielded by SAD-GAN", "",
+             f"Agent: `{settings['weights']}/agent` (DQN). World model and safety classifier: "
+             f"`{settings['weights']}/worldmodel`, `{settings['weights']}/safety`, trained on the "
+             f"**{settings['train_map']}** map. {settings['episodes']} episode(s) per row of at "
+             f"most {settings['max_steps']} steps, search depth {settings['depth']}, seed "
+             f"{settings['seed']}.", "",
+             "| map | row | return | unsafe / 1000 steps | interventions / 1000 | mean safe depth "
+             "| decision ms | steps |", "|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        label = f"{row['map']} ({'trained' if row['train_map'] else 'unseen'})"
+        lines.append(f"| {label} | {row['name']} | {row['return']:.1f} | "
+                     f"{row['unsafe_per_1000']:.2f} | {row['interventions_per_1000']:.1f} | "
+                     f"{_number(row['safe_depth'])} | {row['latency_ms']:.1f} | {row['steps']} |")
+    lines.append("")
+    for map_name in maps:
+        lines.append(f"- {map_name}: the GAN shield removed "
+                     f"{_percent(removed_fraction(rows, map_name, 'gan_shield'))} of the agent's "
+                     f"unsafe events per step, the oracle shield "
+                     f"{_percent(removed_fraction(rows, map_name, 'oracle_shield'))}.")
+    lines += ["", "Unsafe means a crash into a car or leaving the road (`info[\"unsafe\"]`); the "
+              "episode ends there, so a shield that avoids it also drives further (higher "
+              "return).", ""]
+    if files.get("plot"):
+        lines += [f"![unsafe events and return]({files['plot'].name})", ""]
+    if files.get("predictions"):
+        lines += ["## The world model's predictions", "",
+                  "Each row is a state on the training map; first column frame t, then for "
+                  "every key (left, right, up) the true next frame (top, the simulator restored "
+                  "and stepped) above the generator's prediction (bottom).", "",
+                  f"![predicted and true next frames]({files['predictions'].name})", ""]
+    lines += ["## Files", ""]
+    lines += [f"- {name}: `{path}`" for name, path in files.items() if path]
+    report = out / "report.md"
+    with atomic_path(report) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+    return report
