@@ -32,6 +32,7 @@ from common import machine, table
 from rlgan.cli import main as rlgan_main
 from rlgan.worldmodel import WorldModel, train_worldmodel
 from rlgan.worldmodel.evaluate import evaluate_run
+from rlgan.worldmodel.run import load_progress
 
 #: (full, quick) budgets.
 BUDGETS = {
@@ -91,24 +92,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny budget, to check it runs")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "runs" / "worldmodel")
     parser.add_argument("--gan-steps", type=int, help="training steps of each model")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the recordings and finished runs already in --out")
     args = parser.parse_args(argv)
     budget = {key: value[1 if args.quick else 0] for key, value in BUDGETS.items()}
     steps = args.gan_steps or budget["gan_steps"]
-    if args.out.exists():
+    if args.out.exists() and not args.reuse:
         shutil.rmtree(args.out)
-    args.out.mkdir(parents=True)
+    args.out.mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
-    day = record(args.out / "day", "day", budget["train_steps"], seed=0)
-    night = record(args.out / "night", "night", budget["other_steps"], seed=10_000)
+    day, night = args.out / "day", args.out / "night"
+    if not (args.reuse and day.exists() and night.exists()):
+        record(day, "day", budget["train_steps"], seed=0)
+        record(night, "night", budget["other_steps"], seed=10_000)
     recorded = time.perf_counter()
     runs, rates = {}, {}
     for name, lambda_adv in (("gan", GAN_OPTIONS["lambda_adv"]), ("regression", 0.0)):
         runs[name] = args.out / name
-        result = train_worldmodel(day, runs[name], {**GAN_OPTIONS, "steps": steps,
-                                                    "lambda_adv": lambda_adv}, progress=True)
+        if args.reuse and (runs[name] / "checkpoint" / "progress.json").is_file():
+            result = load_progress(runs[name])
+        else:
+            result = train_worldmodel(day, runs[name], {**GAN_OPTIONS, "steps": steps,
+                                                        "lambda_adv": lambda_adv}, progress=True)
         rates[name] = result["samples_per_second"]
     trained = time.perf_counter()
-    evaluation = {"samples": budget["eval_samples"], "states": budget["eval_states"]}
+    evaluation = {"max_samples": budget["eval_samples"], "states": budget["eval_states"]}
     day_gan = evaluate_run(runs["gan"], day, baseline_run=runs["regression"], **evaluation)
     night_gan = evaluate_run(runs["gan"], night, baseline_run=runs["regression"], **evaluation)
     latency = tree_latency_ms(runs["gan"])

@@ -60,7 +60,7 @@ class Budget:
 #: ``default`` fits in 30 minutes on 2 CPU cores and made the bundled weights; ``tiny`` checks
 #: the pipeline end to end in about a minute (CI).
 BUDGETS = {
-    "default": Budget(record_steps=20_000, random_steps=5_000, epsilon=0.3,
+    "default": Budget(record_steps=20_000, random_steps=20_000, epsilon=0.3,
                       worldmodel_steps=3_000, safety_steps=1_500, generated_pairs=4_096,
                       agent_steps=30_000, eval_freq=5_000),
     "tiny": Budget(record_steps=600, random_steps=200, epsilon=0.3, worldmodel_steps=10,
