@@ -50,6 +50,17 @@ def test_visibility_on_hand_built_layouts():
     assert open_diagonal.grid.hider_seen()[0]
 
 
+def test_line_of_sight_is_symmetric():
+    # GridBatch.team_sight() serves both teams from one lookup; that relies on this.
+    from rlgan.envs.hide_and_seek.config import MAX_SIZE
+    from rlgan.envs.hide_and_seek.visibility import between_table
+
+    for size in range(5, MAX_SIZE + 1):
+        cells = size * size
+        table = between_table(size).reshape(cells, cells, -1)
+        assert np.array_equal(table, table.transpose(1, 0, 2)), size
+
+
 def test_hidden_behind_a_pushed_box():
     env = game("#######\n#.....#\n#H...S#\n#..B..#\n#..H..#\n#.....#\n#######", prep_fraction=0.0)
     assert env.grid.hider_seen()[0]

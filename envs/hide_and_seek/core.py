@@ -13,6 +13,7 @@ hidden from every seeker, else -1, and seekers the negative.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,22 +78,35 @@ class GridBatch:
         rows, cols = np.divmod(np.arange(self.cells), self.size)
         self.rows, self.cols = rows, cols
         self.row_major = np.arange(num_grids)
-        self._seen: np.ndarray | None = None  # hider_seen() after the last step, until a change
+        # (C,) bool: the outer walls; the cells boxes start on (two cells from the border)
+        self._border = (rows == 0) | (rows == self.size - 1) | (cols == 0) | (cols == self.size - 1)
+        self._inner = (rows > 1) & (rows < self.size - 2) & (cols > 1) & (cols < self.size - 2)
+        self._blocking = np.zeros((num_grids, self.cells + 1), dtype=bool)
+        self._sight: tuple[np.ndarray, np.ndarray] | None = None  # team_sight() until a change
+        self._blocking_valid = False
 
     # -- layouts --------------------------------------------------------------------------
     def reset(self, index: int, seed: int | None = None) -> None:
         """New layout and positions on grid ``index`` (re-seeding it when given a seed)."""
-        if seed is not None:
-            self.rngs[index] = np.random.default_rng(seed)
+        self.reset_grids(np.array([index]), None if seed is None else [seed])
+
+    def reset_grids(self, indices: np.ndarray, seeds: Sequence[int | None] | None = None) -> None:
+        """New layouts and positions on grids ``indices`` (int, (K,)), each exactly as
+        :meth:`reset` would make it; ``seeds`` (K ints or Nones) re-seed grids first."""
+        indices = np.asarray(indices, dtype=np.int64)
+        for index, seed in zip(indices, seeds if seeds is not None else []):
+            if seed is not None:
+                self.rngs[index] = np.random.default_rng(seed)
         if self.config.layout is not None:
-            self._parse_layout(index)
-        else:
-            self._generate(index, self.rngs[index])
-        self.facing[index] = 1
-        self.last_seen[index] = -1
-        self.waypoint[index] = np.arange(self.n_agents)
-        self.steps[index] = 0
-        self._seen = None
+            for index in indices:
+                self._parse_layout(index)
+        elif len(indices):
+            self._generate(indices)
+        self.facing[indices] = 1
+        self.last_seen[indices] = -1
+        self.waypoint[indices] = np.arange(self.n_agents)
+        self.steps[indices] = 0
+        self._changed()
 
     def _parse_layout(self, index: int) -> None:
         text = "".join(layout_rows(self.config.layout))
@@ -102,39 +116,54 @@ class GridBatch:
         seekers = [i for i, ch in enumerate(text) if ch == "S"]
         self.agents[index] = hiders + seekers
 
-    def _generate(self, index: int, rng: np.random.Generator) -> None:
-        size = self.size
+    def _generate(self, indices: np.ndarray) -> None:
+        """Random connected rooms, boxes and agents on grids ``indices`` (K,), each drawing
+        from its own generator: up to 50 wall attempts until the floor is connected (else no
+        interior walls), then the box cells, then the agent cells."""
+        walls = np.empty((len(indices), self.cells), dtype=bool)
+        pending = np.arange(len(indices))
         for _ in range(50):
-            walls = np.zeros((size, size), dtype=bool)
-            walls[0, :] = walls[-1, :] = walls[:, 0] = walls[:, -1] = True
-            for _ in range(self.config.walls):
-                line = int(rng.integers(2, size - 2))
-                door = int(rng.integers(1, size - 1))
-                if rng.random() < 0.5:
-                    walls[line, 1:-1] = True
-                    walls[line, door] = False
-                else:
-                    walls[1:-1, line] = True
-                    walls[door, line] = False
-            flat = walls.ravel()
-            if _connected(flat, size):
+            for row in pending:
+                walls[row] = self._draw_walls(self.rngs[indices[row]])
+            pending = pending[~_connected(walls[pending], self.size)]
+            if not len(pending):
                 break
-        else:
-            flat = np.zeros(self.cells, dtype=bool)
-            flat.reshape(size, size)[[0, -1], :] = True
-            flat.reshape(size, size)[:, [0, -1]] = True
-        free = np.flatnonzero(~flat)
-        # Boxes stay off the cells next to the outer wall, where they could never be pulled back.
-        inner = free[(self.rows[free] > 1) & (self.rows[free] < size - 2)
-                     & (self.cols[free] > 1) & (self.cols[free] < size - 2)]
-        pool = inner if len(inner) >= self.config.n_boxes else free
+        walls[pending] = self._border
+        box_cells = np.empty((len(indices), self.config.n_boxes), dtype=np.int64)
+        agent_cells = np.empty((len(indices), self.n_agents), dtype=np.int64)
+        for row, index in enumerate(indices):
+            box_cells[row], agent_cells[row] = self._place(walls[row], self.rngs[index])
+        self.walls[indices] = walls
+        self.boxes[indices] = FREE
+        self.boxes[indices[:, None], box_cells] = BOX
+        self.agents[indices] = agent_cells
+
+    def _draw_walls(self, rng: np.random.Generator) -> np.ndarray:
+        """(C,) bool one attempt at interior walls: ``config.walls`` lines with a door each."""
+        walls = self._border.reshape(self.size, self.size).copy()
+        for _ in range(self.config.walls):
+            line = int(rng.integers(2, self.size - 2))
+            door = int(rng.integers(1, self.size - 1))
+            if rng.random() < 0.5:
+                walls[line, 1:-1] = True
+                walls[line, door] = False
+            else:
+                walls[1:-1, line] = True
+                walls[door, line] = False
+        return walls.ravel()
+
+    def _place(self, walls: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Box cells (n_boxes,) and agent cells (A,) on the floor of ``walls`` (C,) bool.
+
+        Boxes stay off the cells next to the outer wall, where they could never be pulled back.
+        """
+        floor = ~walls
+        inner = np.flatnonzero(floor & self._inner)
+        pool = inner if len(inner) >= self.config.n_boxes else np.flatnonzero(floor)
         box_cells = rng.choice(pool, size=self.config.n_boxes, replace=False)
-        remaining = np.setdiff1d(free, box_cells)
-        agent_cells = rng.choice(remaining, size=self.n_agents, replace=False)
-        self.walls[index] = flat
-        self.boxes[index] = FREE
-        self.boxes[index, box_cells] = BOX
-        self.agents[index] = agent_cells
+        floor[box_cells] = False
+        agent_cells = rng.choice(np.flatnonzero(floor), size=self.n_agents, replace=False)
+        return box_cells, agent_cells
 
     # -- states ---------------------------------------------------------------------------
     def get_state(self, index: int) -> HideAndSeekState:
@@ -164,59 +193,94 @@ class GridBatch:
         rng = np.random.default_rng()
         rng.bit_generator.state = _copy(state.rng_state)
         self.rngs[index] = rng
-        self._seen = None
+        self._changed()
 
     # -- rules ----------------------------------------------------------------------------
     def in_prep(self) -> np.ndarray:
         """(B,) True while the preparation phase lasts (seekers frozen, no reward)."""
         return self.steps < self.config.prep_steps
 
+    def _changed(self) -> None:
+        """Drop what was derived from the grids (blocking cells, sight) after they change."""
+        self._blocking_valid = False
+        self._sight = None
+
     def blocking(self) -> np.ndarray:
-        """(B, C + 1) walls and boxes, with a never-blocking sentinel cell at index C."""
-        block = np.zeros((self.num_grids, self.cells + 1), dtype=bool)
-        block[:, : self.cells] = self.walls | (self.boxes != FREE)
-        return block
+        """(B, C + 1) bool walls and boxes, with a never-blocking sentinel cell at index C.
+
+        A buffer kept until the grids change: read it, do not modify or keep it.
+        """
+        if not self._blocking_valid:
+            cells = self._blocking[:, : self.cells]
+            np.not_equal(self.boxes, FREE, out=cells)
+            cells |= self.walls
+            self._blocking_valid = True
+        return self._blocking
 
     def sees(self, viewer: np.ndarray, target: np.ndarray, facing: np.ndarray | None = None,
              blocking: np.ndarray | None = None) -> np.ndarray:
-        """Whether cells ``viewer`` see cells ``target`` (same shape (B, ...)) under the
+        """Whether cells ``viewer`` see cells ``target`` (broadcastable (B, ...)) under the
         range and, when ``facing`` is given and ``view_cone`` is on, the cone rules."""
         if blocking is None:
             blocking = self.blocking()
         visible = line_of_sight(blocking, self.table, viewer, target)
+        visible &= self._in_view(viewer, target, facing)
+        return visible
+
+    def _in_view(self, viewer: np.ndarray, target: np.ndarray,
+                 facing: np.ndarray | None) -> np.ndarray | bool:
+        """Whether ``target`` is within the vision range of ``viewer`` and, with ``facing``
+        and ``view_cone``, within its cone (bool array of the broadcast shape, or True)."""
+        visible: np.ndarray | bool = True
         d_row = self.rows[target] - self.rows[viewer]
         d_col = self.cols[target] - self.cols[viewer]
         if self.config.vision_range is not None:
-            visible &= d_row**2 + d_col**2 <= self.config.vision_range**2
+            visible = d_row**2 + d_col**2 <= self.config.vision_range**2
         if facing is not None and self.config.view_cone:
             direction = MOVES[facing]
             along = d_row * direction[..., 0] + d_col * direction[..., 1]
             distance = np.sqrt(d_row**2 + d_col**2)
-            visible &= (along >= np.cos(np.pi / 4) * distance - 1e-9)
+            visible = visible & (along >= np.cos(np.pi / 4) * distance - 1e-9)
         return visible
+
+    def team_sight(self) -> tuple[np.ndarray, np.ndarray]:
+        """Whether each seeker sees each hider, and whether each hider sees each seeker,
+        both (B, n_seekers, n_hiders) bool; cached until the grids change.
+
+        Line of sight is symmetric (the between table lists the same cells both ways, which
+        a test checks), so one lookup serves both teams; only the seekers' cone differs.
+        """
+        if self._sight is None:
+            seekers = self.agents[:, self.is_seeker][:, :, None]  # (B, S, 1)
+            hiders = self.agents[:, ~self.is_seeker][:, None, :]  # (B, 1, H)
+            facing = self.facing[:, self.is_seeker][:, :, None]
+            clear = line_of_sight(self.blocking(), self.table, seekers, hiders)
+            clear &= self._in_view(seekers, hiders, None)
+            self._sight = (clear & self._in_view(seekers, hiders, facing), clear)
+        return self._sight
 
     def seeker_sight(self, blocking: np.ndarray | None = None) -> np.ndarray:
         """(B, n_seekers, n_hiders) whether each seeker sees each hider."""
-        hiders = self.agents[:, ~self.is_seeker]
-        seekers = self.agents[:, self.is_seeker]
-        viewer = np.repeat(seekers[:, :, None], hiders.shape[1], axis=2)  # (B, S, H)
-        target = np.repeat(hiders[:, None, :], seekers.shape[1], axis=1)
-        facing = np.repeat(self.facing[:, self.is_seeker][:, :, None], hiders.shape[1], axis=2)
-        return self.sees(viewer, target, facing, blocking)
+        if blocking is None:
+            return self.team_sight()[0]
+        hiders = self.agents[:, ~self.is_seeker][:, None, :]
+        seekers = self.agents[:, self.is_seeker][:, :, None]
+        return self.sees(seekers, hiders, self.facing[:, self.is_seeker][:, :, None], blocking)
 
     def hider_seen(self, blocking: np.ndarray | None = None) -> np.ndarray:
-        """(B, n_hiders) whether any seeker sees each hider (reusing the last step's sight
-        while no grid has changed since)."""
-        if blocking is None and self._seen is not None:
-            return self._seen
+        """(B, n_hiders) whether any seeker sees each hider."""
         return self.seeker_sight(blocking).any(axis=1)
+
+    def seeker_seen(self) -> np.ndarray:
+        """(B, n_seekers) whether any hider sees each seeker (line of sight and range)."""
+        return self.team_sight()[1].any(axis=2)
 
     def step(self, actions: np.ndarray) -> dict[str, np.ndarray]:
         """Apply ``actions`` (B, A) and return rewards (B, A), ``seen`` (B, n_hiders),
         ``truncated`` (B,), ``prep`` (B,) (whether this step was in the preparation phase)."""
         prep = self.in_prep()
         grids = self.row_major
-        self._seen = None
+        self._changed()
         for agent in range(self.n_agents):
             action = actions[:, agent]
             if self.is_seeker[agent]:
@@ -247,7 +311,6 @@ class GridBatch:
         self.steps += 1
         sight = self.seeker_sight()
         seen = sight.any(axis=1)
-        self._seen = seen
         self._remember_sightings(sight)
         hidden = ~seen.any(axis=1)
         hider_reward = np.where(prep, 0.0, np.where(hidden, 1.0, -1.0))
@@ -277,19 +340,22 @@ class GridBatch:
         self.last_seen[:, seekers] = np.where(spotted, spotted_cell, self.last_seen[:, seekers])
 
 
-def _connected(walls: np.ndarray, size: int) -> bool:
-    """Whether every floor cell is reachable from every other (4-neighbour flood fill)."""
-    free = np.flatnonzero(~walls)
-    seen = {int(free[0])}
-    stack = [int(free[0])]
-    while stack:
-        cell = stack.pop()
-        for step in (-size, size, -1, 1):
-            neighbour = cell + step
-            if not walls[neighbour] and neighbour not in seen:
-                seen.add(neighbour)
-                stack.append(neighbour)
-    return len(seen) == len(free)
+def _connected(walls: np.ndarray, size: int) -> np.ndarray:
+    """(P,) whether every floor cell of each (P, C) bool wall layout is reachable from every
+    other (4-neighbour flood fill from the first floor cell; the border must be walls)."""
+    floor = ~walls
+    reached = np.zeros_like(floor)
+    reached[np.arange(len(floor)), floor.argmax(axis=1)] = True
+    while True:
+        grown = reached.copy()
+        grown[:, 1:] |= reached[:, :-1]
+        grown[:, :-1] |= reached[:, 1:]
+        grown[:, size:] |= reached[:, :-size]
+        grown[:, :-size] |= reached[:, size:]
+        grown &= floor
+        if np.array_equal(grown, reached):
+            return (reached == floor).all(axis=1)
+        reached = grown
 
 
 def _copy(state: dict[str, Any]) -> dict[str, Any]:

@@ -33,56 +33,61 @@ def observation_space(config: HideAndSeekConfig) -> spaces.Box:
 
 def team_sight(grid: GridBatch) -> np.ndarray:
     """(B, A) whether each agent is seen by the other team right now."""
-    blocking = grid.blocking()
-    seen = np.zeros((grid.num_grids, grid.n_agents), dtype=bool)
-    hiders = np.flatnonzero(~grid.is_seeker)
-    seen[:, hiders] = grid.hider_seen()
-    for seeker in np.flatnonzero(grid.is_seeker):
-        viewer = grid.agents[:, hiders]
-        target = np.repeat(grid.agents[:, seeker:seeker + 1], len(hiders), axis=1)
-        seen[:, seeker] = grid.sees(viewer, target, None, blocking).any(axis=1)
+    seen = np.empty((grid.num_grids, grid.n_agents), dtype=bool)
+    seen[:, ~grid.is_seeker] = grid.hider_seen()
+    seen[:, grid.is_seeker] = grid.seeker_seen()
     return seen
 
 
 @lru_cache(maxsize=16)
 def window_cells(size: int, side: int) -> np.ndarray:
-    """``(C, side * side)``: the cells of the ``side x side`` window centred on every cell,
-    -1 where the window leaves the grid."""
+    """``(C, side * side)`` int64: the cells of the ``side x side`` window centred on every
+    cell, ``C`` (the index of an outside cell) where the window leaves the grid."""
     radius = side // 2
     rows, cols = np.divmod(np.arange(size * size), size)
     offsets = np.arange(side) - radius
     window_rows = rows[:, None, None] + offsets[None, :, None]
     window_cols = cols[:, None, None] + offsets[None, None, :]
     inside = (window_rows >= 0) & (window_rows < size) & (window_cols >= 0) & (window_cols < size)
-    return np.where(inside, window_rows * size + window_cols, -1).reshape(size * size, side * side)
+    cells = np.where(inside, window_rows * size + window_cols, size * size)
+    return cells.reshape(size * size, side * side)
+
+
+def _cell_codes(grid: GridBatch, agents: np.ndarray) -> np.ndarray:
+    """(B, C + 1) uint8 every cell's planes as bits (bit ``i`` is ``CHANNELS[i]``) as seen
+    by agent ``agents[b]`` on grid ``b``; cell C stands for outside the grid (a wall)."""
+    codes = np.empty((grid.num_grids, grid.cells + 1), dtype=np.uint8)
+    codes[:, grid.cells] = 1
+    cells = codes[:, : grid.cells]
+    cells[...] = grid.boxes != FREE
+    cells <<= 1
+    cells |= np.left_shift(grid.boxes > BOX, 2, dtype=np.uint8)
+    cells |= grid.walls
+    is_self = np.arange(grid.n_agents)[None, :] == agents[:, None]  # (B, A)
+    same_team = grid.is_seeker[None, :] == grid.is_seeker[agents][:, None]
+    marks = (is_self << 3) | ((same_team & ~is_self) << 4) | ((~same_team & team_sight(grid)) << 5)
+    cells[grid.row_major[:, None], grid.agents] |= marks.astype(np.uint8)
+    return codes
 
 
 def observe(grid: GridBatch, agents: np.ndarray) -> np.ndarray:
     """Observations of agent ``agents[b]`` on every grid ``b``: ``(B, obs_size)`` uint8."""
     config = grid.config
-    batch = grid.num_grids
-    rows = np.arange(batch)
-    here = grid.agents[rows, agents]
+    here = grid.agents[grid.row_major, agents]
     if config.observation == "egocentric":
-        cells = window_cells(grid.size, config.view_size)[here]  # (B, k * k)
+        cells = window_cells(grid.size, config.view_size)[here]  # (B, W)
     else:
-        cells = np.broadcast_to(np.arange(grid.cells), (batch, grid.cells))
-    outside = cells < 0
-    safe = np.where(outside, 0, cells)
-    batch_rows = rows[:, None]
-    boxes = grid.boxes[batch_rows, safe]
-    view = np.zeros((batch, len(CHANNELS), cells.shape[1]), dtype=np.uint8)
-    view[:, 0] = outside | grid.walls[batch_rows, safe]
-    view[:, 1] = ~outside & (boxes != FREE)
-    view[:, 2] = ~outside & (boxes > BOX)
-    seen = team_sight(grid)
-    seeker = grid.is_seeker[agents]  # (B,)
-    for other in range(grid.n_agents):
-        at = cells == grid.agents[:, other][:, None]  # (B, k * k)
-        same_team = (grid.is_seeker[other] == seeker)[:, None]
-        is_self = (agents == other)[:, None]
-        view[:, 3] |= at & is_self
-        view[:, 4] |= at & same_team & ~is_self
-        view[:, 5] |= at & ~same_team & seen[:, other][:, None]
-    extras = np.stack([grid.steps, grid.in_prep(), grid.rows[here], grid.cols[here]], axis=1).astype(np.uint8)
-    return np.concatenate([view.reshape(batch, -1), extras], axis=1)
+        cells = np.broadcast_to(np.arange(grid.cells), (grid.num_grids, grid.cells))
+    codes = _cell_codes(grid, agents)
+    window = np.take(codes, cells + (grid.row_major * codes.shape[1])[:, None])  # (B, W)
+    width = window.shape[1]
+    observation = np.empty((grid.num_grids, len(CHANNELS) * width + len(EXTRAS)), dtype=np.uint8)
+    planes = observation[:, : len(CHANNELS) * width].reshape(-1, len(CHANNELS), width)
+    for channel in range(len(CHANNELS)):
+        np.right_shift(window, channel, out=planes[:, channel])
+    planes &= 1
+    observation[:, -4] = grid.steps
+    observation[:, -3] = grid.in_prep()
+    observation[:, -2] = grid.rows[here]
+    observation[:, -1] = grid.cols[here]
+    return observation

@@ -75,8 +75,7 @@ class HideAndSeekVectorEnv(VectorEnv):
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ValueError(f"got {len(seeds)} seeds for {self.num_envs} envs")
-        for index, grid_seed in enumerate(seeds):
-            self.grid.reset(index, grid_seed)
+        self.grid.reset_grids(np.arange(self.num_envs), seeds)
         self._seeded = True
         self._needs_reset[:] = False
         return observe(self.grid, self._learners), self._infos(self.grid.hider_seen(), self.grid.in_prep())
@@ -93,8 +92,8 @@ class HideAndSeekVectorEnv(VectorEnv):
         joint = scripted_actions(self.grid, skip=self._scripted_skip)
         joint[:, self.learner] = actions
         result = self.grid.step(joint)
-        for index in np.flatnonzero(resetting):
-            self.grid.reset(index)
+        if resetting.any():
+            self.grid.reset_grids(np.flatnonzero(resetting))
         seen = np.where(resetting[:, None], self.grid.hider_seen(), result["seen"])
         prep = np.where(resetting, self.grid.in_prep(), result["prep"])
         rewards = np.where(resetting, 0.0, result["rewards"][:, self.learner])
@@ -113,8 +112,7 @@ class HideAndSeekVectorEnv(VectorEnv):
         done = np.flatnonzero(truncated)
         if len(done):
             finished = add_final(infos, observations, done)
-            for index in done:
-                self.grid.reset(index)
+            self.grid.reset_grids(done)
             observations = observe(self.grid, self._learners)
             reset_infos = self._infos(self.grid.hider_seen(), self.grid.in_prep())
             for key, value in reset_infos.items():
