@@ -78,6 +78,10 @@ class GridBatch:
         rows, cols = np.divmod(np.arange(self.cells), self.size)
         self.rows, self.cols = rows, cols
         self.row_major = np.arange(num_grids)
+        self.grid_offsets = self.row_major * self.cells  # (B,) grid b's cells in flat (B * C) order
+        # (C, 5) the cell after each action 0..4 (stay, moves), clipped to the grid
+        neighbour_rows = np.clip(rows[:, None] + MOVES[:, 0], 0, self.size - 1)
+        self.neighbours = neighbour_rows * self.size + np.clip(cols[:, None] + MOVES[:, 1], 0, self.size - 1)
         # (C,) bool: the outer walls; the cells boxes start on (two cells from the border)
         self._border = (rows == 0) | (rows == self.size - 1) | (cols == 0) | (cols == self.size - 1)
         self._inner = (rows > 1) & (rows < self.size - 2) & (cols > 1) & (cols < self.size - 2)
@@ -267,6 +271,14 @@ class GridBatch:
         seekers = self.agents[:, self.is_seeker][:, :, None]
         return self.sees(seekers, hiders, self.facing[:, self.is_seeker][:, :, None], blocking)
 
+    def occupied(self, cells: np.ndarray) -> np.ndarray:
+        """Whether an agent stands on ``cells`` ((B, ...) int), same shape bool."""
+        agents = self.agents.reshape(self.agents.shape + (1,) * (cells.ndim - 1))
+        occupied = cells == agents[:, 0]
+        for agent in range(1, self.n_agents):
+            occupied |= cells == agents[:, agent]
+        return occupied
+
     def hider_seen(self, blocking: np.ndarray | None = None) -> np.ndarray:
         """(B, n_hiders) whether any seeker sees each hider."""
         return self.seeker_sight(blocking).any(axis=1)
@@ -291,19 +303,18 @@ class GridBatch:
                 self._toggle_locks(agent, action == LOCK)
             if not moving.any():
                 continue
-            delta = MOVES[np.where(moving, action, 0)]
+            move = np.where(moving, action, 0)
             here = self.agents[:, agent]
-            row, col = self.rows[here] + delta[:, 0], self.cols[here] + delta[:, 1]
-            target = row * self.size + col  # never leaves the grid: the border is walls
-            occupied = (self.agents == target[:, None]).any(axis=1)
-            box = self.boxes[grids, target]
-            behind_row, behind_col = row + delta[:, 0], col + delta[:, 1]
-            inside = (behind_row >= 0) & (behind_row < self.size) & (behind_col >= 0) & (behind_col < self.size)
-            behind = np.where(inside, behind_row * self.size + behind_col, 0)
-            behind_free = inside & ~self.walls[grids, behind] & (self.boxes[grids, behind] == FREE) \
-                & ~(self.agents == behind[:, None]).any(axis=1)
+            target = self.neighbours[here, move]  # never leaves the grid: the border is walls
+            # Beyond the border the table repeats the border cell: a wall, so never free.
+            behind = self.neighbours[target, move]
+            occupied = self.occupied(target)
+            box = np.take(self.boxes, target + self.grid_offsets)
+            behind_box = np.take(self.boxes, behind + self.grid_offsets)
+            behind_free = ~np.take(self.walls, behind + self.grid_offsets) & (behind_box == FREE) \
+                & ~self.occupied(behind)
             push = moving & (box == BOX) & behind_free & ~occupied
-            walk = moving & ~self.walls[grids, target] & (box == FREE) & ~occupied
+            walk = moving & ~np.take(self.walls, target + self.grid_offsets) & (box == FREE) & ~occupied
             if push.any():
                 self.boxes[grids[push], behind[push]] = BOX
                 self.boxes[grids[push], target[push]] = FREE

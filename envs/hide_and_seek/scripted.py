@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rlgan.envs.hide_and_seek.core import BOX, FREE, MOVES, GridBatch
+from rlgan.envs.hide_and_seek.core import BOX, GridBatch
 
 
 def waypoints(size: int) -> np.ndarray:
@@ -23,17 +23,9 @@ def waypoints(size: int) -> np.ndarray:
 
 def _walkable(grid: GridBatch, cells: np.ndarray) -> np.ndarray:
     """(B, M) whether cells are floor without a box or an agent."""
-    grids = grid.row_major[:, None]
-    occupied = (grid.agents[:, None, :] == cells[:, :, None]).any(axis=2)
-    return ~grid.walls[grids, cells] & (grid.boxes[grids, cells] == FREE) & ~occupied
-
-
-def _neighbours(grid: GridBatch, cells: np.ndarray) -> np.ndarray:
-    """(B, 5) cells after stay/up/down/left/right from ``cells`` (B,) (border cells are walls,
-    so agents never leave the grid)."""
-    rows = grid.rows[cells][:, None] + MOVES[:, 0]
-    cols = grid.cols[cells][:, None] + MOVES[:, 1]
-    return np.clip(rows, 0, grid.size - 1) * grid.size + np.clip(cols, 0, grid.size - 1)
+    blocking = grid.blocking()
+    offsets = grid.row_major[:, None] * blocking.shape[1]
+    return ~np.take(blocking, cells + offsets) & ~grid.occupied(cells)
 
 
 def seeker_actions(grid: GridBatch, agent: int) -> np.ndarray:
@@ -46,7 +38,7 @@ def seeker_actions(grid: GridBatch, agent: int) -> np.ndarray:
     chasing &= ~reached
     waypoint = points[grid.waypoint[:, agent] % len(points)]
     target = np.where(chasing, grid.last_seen[:, agent], waypoint)
-    options = _neighbours(grid, here)
+    options = grid.neighbours[here]  # (B, 5) after stay/up/down/left/right
     distance = np.abs(grid.rows[options] - grid.rows[target][:, None]) \
         + np.abs(grid.cols[options] - grid.cols[target][:, None])
     walkable = _walkable(grid, options)
@@ -54,7 +46,7 @@ def seeker_actions(grid: GridBatch, agent: int) -> np.ndarray:
     current = distance[:, 0]
     better = walkable & (distance < current[:, None])
     score = np.where(better, distance, np.iinfo(np.int64).max)
-    action = np.where(better.any(axis=1), score.argmin(axis=1), 0)
+    action = score.argmin(axis=1)  # 0 (stay) when no move is better
     stuck = ~better.any(axis=1) & ~chasing
     arrived = (current <= 1) & ~chasing
     grid.waypoint[:, agent] += (stuck | arrived)
@@ -66,12 +58,10 @@ def seeker_actions(grid: GridBatch, agent: int) -> np.ndarray:
 def hider_actions(grid: GridBatch, agent: int) -> np.ndarray:
     """(B,) actions of hider ``agent``: out of sight first, then far from the seekers."""
     here = grid.agents[:, agent]
-    options = _neighbours(grid, here)  # (B, 5)
+    options = grid.neighbours[here]  # (B, 5) after stay/up/down/left/right
     grids = grid.row_major[:, None]
     walkable = _walkable(grid, options)
-    rows = grid.rows[options] + MOVES[None, :, 0]
-    cols = grid.cols[options] + MOVES[None, :, 1]
-    behind = np.clip(rows, 0, grid.size - 1) * grid.size + np.clip(cols, 0, grid.size - 1)
+    behind = grid.neighbours[options, np.arange(5)]
     pushable = (grid.boxes[grids, options] == BOX) & _walkable(grid, behind)
     valid = walkable | pushable
     valid[:, 0] = True
