@@ -85,6 +85,9 @@ class GridBatch:
         # (C,) bool: the outer walls; the cells boxes start on (two cells from the border)
         self._border = (rows == 0) | (rows == self.size - 1) | (cols == 0) | (cols == self.size - 1)
         self._inner = (rows > 1) & (rows < self.size - 2) & (cols > 1) & (cols < self.size - 2)
+        # (2, size, C) bool: the interior wall along column / row i (without its door)
+        lines = np.arange(self.size)[:, None]
+        self._wall_lines = np.stack([(cols == lines) & ~self._border, (rows == lines) & ~self._border])
         self._blocking = np.zeros((num_grids, self.cells + 1), dtype=bool)
         self._sight: tuple[np.ndarray, np.ndarray] | None = None  # team_sight() until a change
         self._blocking_valid = False
@@ -127,8 +130,7 @@ class GridBatch:
         walls = np.empty((len(indices), self.cells), dtype=bool)
         pending = np.arange(len(indices))
         for _ in range(50):
-            for row in pending:
-                walls[row] = self._draw_walls(self.rngs[indices[row]])
+            walls[pending] = self._draw_walls([self.rngs[index] for index in indices[pending]])
             pending = pending[~_connected(walls[pending], self.size)]
             if not len(pending):
                 break
@@ -142,19 +144,19 @@ class GridBatch:
         self.boxes[indices[:, None], box_cells] = BOX
         self.agents[indices] = agent_cells
 
-    def _draw_walls(self, rng: np.random.Generator) -> np.ndarray:
-        """(C,) bool one attempt at interior walls: ``config.walls`` lines with a door each."""
-        walls = self._border.reshape(self.size, self.size).copy()
-        for _ in range(self.config.walls):
-            line = int(rng.integers(2, self.size - 2))
-            door = int(rng.integers(1, self.size - 1))
-            if rng.random() < 0.5:
-                walls[line, 1:-1] = True
-                walls[line, door] = False
-            else:
-                walls[1:-1, line] = True
-                walls[door, line] = False
-        return walls.ravel()
+    def _draw_walls(self, rngs: list[np.random.Generator]) -> np.ndarray:
+        """(K, C) bool one attempt at interior walls from each of K generators: each of
+        ``config.walls`` lines is drawn as (line, door, orientation), then set and its door
+        cleared, in order."""
+        size, count = self.size, self.config.walls
+        draws = np.array([[int(rng.integers(2, size - 2)), int(rng.integers(1, size - 1)), rng.random() < 0.5]
+                          for rng in rngs for _ in range(count)], dtype=np.int64).reshape(len(rngs), count, 3)
+        walls = np.repeat(self._border[None], len(rngs), axis=0)
+        grids = np.arange(len(rngs))
+        for line, door, horizontal in draws.transpose(1, 2, 0):  # each (K,)
+            walls |= self._wall_lines[horizontal, line]
+            walls[grids, np.where(horizontal, line * size + door, door * size + line)] = False
+        return walls
 
     def _place(self, walls: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Box cells (n_boxes,) and agent cells (A,) on the floor of ``walls`` (C,) bool.
