@@ -10,7 +10,10 @@ sits at the bottom centre (the camera follows it across the road).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from rlgan.envs.driving.config import MapSpec
 from rlgan.envs.driving.simulation import (
@@ -37,6 +40,28 @@ GRAYSCALE_WEIGHTS = np.array([0.299, 0.587, 0.114])
 GRASS, ROAD, RUMBLE_A, RUMBLE_B, LANE_MARK = 0, 2, 4, 5, 6
 
 
+class SpriteLayout(NamedTuple):
+    """Where the ``P`` parts of each of a road's ``S`` sprites are and how they are coloured.
+
+    Sprites are the cars, then the roadside objects on the left, then those on the right;
+    roadside objects pad their parts to ``P`` with empty ones.
+
+    Attributes:
+        edges: ``(S, P, 4)`` float, each part's top, bottom, left and right edge, metres from
+            its sprite's ground point, signed so that a screen edge is ``origin + edge * scale``.
+        real: ``(S, P)`` bool, the part is not padding.
+        colour_id: ``(S, P)`` int64, the part's row of ``RoadRenderer.sprite_colours``.
+        body: ``(S, P)`` bool, the part is a car's body (coloured by the car instead).
+        fogged: ``(S * P,)`` float, 1 where fog tints the part, 0 where it does not.
+    """
+
+    edges: np.ndarray
+    real: np.ndarray
+    colour_id: np.ndarray
+    body: np.ndarray
+    fogged: np.ndarray
+
+
 class RoadRenderer:
     """Render ``(N, height, width, 3)`` uint8 frames of a road batch on one map.
 
@@ -58,21 +83,36 @@ class RoadRenderer:
         self.half_width = spec.lanes * spec.lane_width / 2
         self.row_palette = self._row_palette()
         self.row_index = np.arange(len(self.row_depth))
-        self.ground = _pack(self._ground_templates())
+        self.window = np.arange(width)
         self.sky = self._sky()
         self.skyline = self._skyline()
         self.panorama = self._panorama()
-        self.flat_panorama = _pack(self.panorama.reshape(-1, 3))
-        self.sky_rows = np.arange(self.horizon) * self.panorama.shape[1]
+        # The sky and ground scanlines, one after the other in one table (the panorama's rows
+        # wrap around by a frame width): every frame row is W consecutive pixels of it.
+        sky = np.concatenate([self.panorama, self.panorama[:, :width]], axis=1)
+        background = np.concatenate([sky.reshape(-1, 3), self._ground_templates()])
+        self.sky_rows = np.arange(self.horizon) * sky.shape[1]
+        self.ground_rows = sky.shape[0] * sky.shape[1] + self.row_index * 2 * 3 * width \
+            + int(1.5 * width)
+        self.row_windows = np.moveaxis(sliding_window_view(background, width, axis=0), -1, 1)
         car, roadside = self._sprite_table()
         self.n_parts = len(car)
         self.car_boxes = np.array([box for box, _ in car])
-        self.car_part_colours = np.array([colour or (0, 0, 0) for _, colour in car], dtype=float)
         self.car_colours = np.array(spec.car_colours, dtype=float)
         self.side_boxes = np.array([box for box, _ in roadside])
-        self.side_colours = np.array([colour for _, colour in roadside], dtype=float)
+        # Sprite colours: the car parts (bodies black), the roadside parts, the car bodies.
+        self.sprite_colours = np.concatenate([
+            np.array([colour or (0, 0, 0) for _, colour in car], dtype=float),
+            np.array([colour for _, colour in roadside], dtype=float), self.car_colours])
+        self.sprite_colours_uint8 = self.sprite_colours.astype(np.uint8)
         self.fog_colour = np.array(spec.fog, dtype=float)
+        self.roadside_slots = np.arange(int(ROADSIDE_DISTANCE / ROADSIDE_SPACING))
+        side = self.half_width + 3.5
+        self.roadside_across = np.repeat([-side, side], len(self.roadside_slots))
+        self.edge_limits = np.array([height, height, width, width], dtype=float)
+        self._layouts: dict[int, SpriteLayout] = {}
         self.player_mask, self.player_colours = self._player_sprite()
+        self._top = np.empty(0, dtype=np.int32)
 
     # -- static layers -------------------------------------------------------------------
     def _fog(self, depth: np.ndarray) -> np.ndarray:
@@ -123,10 +163,13 @@ class RoadRenderer:
 
     # -- frames --------------------------------------------------------------------------
     def render(self, roads: RoadBatch, indices: np.ndarray | None = None) -> np.ndarray:
-        """Frames of the roads at ``indices`` (all by default): ``(n, H, W, 3)`` uint8."""
+        """Frames of the roads at ``indices`` (all by default): ``(n, H, W, 3)`` uint8.
+
+        Every row of sky or ground is a window of :attr:`row_windows`, so the background is
+        one gather of whole rows; the sprites and the player are drawn over it.
+        """
         if indices is None:
             indices = np.arange(roads.num_roads)
-        frames = np.empty((len(indices), self.height, self.width, 3), dtype=np.uint8)
         camera = roads.position[indices] - CAMERA_BACK
         lateral = roads.lateral[indices]
         base = np.mod(camera, TRACK_SEGMENTS * SEGMENT)
@@ -146,11 +189,20 @@ class RoadRenderer:
             absolute = offset[row, index] * (1 - frac) + offset[row, index + 1] * frac
             return absolute - start[:, None] - angle[:, None] * depth
 
-        self._draw_sky(frames, angle)
-        self._draw_ground(frames, base, lateral, relative_offset(self.row_depth[None, :]))
-        self._draw_sprites(frames, roads, indices, camera, lateral, relative_offset)
-        self._draw_player(frames)
+        starts = np.concatenate([self._sky_starts(angle), self._ground_starts(
+            base, lateral, relative_offset(self.row_depth[None, :]))], axis=1)
+        frames = self.row_windows[starts]
+        self._draw_sprites(frames, self._depth_buffer(len(indices)), roads, indices, camera,
+                           lateral, relative_offset)
+        frames[:, self.player_mask] = self.player_colours
         return frames
+
+    def _depth_buffer(self, n: int) -> np.ndarray:
+        """The sprites' depth buffer of ``n`` frames, ``(n * H * W,)`` int32, all -1 (reused:
+        :meth:`_draw_sprites` leaves it so)."""
+        if len(self._top) < n * self.height * self.width:
+            self._top = np.full(n * self.height * self.width, -1, dtype=np.int32)
+        return self._top[: n * self.height * self.width]
 
     def _panorama(self) -> np.ndarray:
         """The sky with the skyline over 4 screen widths, ``(horizon, 4W, 3)``; frames show a
@@ -168,13 +220,6 @@ class RoadRenderer:
             lit = body & (y < top + 0.3 * self.skyline[None, :])
         panorama[lit] = self.spec.scenery_cap
         return panorama
-
-    def _draw_sky(self, frames: np.ndarray, heading: np.ndarray) -> None:
-        period = self.panorama.shape[1]
-        shift = (heading * self.width * 1.2).astype(np.int64)
-        columns = (np.arange(self.width)[None, :] + shift[:, None]) % period  # (n, W)
-        index = self.sky_rows[None, :, None] + columns[:, None, :]  # (n, horizon, W)
-        frames[:, : self.horizon] = _unpack(np.take(self.flat_panorama, index))
 
     def _ground_templates(self) -> np.ndarray:
         """Every ground row as a scanline template, ``(rows * 2 * 3W, 3)`` colours.
@@ -202,15 +247,25 @@ class RoadRenderer:
             templates[:, parity] = self.row_palette[rows, classes]
         return templates.reshape(-1, 3)
 
-    def _draw_ground(self, frames: np.ndarray, base: np.ndarray, lateral: np.ndarray,
-                     road_offset: np.ndarray) -> None:
-        span = 3 * self.width
+    def _sky_starts(self, heading: np.ndarray) -> np.ndarray:
+        """Where the sky's rows start in :attr:`row_windows`, ``(n, horizon)`` int64: the
+        panorama slid by each road's ``heading`` ``(n,)`` (radians)."""
+        period = self.panorama.shape[1]
+        shift = (heading * self.width * 1.2).astype(np.int64)
+        return self.sky_rows[None, :] + shift[:, None] % period
+
+    def _ground_starts(self, base: np.ndarray, lateral: np.ndarray,
+                       road_offset: np.ndarray) -> np.ndarray:
+        """Where the ground's rows start in :attr:`row_windows`, ``(n, rows)`` int64: every row
+        a window of its stripe's scanline template, centred on the road.
+
+        ``base`` ``(n,)`` is the camera's place along the track and ``lateral`` ``(n,)`` the
+        player's across it, ``road_offset`` ``(n, rows)`` the road's centre at each row, metres.
+        """
         centre = self.width / 2 + (road_offset - lateral[:, None]) * self.row_scale[None, :]
         shift = np.clip(np.rint(centre), -self.width, 2 * self.width).astype(np.int64)
         stripe = np.floor((base[:, None] + self.row_depth[None, :]) / STRIPE).astype(np.int64) & 1
-        start = (self.row_index[None, :] * 2 + stripe) * span + int(1.5 * self.width) - shift
-        index = start[:, :, None] + np.arange(self.width)
-        frames[:, self.horizon:] = _unpack(np.take(self.ground, index))
+        return self.ground_rows + stripe * (3 * self.width) - shift
 
     def _sprite_table(self) -> tuple[np.ndarray, np.ndarray]:
         """Parts of the sprites as boxes in metres ``(bottom, top, left, right)`` above the
@@ -230,64 +285,92 @@ class RoadRenderer:
         ]
         return car, roadside
 
-    def _draw_sprites(self, frames: np.ndarray, roads: RoadBatch, indices: np.ndarray,
-                      camera: np.ndarray, lateral: np.ndarray, relative_offset) -> None:
-        """Rasterise every visible sprite part of every road at once, nearest on top."""
-        n_frames = len(indices)
+    def _sprite_layout(self, n_cars: int) -> SpriteLayout:
+        """The :class:`SpriteLayout` of roads with ``n_cars`` other vehicles (built once)."""
+        if n_cars not in self._layouts:
+            n_sprites = n_cars + len(self.roadside_across)
+            boxes = np.zeros((n_sprites, self.n_parts, 4))
+            boxes[:n_cars] = self.car_boxes
+            boxes[n_cars:, : len(self.side_boxes)] = self.side_boxes
+            edges = np.stack([-boxes[..., 1], -boxes[..., 0], boxes[..., 2], boxes[..., 3]], -1)
+            colour_id = np.zeros((n_sprites, self.n_parts), dtype=np.int64)
+            colour_id[:n_cars] = np.arange(self.n_parts)
+            colour_id[n_cars:, : len(self.side_boxes)] = self.n_parts + np.arange(len(self.side_boxes))
+            body = np.zeros((n_sprites, self.n_parts), dtype=bool)
+            body[:, 0] = np.arange(n_sprites) < n_cars
+            fogged = np.ones((n_sprites, self.n_parts))
+            fogged[:n_cars, 4:6] = 0.0  # tyres stay black
+            self._layouts[n_cars] = SpriteLayout(edges, boxes[..., 1] > boxes[..., 0], colour_id,
+                                                 body, fogged.ravel())
+        return self._layouts[n_cars]
+
+    def _sprite_places(self, roads: RoadBatch, indices: np.ndarray,
+                       camera: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Depth ahead of the camera and place across the road, ``(n, S)`` metres each, of the
+        sprites: the cars, then the roadside objects on the left, then those on the right."""
         car_depth = roads.car_position[indices] - camera[:, None]
         first = np.ceil((camera + NEAR) / ROADSIDE_SPACING)
-        side_depth = (first[:, None] + np.arange(int(ROADSIDE_DISTANCE / ROADSIDE_SPACING))) \
-            * ROADSIDE_SPACING - camera[:, None]
-        side = self.half_width + 3.5
-        n_cars = car_depth.shape[1]
-        depth = np.concatenate([car_depth, side_depth, side_depth], axis=1)  # (n, S)
-        across = np.concatenate([roads.car_lateral()[indices], np.full_like(side_depth, -side),
-                                 np.full_like(side_depth, side)], axis=1)
+        side_depth = (first[:, None] + self.roadside_slots) * ROADSIDE_SPACING - camera[:, None]
+        depth = np.concatenate([car_depth, side_depth, side_depth], axis=1)
+        across = np.concatenate([roads.car_lateral()[indices],
+                                 np.broadcast_to(self.roadside_across, (len(indices), len(self.roadside_across)))], axis=1)
+        return depth, across
+
+    def _part_colours(self, layout: SpriteLayout, part: np.ndarray, sprite: np.ndarray,
+                      depth: np.ndarray, car_speed: np.ndarray) -> np.ndarray:
+        """Colours ``(K, 3)`` uint8 of the sprite parts ``part`` (flat indices into
+        ``(n, S, P)``) of the sprites ``sprite`` (flat indices into ``(n, S)``): car bodies take
+        a colour by ``car_speed`` ``(n, cars)``, and fog tints by ``depth`` ``(n, S)``."""
+        n_cars = car_speed.shape[1]
+        body_id = np.zeros(depth.shape, dtype=np.int64)
+        body_id[:, :n_cars] = len(self.sprite_colours) - len(self.car_colours) \
+            + (car_speed * 7).astype(np.int64) % len(self.car_colours)
+        colour_id = np.where(layout.body, body_id[:, :, None], layout.colour_id).ravel()[part]
+        if self.spec.fog_distance <= 0:
+            return self.sprite_colours_uint8[colour_id]
+        fog = (self._fog(depth).ravel()[sprite] * layout.fogged[part % layout.fogged.size])[:, None]
+        colours = self.sprite_colours[colour_id] * (1 - fog) + self.fog_colour * fog
+        return colours.astype(np.uint8)
+
+    def _draw_sprites(self, frames: np.ndarray, top: np.ndarray, roads: RoadBatch,
+                      indices: np.ndarray, camera: np.ndarray, lateral: np.ndarray,
+                      relative_offset) -> None:
+        """Rasterise every visible sprite part of every road at once, nearest on top.
+
+        ``frames`` ``(n, H, W, 3)`` uint8 is drawn on; ``top`` is the depth buffer of as many
+        pixels, all -1 before and after.
+        """
+        layout = self._sprite_layout(roads.num_cars)
+        depth, across = self._sprite_places(roads, indices, camera)
         visible = (depth > NEAR * 0.9) & (depth < DRAW_DISTANCE)
-        centre = relative_offset(np.where(visible, depth, NEAR)) + across - lateral[:, None]
-        scale = self.focal / np.where(visible, depth, NEAR)
+        seen = np.where(visible, depth, NEAR)
+        centre = relative_offset(seen) + across - lateral[:, None]
+        scale = self.focal / seen
         bottom = self.horizon + self.camera_height * scale
         x = self.width / 2 + centre * scale
-        # Parts: (n, S, P) boxes; cars have 6 parts, roadside objects 2 (padded with empties).
-        boxes = np.zeros((depth.shape[1], self.n_parts, 4))
-        boxes[:n_cars] = self.car_boxes
-        boxes[n_cars:, : len(self.side_boxes)] = self.side_boxes
-        colours = np.zeros((n_frames, depth.shape[1], self.n_parts, 3))
-        body = self.car_colours[(roads.car_speed[indices] * 7).astype(np.int64) % len(self.car_colours)]
-        colours[:, :n_cars] = self.car_part_colours
-        colours[:, :n_cars, 0] = body
-        colours[:, n_cars:, : len(self.side_boxes)] = self.side_colours
-        fog = self._fog(depth)[:, :, None, None]
-        colours = colours * (1 - fog) + self.fog_colour * fog
-        colours[:, :n_cars, 4:6] = (15, 15, 15)  # tyres stay black
-        top = np.floor(bottom[..., None] - boxes[None, :, :, 1] * scale[..., None] + 0.5)
-        low = np.floor(bottom[..., None] - boxes[None, :, :, 0] * scale[..., None] + 0.5)
-        left = np.floor(x[..., None] + boxes[None, :, :, 2] * scale[..., None] + 0.5)
-        right = np.floor(x[..., None] + boxes[None, :, :, 3] * scale[..., None] + 0.5)
-        y0 = np.clip(top, 0, self.height).astype(np.int64)
-        y1 = np.clip(low, 0, self.height).astype(np.int64)
-        x0 = np.clip(left, 0, self.width).astype(np.int64)
-        x1 = np.clip(right, 0, self.width).astype(np.int64)
-        present = visible[..., None] & (y1 > y0) & (x1 > x0) & (boxes[None, :, :, 1] > boxes[None, :, :, 0])
+        origin = np.stack([bottom, bottom, x, x], axis=-1)[:, :, None, :]
+        edges = np.floor(origin + layout.edges * scale[:, :, None, None] + 0.5)
+        bounds = np.clip(edges, 0, self.edge_limits).astype(np.int64)  # (n, S, P, 4)
+        present = visible[:, :, None] & layout.real & (bounds[..., 1] > bounds[..., 0]) \
+            & (bounds[..., 3] > bounds[..., 2])
+        part = np.flatnonzero(present)  # (K,) into (n, S, P)
+        if len(part) == 0:
+            return
+        y0, y1, x0, x1 = bounds.reshape(-1, 4)[part].T
+        sprite = part // self.n_parts  # into (n, S)
+        frame = sprite // depth.shape[1]
         # Painter's order: farther sprites get lower layers; later parts lie on earlier ones.
         rank = np.argsort(np.argsort(-np.where(visible, depth, np.inf), axis=1, kind="stable"), axis=1)
-        layer = rank[..., None] * self.n_parts + np.arange(self.n_parts)
-        which = np.nonzero(present)
-        if len(which[0]) == 0:
-            return
-        y0, y1, x0, x1 = y0[which], y1[which], x0[which], x1[which]
-        width = x1 - x0
-        counts = (y1 - y0) * width
-        box = np.repeat(np.arange(len(counts)), counts)
-        local = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        pixel = which[0][box] * (self.height * self.width) \
-            + (y0[box] + local // width[box]) * self.width + x0[box] + local % width[box]
-        pixel_layer = layer[which][box].astype(np.int16)
-        top_layer = np.full(n_frames * self.height * self.width, -1, dtype=np.int16)
-        np.maximum.at(top_layer, pixel, pixel_layer)
-        wins = pixel_layer == top_layer[pixel]
-        flat = frames.reshape(-1, 3)
-        flat[pixel[wins]] = colours[which][box[wins]].astype(np.uint8)
+        layer = rank.ravel()[sprite] * self.n_parts + part % self.n_parts
+        key = (frame * present[0].size + layer).astype(np.int32)  # orders parts within a frame
+        palette = np.empty((present.size, 3), dtype=np.uint8)
+        palette[key] = self._part_colours(layout, part, sprite, depth, roads.car_speed[indices])
+        height, width = y1 - y0, x1 - x0
+        pixels = _box_pixels((frame * self.height + y0) * self.width + x0, height, width,
+                             self.width)
+        np.maximum.at(top, pixels, np.repeat(key, height * width))
+        _as_pixels(frames).reshape(-1)[pixels] = _as_pixels(palette)[top[pixels]]
+        top[pixels] = -1
 
     def _player_sprite(self) -> tuple[np.ndarray, np.ndarray]:
         """Mask ``(H, W)`` and colours ``(count, 3)`` of the player's bike and rider."""
@@ -314,16 +397,32 @@ class RoadRenderer:
         frames[:, self.player_mask] = self.player_colours
 
 
-def _pack(colours: np.ndarray) -> np.ndarray:
-    """``(K, 3)`` uint8 colours as ``(K,)`` uint32 (one gather moves a whole pixel)."""
-    padded = np.zeros((len(colours), 4), dtype=np.uint8)
-    padded[:, :3] = colours
-    return padded.view(np.uint32).ravel()
+def _as_pixels(colours: np.ndarray) -> np.ndarray:
+    """A ``(..., 3)`` uint8 C-contiguous array viewed as ``(...)`` 3-byte items, so that
+    fancy indexing moves whole pixels."""
+    return colours.view(np.dtype((np.void, 3)))[..., 0]
 
 
-def _unpack(packed: np.ndarray) -> np.ndarray:
-    """``(...)`` uint32 from :func:`_pack` back to ``(..., 3)`` uint8 (a view)."""
-    return packed[..., None].view(np.uint8)[..., :3]
+def _box_pixels(corner: np.ndarray, height: np.ndarray, width: np.ndarray,
+                stride: int) -> np.ndarray:
+    """Flat indices of every pixel of ``K`` boxes, box after box, row by row.
+
+    Args:
+        corner: ``(K,)`` int64 index of each box's top-left pixel.
+        height, width: ``(K,)`` int64 box sizes in pixels, at least 1.
+        stride: indices from one image row to the next.
+
+    Returns:
+        ``(sum(height * width),)`` int64.
+    """
+    row_start = np.repeat(corner, height) + stride * _ramps(height)
+    row_width = np.repeat(width, height)
+    return np.repeat(row_start, row_width) + _ramps(row_width)
+
+
+def _ramps(counts: np.ndarray) -> np.ndarray:
+    """``0, 1, ..., count - 1`` for every count of ``(K,)`` int64 ``counts``, concatenated."""
+    return np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
 def to_grayscale(frames: np.ndarray) -> np.ndarray:
