@@ -50,8 +50,8 @@ class SpriteLayout(NamedTuple):
         edges: ``(S, P, 4)`` float, each part's top, bottom, left and right edge, metres from
             its sprite's ground point, signed so that a screen edge is ``origin + edge * scale``.
         real: ``(S, P)`` bool, the part is not padding.
-        colour_id: ``(S, P)`` int64, the part's row of ``RoadRenderer.sprite_colours``.
-        body: ``(S, P)`` bool, the part is a car's body (coloured by the car instead).
+        colour_id: ``(S * P,)`` int64, the part's row of ``RoadRenderer.sprite_colours``.
+        body: ``(S * P,)`` bool, the part is a car's body (coloured by the car instead).
         fogged: ``(S * P,)`` float, 1 where fog tints the part, 0 where it does not.
     """
 
@@ -83,12 +83,11 @@ class RoadRenderer:
         self.half_width = spec.lanes * spec.lane_width / 2
         self.row_palette = self._row_palette()
         self.row_index = np.arange(len(self.row_depth))
-        self.window = np.arange(width)
         self.sky = self._sky()
         self.skyline = self._skyline()
         self.panorama = self._panorama()
-        # The sky and ground scanlines, one after the other in one table (the panorama's rows
-        # wrap around by a frame width): every frame row is W consecutive pixels of it.
+        # The sky and ground scanlines one after the other in one table, every panorama row
+        # followed by its first W pixels again: each frame row is W consecutive pixels of it.
         sky = np.concatenate([self.panorama, self.panorama[:, :width]], axis=1)
         background = np.concatenate([sky.reshape(-1, 3), self._ground_templates()])
         self.sky_rows = np.arange(self.horizon) * sky.shape[1]
@@ -194,7 +193,7 @@ class RoadRenderer:
         frames = self.row_windows[starts]
         self._draw_sprites(frames, self._depth_buffer(len(indices)), roads, indices, camera,
                            lateral, relative_offset)
-        frames[:, self.player_mask] = self.player_colours
+        self._draw_player(frames)
         return frames
 
     def _depth_buffer(self, n: int) -> np.ndarray:
@@ -300,8 +299,8 @@ class RoadRenderer:
             body[:, 0] = np.arange(n_sprites) < n_cars
             fogged = np.ones((n_sprites, self.n_parts))
             fogged[:n_cars, 4:6] = 0.0  # tyres stay black
-            self._layouts[n_cars] = SpriteLayout(edges, boxes[..., 1] > boxes[..., 0], colour_id,
-                                                 body, fogged.ravel())
+            self._layouts[n_cars] = SpriteLayout(edges, boxes[..., 1] > boxes[..., 0],
+                                                 colour_id.ravel(), body.ravel(), fogged.ravel())
         return self._layouts[n_cars]
 
     def _sprite_places(self, roads: RoadBatch, indices: np.ndarray,
@@ -312,8 +311,9 @@ class RoadRenderer:
         first = np.ceil((camera + NEAR) / ROADSIDE_SPACING)
         side_depth = (first[:, None] + self.roadside_slots) * ROADSIDE_SPACING - camera[:, None]
         depth = np.concatenate([car_depth, side_depth, side_depth], axis=1)
-        across = np.concatenate([roads.car_lateral()[indices],
-                                 np.broadcast_to(self.roadside_across, (len(indices), len(self.roadside_across)))], axis=1)
+        across = np.empty_like(depth)
+        across[:, : car_depth.shape[1]] = roads.car_lateral()[indices]
+        across[:, car_depth.shape[1]:] = self.roadside_across
         return depth, across
 
     def _part_colours(self, layout: SpriteLayout, part: np.ndarray, sprite: np.ndarray,
@@ -325,10 +325,11 @@ class RoadRenderer:
         body_id = np.zeros(depth.shape, dtype=np.int64)
         body_id[:, :n_cars] = len(self.sprite_colours) - len(self.car_colours) \
             + (car_speed * 7).astype(np.int64) % len(self.car_colours)
-        colour_id = np.where(layout.body, body_id[:, :, None], layout.colour_id).ravel()[part]
+        slot = part % len(layout.colour_id)
+        colour_id = np.where(layout.body[slot], body_id.ravel()[sprite], layout.colour_id[slot])
         if self.spec.fog_distance <= 0:
             return self.sprite_colours_uint8[colour_id]
-        fog = (self._fog(depth).ravel()[sprite] * layout.fogged[part % layout.fogged.size])[:, None]
+        fog = (self._fog(depth).ravel()[sprite] * layout.fogged[slot])[:, None]
         colours = self.sprite_colours[colour_id] * (1 - fog) + self.fog_colour * fog
         return colours.astype(np.uint8)
 
@@ -343,20 +344,12 @@ class RoadRenderer:
         layout = self._sprite_layout(roads.num_cars)
         depth, across = self._sprite_places(roads, indices, camera)
         visible = (depth > NEAR * 0.9) & (depth < DRAW_DISTANCE)
-        seen = np.where(visible, depth, NEAR)
-        centre = relative_offset(seen) + across - lateral[:, None]
-        scale = self.focal / seen
-        bottom = self.horizon + self.camera_height * scale
-        x = self.width / 2 + centre * scale
-        origin = np.stack([bottom, bottom, x, x], axis=-1)[:, :, None, :]
-        edges = np.floor(origin + layout.edges * scale[:, :, None, None] + 0.5)
-        bounds = np.clip(edges, 0, self.edge_limits).astype(np.int64)  # (n, S, P, 4)
+        bounds = self._part_bounds(layout, visible, depth, across, lateral, relative_offset)
         present = visible[:, :, None] & layout.real & (bounds[..., 1] > bounds[..., 0]) \
             & (bounds[..., 3] > bounds[..., 2])
         part = np.flatnonzero(present)  # (K,) into (n, S, P)
         if len(part) == 0:
             return
-        y0, y1, x0, x1 = bounds.reshape(-1, 4)[part].T
         sprite = part // self.n_parts  # into (n, S)
         frame = sprite // depth.shape[1]
         # Painter's order: farther sprites get lower layers; later parts lie on earlier ones.
@@ -365,12 +358,31 @@ class RoadRenderer:
         key = (frame * present[0].size + layer).astype(np.int32)  # orders parts within a frame
         palette = np.empty((present.size, 3), dtype=np.uint8)
         palette[key] = self._part_colours(layout, part, sprite, depth, roads.car_speed[indices])
+        y0, y1, x0, x1 = bounds.reshape(-1, 4)[part].astype(np.int64).T
         height, width = y1 - y0, x1 - x0
         pixels = _box_pixels((frame * self.height + y0) * self.width + x0, height, width,
                              self.width)
         np.maximum.at(top, pixels, np.repeat(key, height * width))
         _as_pixels(frames).reshape(-1)[pixels] = _as_pixels(palette)[top[pixels]]
         top[pixels] = -1
+
+    def _part_bounds(self, layout: SpriteLayout, visible: np.ndarray, depth: np.ndarray,
+                     across: np.ndarray, lateral: np.ndarray, relative_offset) -> np.ndarray:
+        """Screen boxes of the sprite parts, ``(n, S, P, 4)`` float: first and last + 1 row,
+        first and last + 1 column, whole pixels clipped to the frame.
+
+        ``visible``, ``depth`` and ``across`` (metres from the road's centre) are ``(n, S)``,
+        ``lateral`` ``(n,)`` the players' places; hidden sprites are placed at the near plane.
+        """
+        seen = np.where(visible, depth, NEAR)
+        centre = relative_offset(seen) + across - lateral[:, None]
+        scale = self.focal / seen
+        bottom = self.horizon + self.camera_height * scale
+        x = self.width / 2 + centre * scale
+        bounds = layout.edges * scale[:, :, None, None]  # computed in place from here on
+        bounds += np.stack([bottom, bottom, x, x], axis=-1)[:, :, None, :]
+        bounds += 0.5
+        return np.clip(np.floor(bounds, out=bounds), 0, self.edge_limits, out=bounds)
 
     def _player_sprite(self) -> tuple[np.ndarray, np.ndarray]:
         """Mask ``(H, W)`` and colours ``(count, 3)`` of the player's bike and rider."""
