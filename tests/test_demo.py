@@ -76,8 +76,6 @@ def test_exported_weights_are_small_and_drive_the_demo(scratch, tmp_path):
     assert [row["map"] for row in results["rows"]] == ["night"] * 3
 
 
-@pytest.mark.skipif(not (BUNDLED / "agent" / "config.json").is_file(),
-                    reason="no bundled weights in this checkout")
 def test_bundled_weights_run_the_default_demo(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), *SHORT]) == 0
     assert re.search(r"day: unsafe/1000 agent [\d.]+, GAN shield [\d.]+, oracle [\d.]+",
