@@ -29,13 +29,7 @@ from toy_envs import MovingSquareEnv
 LEFT, RIGHT, UP = int(Action.LEFT), int(Action.RIGHT), int(Action.UP)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Small networks run fastest on one thread (and far faster on a busy shared CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- fakes ----------------------------------------------------------------------------------

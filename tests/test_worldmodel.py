@@ -44,13 +44,7 @@ FAST = {"log_every": 2, "sample_every": 4, "checkpoint_every": 4, "batch_size": 
         "base_width": 8, "device": "cpu"}
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Small networks run fastest on one thread (and far faster on a busy shared CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- datasets ---------------------------------------------------------------------------------
