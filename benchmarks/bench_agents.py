@@ -116,14 +116,20 @@ def throughput(args: argparse.Namespace) -> None:
 
 
 def atari(args: argparse.Namespace) -> None:
-    """The Nature-DQN configuration on Pong for a CPU-sized budget (GPU: same command)."""
+    """The Nature-DQN configuration on Pong for a CPU-sized budget (GPU: same command).
+
+    The replay buffer holds at most the whole budget, and learning starts after a tenth of
+    the budget or Nature DQN's 100k steps, whichever is sooner (100k would be all of a short
+    run)."""
     run = args.out / "dqn_pong"
     if not args.resume:
         _fresh(run)
     start = time.perf_counter()
     train(run, None if args.resume else RunConfig(
         algo="dqn", env_id="rlgan/Atari-v0", steps=args.steps, env_kwargs={"game": "Pong"},
-        hp_overrides={"buffer_size": min(250_000, args.steps)}, eval_freq=max(args.steps // 10, 1),
+        hp_overrides={"buffer_size": min(250_000, args.steps),
+                      "learning_starts": min(100_000, args.steps // 10)},
+        eval_freq=max(args.steps // 10, 1),
         eval_episodes=2, device=args.device), resume=args.resume, steps=args.steps, progress=False)
     seconds = time.perf_counter() - start
     rows = [(f"{int(r['step']):,}", f"{r['mean_return']:.1f}") for r in Run(run).evaluations()]
