@@ -265,13 +265,9 @@ class GridBatch:
             self._sight = (clear & self._in_view(seekers, hiders, facing), clear)
         return self._sight
 
-    def seeker_sight(self, blocking: np.ndarray | None = None) -> np.ndarray:
+    def seeker_sight(self) -> np.ndarray:
         """(B, n_seekers, n_hiders) whether each seeker sees each hider."""
-        if blocking is None:
-            return self.team_sight()[0]
-        hiders = self.agents[:, ~self.is_seeker][:, None, :]
-        seekers = self.agents[:, self.is_seeker][:, :, None]
-        return self.sees(seekers, hiders, self.facing[:, self.is_seeker][:, :, None], blocking)
+        return self.team_sight()[0]
 
     def occupied(self, cells: np.ndarray) -> np.ndarray:
         """Whether an agent stands on ``cells`` ((B, ...) int), same shape bool."""
@@ -281,9 +277,9 @@ class GridBatch:
             occupied |= cells == agents[:, agent]
         return occupied
 
-    def hider_seen(self, blocking: np.ndarray | None = None) -> np.ndarray:
+    def hider_seen(self) -> np.ndarray:
         """(B, n_hiders) whether any seeker sees each hider."""
-        return self.seeker_sight(blocking).any(axis=1)
+        return self.seeker_sight().any(axis=1)
 
     def seeker_seen(self) -> np.ndarray:
         """(B, n_seekers) whether any hider sees each seeker (line of sight and range)."""
