@@ -88,6 +88,6 @@ def hyperparameters(algo: str, env_id: str, overrides: dict[str, Any] | None = N
 
 _ACCEPTED = {
     "dqn": {"gradient_steps", "tau", "max_grad_norm", "exploration_initial_eps",
-            "optimize_memory_usage", "replay_buffer_kwargs", "env_kwargs"},
+            "optimize_memory_usage", "replay_buffer_kwargs", "n_steps", "env_kwargs"},
     "qlearning": {"alpha_fraction", "initial_q", "env_kwargs"},
 }

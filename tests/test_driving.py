@@ -141,6 +141,27 @@ def test_terminate_and_respawn_on_unsafe():
     assert truncated and unsafe > 0
 
 
+def test_headway_penalty_grows_as_the_car_ahead_comes_closer():
+    def reward_with_car_at(gap, lane_offset, **options):
+        env = gymnasium.make(ID, cars=1, **options).unwrapped
+        env.reset(seed=0)
+        roads = env.roads
+        roads.car_position[0, 0] = roads.position[0] + gap
+        roads.car_lane[0, 0] = len(roads.lane_centres) // 2 + lane_offset
+        roads.car_speed[0, 0] = roads.speed[0]  # the gap stays as set during the step
+        return env.step(2)[1]
+
+    free = reward_with_car_at(200.0, 0, headway_penalty=2.0)
+    far, near = (reward_with_car_at(gap, 0, headway_penalty=2.0) for gap in (40.0, 8.0))
+    beside = reward_with_car_at(8.0, 1, headway_penalty=2.0)
+    assert free == pytest.approx(far) and beside == pytest.approx(free)
+    bumper_gap = 8.0 - (4.4 / 2 + 0.9)
+    assert free - near == pytest.approx(2.0 * (1 - bumper_gap / 20.0), abs=0.02)
+    assert reward_with_car_at(8.0, 0) == pytest.approx(free)  # off by default
+    with pytest.raises(ValueError, match="headway must be in 1..100"):
+        gymnasium.make(ID, headway=0.5)
+
+
 def test_scripted_driver_beats_random():
     def distance_before_unsafe(policy, seed):
         env = DrivingEnv(max_steps=800)

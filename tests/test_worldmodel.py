@@ -238,6 +238,19 @@ def test_adversarial_weight_ramps_up_over_the_warmup():
     assert weights(0) == pytest.approx([0.01] * 4)
 
 
+def test_cosine_schedule_decays_the_learning_rate_over_the_budget(square_data, tmp_path):
+    config = WorldModelConfig(learning_rate=1e-3, steps=101, lr_schedule="cosine")
+    assert [config.learning_rate_at(step) for step in (1, 51, 101)] == pytest.approx([1e-3, 5e-4, 0.0])
+    assert WorldModelConfig(learning_rate=1e-3, steps=101).learning_rate_at(101) == 1e-3
+    with pytest.raises(ValueError, match="lr_schedule"):
+        WorldModelConfig(lr_schedule="linear")
+    run = tmp_path / "run"
+    train_worldmodel(square_data, run, {**FAST, "steps": 5, "history": 1, "lr_schedule": "cosine"},
+                     progress=False)
+    saved = torch.load(run / "checkpoint" / "optimizers.pt", weights_only=True)
+    assert [group["lr"] for group in saved["generator"]["param_groups"]] == [0.0]
+
+
 # -- metrics ----------------------------------------------------------------------------------
 def test_psnr_on_known_inputs():
     frames = torch.randint(0, 200, (3, 3, 32, 32)).float()

@@ -101,6 +101,11 @@ class DrivingConfig:
         render_size: side of the ``rgb_array``/``human`` frame in pixels.
         dt: seconds per step.
         crash_penalty, offroad_penalty: subtracted from the reward on those events.
+        headway_penalty: shaping for learning agents, 0 (the default) disables it: each step
+            subtracts ``headway_penalty * (1 - gap / headway)`` when the nearest vehicle ahead
+            in the player's path is ``gap < headway`` metres away (bumper to bumper), so an
+            agent feels a coming crash before it happens.
+        headway: metres at which ``headway_penalty`` starts (1..100).
     """
 
     map: str = "day"
@@ -115,6 +120,8 @@ class DrivingConfig:
     dt: float = 0.1
     crash_penalty: float = 5.0
     offroad_penalty: float = 5.0
+    headway_penalty: float = 0.0
+    headway: float = 20.0
 
     def __post_init__(self) -> None:
         check_choice("map", self.map, MAPS)
@@ -130,6 +137,10 @@ class DrivingConfig:
             raise ValueError(f"cars must be in 0..32, got {self.cars}")
         if not 32 <= self.render_size <= 1024:
             raise ValueError(f"render_size must be in 32..1024, got {self.render_size}")
+        if not self.headway_penalty >= 0:
+            raise ValueError(f"headway_penalty must be >= 0, got {self.headway_penalty!r}")
+        if not 1.0 <= self.headway <= 100.0:
+            raise ValueError(f"headway must be in 1..100 metres, got {self.headway!r}")
         if not 0.01 <= self.dt <= 0.5:
             raise ValueError(f"dt must be in 0.01..0.5 seconds, got {self.dt}")
 

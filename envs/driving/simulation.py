@@ -247,6 +247,8 @@ class RoadBatch:
         self.steps += 1
         reward = progress / (MAX_SPEED * dt) - config.crash_penalty * crash \
             - config.offroad_penalty * (offroad & ~crash)
+        if config.headway_penalty:
+            reward = reward - config.headway_penalty * self._headway_cost(gap, side)
         unsafe = crash | offroad
         if config.on_unsafe == "respawn":
             self._respawn(crash, offroad, hit)
@@ -256,6 +258,14 @@ class RoadBatch:
         self._recycle_cars()
         truncated = (self.steps >= config.max_steps) & ~terminated
         return StepResult(reward, terminated, truncated, crash, offroad)
+
+    def _headway_cost(self, gap: np.ndarray, side: np.ndarray) -> np.ndarray:
+        """(N,) 1 - bumper gap / ``config.headway`` of the nearest vehicle ahead in each
+        player's path (0 when none is closer than ``headway`` metres)."""
+        bumper_gap = gap - (CAR_LENGTH / 2 + 0.9)
+        in_path = (side < (CAR_WIDTH + PLAYER_WIDTH) / 2) & (bumper_gap >= 0)
+        nearest = np.where(in_path, bumper_gap, np.inf).min(axis=1)
+        return np.clip(1.0 - nearest / self.config.headway, 0.0, 1.0)
 
     def _respawn(self, crash: np.ndarray, offroad: np.ndarray, hit: np.ndarray) -> None:
         """Carry on after an unsafe event: slow down, back onto the road, clear the wreck."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from rlgan.config import check_choice
 
 CONDITIONINGS = ("film", "concat")
 DISCRIMINATORS = ("patch", "global")
+LR_SCHEDULES = ("constant", "cosine")
 DEVICES_HINT = "'auto', 'cpu', 'cuda' or 'cuda:N'"
 
 
@@ -40,6 +42,9 @@ class WorldModelConfig:
         gdl_weight: weight of the gradient-difference loss (sharper edges), 0 disables it.
         d_steps: discriminator updates per generator update (k).
         learning_rate, beta1, beta2: Adam settings of both networks (DCGAN: 2e-4, 0.5).
+        lr_schedule: ``"constant"`` (DCGAN) or ``"cosine"``: both networks' rate follows half
+            a cosine from ``learning_rate`` at the first step to 0 at ``steps`` (set from the
+            step, so ``--resume`` continues the same curve).
         batch_size: transitions per batch and process (under torchrun each rank draws its own).
         steps: generator updates in all (``--resume`` continues up to this count).
         val_fraction: fraction of episodes held out for validation and ``eval``.
@@ -68,6 +73,7 @@ class WorldModelConfig:
     learning_rate: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    lr_schedule: str = "constant"
     batch_size: int = 32
     steps: int = 2000
     val_fraction: float = 0.2
@@ -98,6 +104,7 @@ class WorldModelConfig:
                              f"got {self.n_actions}")
         check_choice("conditioning", self.conditioning, CONDITIONINGS)
         check_choice("discriminator", self.discriminator, DISCRIMINATORS)
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         for name in ("lambda_adv", "l1_weight", "gdl_weight"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value >= 0:
@@ -113,6 +120,13 @@ class WorldModelConfig:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if not isinstance(self.device, str) or not self.device:
             raise ValueError(f"device must be {DEVICES_HINT}, got {self.device!r}")
+
+    def learning_rate_at(self, step: int) -> float:
+        """Adam's rate for update ``step`` (1-based) under :attr:`lr_schedule`."""
+        if self.lr_schedule == "constant" or self.steps <= 1:
+            return self.learning_rate
+        progress = min(max(step - 1, 0) / (self.steps - 1), 1.0)
+        return 0.5 * self.learning_rate * (1.0 + math.cos(math.pi * progress))
 
     @property
     def frame_shape(self) -> tuple[int, int, int]:
