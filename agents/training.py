@@ -47,20 +47,24 @@ class RunConfig:
     eval_freq: int = 10_000
     eval_episodes: int = 5
     device: str = "auto"
-    n_envs: int = 1
+    n_envs: int | None = None
 
     def __post_init__(self) -> None:
         self.env_id = resolve_env_id(self.env_id)
-        if self.steps < 1 or self.eval_freq < 1 or self.eval_episodes < 1 or self.n_envs < 1:
+        if self.steps < 1 or self.eval_freq < 1 or self.eval_episodes < 1 or (
+                self.n_envs is not None and self.n_envs < 1):
             raise ValueError("steps, eval_freq, eval_episodes and n_envs must be >= 1")
-        if self.algo == "qlearning" and self.n_envs != 1:
+        if self.algo == "qlearning" and self.n_envs not in (None, 1):
             raise ValueError("Q-learning trains on one env; use n_envs=1")
 
     def settings(self) -> dict[str, Any]:
-        """Hyperparameters (tuned for the env, with the overrides) and env options."""
+        """Hyperparameters (tuned for the env, with the overrides), env options and the
+        number of training envs (``n_envs``, else the tuned one, else 1)."""
         settings = hyperparameters(self.algo, self.env_id, self.hp_overrides)
         env_kwargs = {**settings.pop("env_kwargs", {}), **self.env_kwargs}
-        return {"hyperparameters": settings, "env_kwargs": env_kwargs}
+        n_envs = settings.pop("n_envs", 1) if self.n_envs is None else self.n_envs
+        settings.pop("n_envs", None)
+        return {"hyperparameters": settings, "env_kwargs": env_kwargs, "n_envs": n_envs}
 
 
 def space_description(env: gymnasium.Env) -> dict[str, str]:

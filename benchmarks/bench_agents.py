@@ -124,6 +124,7 @@ def atari(args: argparse.Namespace) -> None:
     run = args.out / "dqn_pong"
     if not args.resume:
         _fresh(run)
+    done_before = int(Run(run).evaluations()[-1]["step"]) if args.resume and Run(run).evaluations() else 0
     start = time.perf_counter()
     train(run, None if args.resume else RunConfig(
         algo="dqn", env_id="rlgan/Atari-v0", steps=args.steps, env_kwargs={"game": "Pong"},
@@ -132,11 +133,15 @@ def atari(args: argparse.Namespace) -> None:
         eval_freq=max(args.steps // 10, 1),
         eval_episodes=2, device=args.device), resume=args.resume, steps=args.steps, progress=False)
     seconds = time.perf_counter() - start
-    rows = [(f"{int(r['step']):,}", f"{r['mean_return']:.1f}") for r in Run(run).evaluations()]
-    print(f"\nNature DQN on Pong, {args.steps:,} steps ({4 * args.steps:,} frames) in "
-          f"{seconds / 60:.0f} min: {args.steps / seconds:.0f} steps/s ({machine()})\n")
-    print(table(rows, ("step", "evaluation return")))
-    print(f"\nA 10M-frame run (2.5M steps) at this rate takes {2.5e6 / (args.steps / seconds) / 3600:.1f} h.")
+    evaluations = Run(run).evaluations()
+    rate = (int(evaluations[-1]["step"]) - done_before) / seconds
+    rows = [(f"{int(r['step']):,}", f"{4 * int(r['step']):,}", f"{r['mean_return']:.1f}",
+             f"{r['wall_seconds']:.0f}") for r in evaluations]
+    print(f"\nNature DQN on Pong, {args.steps:,} steps ({4 * args.steps:,} frames); this "
+          f"invocation ran {seconds / 60:.0f} min at {rate:.0f} steps/s ({machine()})\n")
+    print(table(rows, ("step", "frames", "evaluation return", "wall s since (re)start")))
+    print(f"\nA 10M-frame run (2.5M steps) at this rate takes {2.5e6 / rate / 3600:.1f} h.")
+    print(f"learning curve: {plot_learning_curve(run, run / 'learning_curve.png')}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -184,3 +184,15 @@ def test_batched_envs_train_dqn_through_the_sb3_adapter(tmp_path):
                        eval_freq=400, eval_episodes=1)
     train(tmp_path / "batched", config, progress=False)
     assert [r["step"] for r in Run(tmp_path / "batched").evaluations()] == [400, 800]
+
+
+def test_tuned_n_envs_and_env_options_come_from_the_hyperparameter_file():
+    tuned = RunConfig(algo="dqn", env_id="rlgan/Driving-v0", steps=10).settings()
+    assert tuned["n_envs"] == 8 and tuned["env_kwargs"]["headway_penalty"] > 0
+    assert "n_envs" not in tuned["hyperparameters"] and tuned["hyperparameters"]["n_steps"] == 3
+    mine = RunConfig(algo="dqn", env_id="rlgan/Driving-v0", steps=10, n_envs=2,
+                     env_kwargs={"headway_penalty": 0.0}).settings()
+    assert mine["n_envs"] == 2 and mine["env_kwargs"]["headway_penalty"] == 0.0
+    assert RunConfig(algo="dqn", env_id="CartPole-v1", steps=10).settings()["n_envs"] == 1
+    with pytest.raises(ValueError, match="Q-learning trains on one env"):
+        RunConfig(algo="qlearning", env_id="FrozenLake-v1", steps=10, n_envs=2)

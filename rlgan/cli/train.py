@@ -24,8 +24,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--run", required=True, help="run directory")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
-    parser.add_argument("--n-envs", type=int, default=1,
-                        help="parallel envs for DQN (rlgan envs step them batched in numpy)")
+    parser.add_argument("--n-envs", type=int, default=None,
+                        help="envs DQN steps together (rlgan envs batch them in numpy); default: "
+                             "the tuned value in rlgan/agents/hyperparams.py, else 1")
     parser.add_argument("--eval-freq", type=int, default=10_000)
     parser.add_argument("--eval-episodes", type=int, default=5)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
