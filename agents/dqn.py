@@ -1,7 +1,8 @@
-"""stable-baselines3's DQN with two options SB3 lacks: a Double-DQN target and a dueling head.
+"""stable-baselines3's DQN with options SB3 lacks: a Double-DQN target, a dueling head and the
+TD loss.
 
-``DQN(policy, env, double=True, policy_kwargs={"dueling": True})`` — everything else is SB3's
-(replay buffer, exploration schedule, target updates, logging).
+``DQN(policy, env, double=True, loss="mse", policy_kwargs={"dueling": True})`` — everything
+else is SB3's (replay buffer, n-step returns, exploration schedule, target updates, logging).
 """
 
 from __future__ import annotations
@@ -74,14 +75,25 @@ class RLGanDQNPolicy(DQNPolicy):
         return {**super()._get_constructor_parameters(), "dueling": self.dueling}
 
 
+TD_LOSSES = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}
+
+
 class DQN(SB3DQN):
-    """SB3's DQN with ``double`` (Double-DQN target) and :class:`RLGanDQNPolicy` by default."""
+    """SB3's DQN with ``double`` (Double-DQN target), ``loss`` and :class:`RLGanDQNPolicy`.
+
+    ``loss="huber"`` (SB3's and Nature DQN's, for rewards clipped to [-1, 1]) caps the gradient
+    of a large TD error at 1; ``"mse"`` keeps it whole, so rare large rewards (a crash penalty
+    among many small progress rewards) are learned from as strongly as they deserve.
+    """
 
     policy_aliases = {"MlpPolicy": RLGanDQNPolicy, "CnnPolicy": RLGanDQNPolicy,
                       "RLGanDQNPolicy": RLGanDQNPolicy}
 
-    def __init__(self, policy: Any, env: Any, double: bool = False, **kwargs: Any) -> None:
-        self.double = double
+    def __init__(self, policy: Any, env: Any, double: bool = False, loss: str = "huber",
+                 **kwargs: Any) -> None:
+        if loss not in TD_LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; choose from {', '.join(TD_LOSSES)}")
+        self.double, self.loss = double, loss
         super().__init__(policy, env, **kwargs)
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
@@ -97,7 +109,7 @@ class DQN(SB3DQN):
                 target = dqn_target(data.rewards, data.dones, discounts,
                                     self.q_net_target(data.next_observations), online)
             current = torch.gather(self.q_net(data.observations), dim=1, index=data.actions.long())
-            loss = F.smooth_l1_loss(current, target)
+            loss = TD_LOSSES[self.loss](current, target)
             losses.append(loss.item())
             self.policy.optimizer.zero_grad()
             loss.backward()

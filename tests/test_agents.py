@@ -11,7 +11,7 @@ import torch
 from safetensors.numpy import load_file
 
 import rlgan  # noqa: F401
-from rlgan.agents.dqn import DQN, DuelingHead, dqn_target
+from rlgan.agents.dqn import DQN, TD_LOSSES, DuelingHead, dqn_target
 from rlgan.agents.evaluation import evaluate, random_policy
 from rlgan.agents.hyperparams import hyperparameters
 from rlgan.agents.qlearning import QLearningAgent
@@ -67,6 +67,24 @@ def test_dueling_head_is_value_plus_centred_advantage():
     model = DQN("MlpPolicy", gymnasium.make("CartPole-v1"), policy_kwargs={"dueling": True}, device="cpu")
     assert isinstance(model.q_net.q_net, DuelingHead) and isinstance(model.q_net_target.q_net, DuelingHead)
     assert model.q_values(np.zeros(4, np.float32)).shape == (2,)
+
+
+
+def test_td_loss_option_changes_the_update():
+    def first_update(loss):
+        model = DQN("MlpPolicy", gymnasium.make("CartPole-v1"), loss=loss, learning_starts=0,
+                    seed=0, device="cpu", learning_rate=0.0)
+        model.learn(64)
+        observation = np.ones(4, np.float32)
+        target = torch.full((1, 1), 50.0)  # a TD error far beyond Huber's linear zone
+        q = torch.gather(model.q_net(torch.as_tensor(observation)[None]), 1, torch.zeros(1, 1, dtype=torch.long))
+        gradients = torch.autograd.grad(TD_LOSSES[model.loss](q, target), q)[0]
+        return float(gradients.abs())
+
+    assert first_update("huber") == pytest.approx(1.0)
+    assert first_update("mse") > 50.0
+    with pytest.raises(ValueError, match="unknown loss 'l2'.*huber, mse"):
+        DQN("MlpPolicy", gymnasium.make("CartPole-v1"), loss="l2", device="cpu")
 
 
 @pytest.mark.slow
