@@ -88,24 +88,29 @@ def driving(args: argparse.Namespace) -> None:
 
 
 def throughput(args: argparse.Namespace) -> None:
-    """Env steps per second including updates: rlgan's DQN setup vs plain SB3 DQN defaults."""
+    """Env steps per second including updates: rlgan's tuned DQN setup (its ``n_envs`` envs
+    batched) vs plain SB3 DQN defaults on one env."""
     from stable_baselines3 import DQN as PlainDQN
 
     from rlgan.agents.dqn import DQN
     from rlgan.agents.hyperparams import hyperparameters
+    from rlgan.agents.vec_adapter import make_sb3_vec_env
 
     rows = []
     for env_id in ("rlgan/Driving-v0", "rlgan/HideAndSeek-v0"):
         settings = hyperparameters("dqn", env_id)
-        settings.pop("env_kwargs", None)
+        env_kwargs = settings.pop("env_kwargs", {})
+        n_envs = settings.pop("n_envs", 1)
         policy = settings.pop("policy")
         settings.update(learning_starts=500, buffer_size=20_000)
         rates = {}
         for name, build in (
-                ("rlgan", lambda env: DQN(policy, env, device="cpu", seed=0, **settings)),
-                ("SB3", lambda env: PlainDQN(policy, env, learning_starts=500, buffer_size=20_000,
-                                             device="cpu", seed=0))):
-            model = build(gymnasium.make(env_id))
+                ("rlgan", lambda: DQN(policy, make_sb3_vec_env(env_id, n_envs, seed=0, **env_kwargs)
+                                      if n_envs > 1 else gymnasium.make(env_id, **env_kwargs),
+                                      device="cpu", seed=0, **settings)),
+                ("SB3", lambda: PlainDQN(policy, gymnasium.make(env_id), learning_starts=500,
+                                         buffer_size=20_000, device="cpu", seed=0))):
+            model = build()
             start = time.perf_counter()
             model.learn(args.steps)
             rates[name] = args.steps / (time.perf_counter() - start)
