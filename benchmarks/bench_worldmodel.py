@@ -1,6 +1,6 @@
 """SAD-GAN world model benchmark: one command records, trains, evaluates and prints a table.
 
-    python benchmarks/bench_worldmodel.py            # full run, about 25 min on 2 CPU cores
+    python benchmarks/bench_worldmodel.py            # full run, about 70 min on 2 CPU cores
     python benchmarks/bench_worldmodel.py --quick    # a few minutes, to check it works
 
 1. records driving data with the scripted driver taking a random key 30% of the time, on the
@@ -38,12 +38,12 @@ from rlgan.worldmodel.run import load_progress
 BUDGETS = {
     "train_steps": (24_000, 1_500),
     "other_steps": (3_000, 400),
-    "gan_steps": (4_000, 150),
+    "gan_steps": (12_000, 150),
     "eval_samples": (2_000, 300),
     "eval_states": (200, 40),
 }
 ENV_KWARGS = ["max_steps=300"]  # shorter episodes: more of them to hold out
-GAN_OPTIONS = {"lambda_adv": 0.001, "learning_rate": 1e-3, "batch_size": 32, "history": 2,
+GAN_OPTIONS = {"lambda_adv": 0.0003, "learning_rate": 1e-3, "lr_schedule": "cosine", "batch_size": 32, "history": 2,
                "log_every": 100, "sample_every": 500, "checkpoint_every": 1000, "seed": 0}
 
 
