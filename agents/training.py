@@ -62,8 +62,8 @@ class RunConfig:
         number of training envs (``n_envs``, else the tuned one, else 1)."""
         settings = hyperparameters(self.algo, self.env_id, self.hp_overrides)
         env_kwargs = {**settings.pop("env_kwargs", {}), **self.env_kwargs}
-        n_envs = settings.pop("n_envs", 1) if self.n_envs is None else self.n_envs
-        settings.pop("n_envs", None)
+        tuned_n_envs = settings.pop("n_envs", 1)
+        n_envs = tuned_n_envs if self.n_envs is None else self.n_envs
         return {"hyperparameters": settings, "env_kwargs": env_kwargs, "n_envs": n_envs}
 
 

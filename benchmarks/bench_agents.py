@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import common  # noqa: F401  (sets the dummy SDL driver)
@@ -21,7 +22,7 @@ import rlgan  # noqa: F401
 from common import machine, table
 from rlgan.agents.evaluation import evaluate, random_policy, scripted_policy
 from rlgan.agents.plotting import plot_learning_curve
-from rlgan.agents.training import Run, RunConfig, load_trained, train
+from rlgan.agents.training import Run, RunConfig, build_agent, load_trained, train
 from rlgan.make import make_env
 
 
@@ -92,22 +93,15 @@ def throughput(args: argparse.Namespace) -> None:
     batched) vs plain SB3 DQN defaults on one env."""
     from stable_baselines3 import DQN as PlainDQN
 
-    from rlgan.agents.dqn import DQN
-    from rlgan.agents.hyperparams import hyperparameters
-    from rlgan.agents.vec_adapter import make_sb3_vec_env
-
     rows = []
     for env_id in ("rlgan/Driving-v0", "rlgan/HideAndSeek-v0"):
-        settings = hyperparameters("dqn", env_id)
-        env_kwargs = settings.pop("env_kwargs", {})
-        n_envs = settings.pop("n_envs", 1)
-        policy = settings.pop("policy")
-        settings.update(learning_starts=500, buffer_size=20_000)
+        config = RunConfig(algo="dqn", env_id=env_id, steps=args.steps,
+                           hp_overrides={"learning_starts": 500, "buffer_size": 20_000})
+        saved = {**asdict(config), **config.settings()}
+        policy = saved["hyperparameters"]["policy"]
         rates = {}
         for name, build in (
-                ("rlgan", lambda: DQN(policy, make_sb3_vec_env(env_id, n_envs, seed=0, **env_kwargs)
-                                      if n_envs > 1 else gymnasium.make(env_id, **env_kwargs),
-                                      device="cpu", seed=0, **settings)),
+                ("rlgan", lambda: build_agent(saved, make_env(env_id, **saved["env_kwargs"]), "cpu")),
                 ("SB3", lambda: PlainDQN(policy, gymnasium.make(env_id), learning_starts=500,
                                          buffer_size=20_000, device="cpu", seed=0))):
             model = build()
@@ -129,7 +123,8 @@ def atari(args: argparse.Namespace) -> None:
     run = args.out / "dqn_pong"
     if not args.resume:
         _fresh(run)
-    done_before = int(Run(run).evaluations()[-1]["step"]) if args.resume and Run(run).evaluations() else 0
+    previous = Run(run).evaluations() if args.resume else []
+    done_before = int(previous[-1]["step"]) if previous else 0
     start = time.perf_counter()
     train(run, None if args.resume else RunConfig(
         algo="dqn", env_id="rlgan/Atari-v0", steps=args.steps, env_kwargs={"game": "Pong"},

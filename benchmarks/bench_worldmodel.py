@@ -43,8 +43,8 @@ BUDGETS = {
     "eval_states": (200, 40),
 }
 ENV_KWARGS = ["max_steps=300"]  # shorter episodes: more of them to hold out
-GAN_OPTIONS = {"lambda_adv": 0.0003, "learning_rate": 1e-3, "lr_schedule": "cosine", "batch_size": 32, "history": 2,
-               "log_every": 100, "sample_every": 500, "checkpoint_every": 1000, "seed": 0}
+GAN_OPTIONS = {"lambda_adv": 0.0003, "learning_rate": 1e-3, "lr_schedule": "cosine",
+               "batch_size": 32, "history": 2, "log_every": 100, "sample_every": 500, "checkpoint_every": 1000, "seed": 0}
 
 
 def record(out: Path, map_name: str, steps: int, seed: int) -> Path:

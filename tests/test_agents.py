@@ -70,19 +70,21 @@ def test_dueling_head_is_value_plus_centred_advantage():
 
 
 
-def test_td_loss_option_changes_the_update():
-    def first_update(loss):
-        model = DQN("MlpPolicy", gymnasium.make("CartPole-v1"), loss=loss, learning_starts=0,
-                    seed=0, device="cpu", learning_rate=0.0)
-        model.learn(64)
-        observation = np.ones(4, np.float32)
-        target = torch.full((1, 1), 50.0)  # a TD error far beyond Huber's linear zone
-        q = torch.gather(model.q_net(torch.as_tensor(observation)[None]), 1, torch.zeros(1, 1, dtype=torch.long))
-        gradients = torch.autograd.grad(TD_LOSSES[model.loss](q, target), q)[0]
-        return float(gradients.abs())
-
-    assert first_update("huber") == pytest.approx(1.0)
-    assert first_update("mse") > 50.0
+def test_td_loss_option_chooses_the_loss_of_every_update(monkeypatch):
+    used = []
+    for name, loss in list(TD_LOSSES.items()):
+        monkeypatch.setitem(TD_LOSSES, name,
+                            lambda q, target, name=name, loss=loss: used.append(name) or loss(q, target))
+    for name in ("huber", "mse"):
+        used.clear()
+        DQN("MlpPolicy", gymnasium.make("CartPole-v1"), loss=name, learning_starts=0, train_freq=1,
+            seed=0, device="cpu").learn(16)
+        assert len(used) >= 15 and set(used) == {name}
+    q = torch.zeros(1, 1, requires_grad=True)
+    target = torch.full((1, 1), 50.0)  # a TD error far beyond Huber's linear zone
+    huber, mse = (float(torch.autograd.grad(TD_LOSSES[name](q, target), q)[0].abs())
+                  for name in ("huber", "mse"))
+    assert huber == pytest.approx(1.0) and mse > 50.0
     with pytest.raises(ValueError, match="unknown loss 'l2'.*huber, mse"):
         DQN("MlpPolicy", gymnasium.make("CartPole-v1"), loss="l2", device="cpu")
 

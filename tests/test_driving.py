@@ -13,6 +13,7 @@ from gymnasium.utils.env_checker import check_env
 
 import rlgan  # noqa: F401
 from rlgan.envs.driving import MAPS, DrivingEnv
+from rlgan.envs.driving.simulation import CONTACT_GAP
 
 ID = "rlgan/Driving-v0"
 
@@ -155,7 +156,7 @@ def test_headway_penalty_grows_as_the_car_ahead_comes_closer():
     far, near = (reward_with_car_at(gap, 0, headway_penalty=2.0) for gap in (40.0, 8.0))
     beside = reward_with_car_at(8.0, 1, headway_penalty=2.0)
     assert free == pytest.approx(far) and beside == pytest.approx(free)
-    bumper_gap = 8.0 - (4.4 / 2 + 0.9)
+    bumper_gap = 8.0 - CONTACT_GAP
     assert free - near == pytest.approx(2.0 * (1 - bumper_gap / 20.0), abs=0.02)
     assert reward_with_car_at(8.0, 0) == pytest.approx(free)  # off by default
     with pytest.raises(ValueError, match="headway must be in 1..100"):

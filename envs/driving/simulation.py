@@ -31,6 +31,8 @@ DRIFT = 0.6  # lateral drift per (speed^2 * curvature)
 PLAYER_WIDTH = 0.8
 CAR_WIDTH = 1.8
 CAR_LENGTH = 4.4
+CONTACT_GAP = CAR_LENGTH / 2 + 0.9  # |gap| along the road below which the player touches a car
+CONTACT_SIDE = (CAR_WIDTH + PLAYER_WIDTH) / 2  # ... and the distance across the road
 SPAWN_AHEAD = (120.0, 260.0)
 DESPAWN_BEHIND = -15.0
 DESPAWN_AHEAD = 320.0
@@ -239,7 +241,7 @@ class RoadBatch:
 
         gap = self.car_position - self.position[:, None]
         side = np.abs(self.car_lateral() - self.lateral[:, None])
-        hit = (np.abs(gap) < CAR_LENGTH / 2 + 0.9) & (side < (CAR_WIDTH + PLAYER_WIDTH) / 2)
+        hit = (np.abs(gap) < CONTACT_GAP) & (side < CONTACT_SIDE)
         crash = hit.any(axis=1)
         offroad = np.abs(self.lateral) > self.half_width + 0.3
         self.crashes += crash
@@ -262,8 +264,8 @@ class RoadBatch:
     def _headway_cost(self, gap: np.ndarray, side: np.ndarray) -> np.ndarray:
         """(N,) 1 - bumper gap / ``config.headway`` of the nearest vehicle ahead in each
         player's path (0 when none is closer than ``headway`` metres)."""
-        bumper_gap = gap - (CAR_LENGTH / 2 + 0.9)
-        in_path = (side < (CAR_WIDTH + PLAYER_WIDTH) / 2) & (bumper_gap >= 0)
+        bumper_gap = gap - CONTACT_GAP
+        in_path = (side < CONTACT_SIDE) & (bumper_gap >= 0)
         nearest = np.where(in_path, bumper_gap, np.inf).min(axis=1)
         return np.clip(1.0 - nearest / self.config.headway, 0.0, 1.0)
 

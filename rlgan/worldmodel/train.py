@@ -234,9 +234,10 @@ def _train(data: Path, run: Path, config: WorldModelConfig, info: DataInfo, cont
         for step in range(start + 1, config.steps + 1):
             batches = [collate(part.dataset, rng.choice(part.rows, config.batch_size), device)
                        for _ in range(n_batches)]
+            learning_rate = config.learning_rate_at(step)
             for optimizer in optimizers.values():
                 for group in optimizer.param_groups:
-                    group["lr"] = config.learning_rate_at(step)
+                    group["lr"] = learning_rate
             began = time.perf_counter()
             logs = update(batches, step)
             logs = mean_over_ranks(context, logs)
