@@ -277,8 +277,10 @@ def train(run_dir: str | Path, config: RunConfig | None = None, resume: bool = F
     return {k: v for k, v in result.items() if k != "frames"}
 
 
-def load_trained(run_dir: str | Path, which: str = "best", env: gymnasium.Env | None = None) -> tuple[Act, dict[str, Any]]:
-    """Load a run's ``best`` (or ``last``) agent; return ``(act, config)``.
+def load_inference_agent(run_dir: str | Path, env: gymnasium.Env | None = None,
+                         which: str = "best") -> tuple[Any, dict[str, Any]]:
+    """A run's ``best`` (or ``last``) agent for acting only: the Q-table, or the DQN's network
+    weights without its replay buffer and optimizer. Returns ``(agent, config)``.
 
     Raises:
         ValueError / FileNotFoundError: not a run, a corrupt checkpoint, or an env whose spaces
@@ -292,8 +294,26 @@ def load_trained(run_dir: str | Path, which: str = "best", env: gymnasium.Env | 
                          f"{space_description(env)}")
     directory = run.directory / "best" if which == "best" and (run.directory / "best").is_dir() \
         else run.last_checkpoint()
-    device = "cpu" if config["algo"] == "qlearning" else str(resolve_device(config["device"]))
-    agent = build_agent(config, env, device)
-    load_agent_into(agent, config["algo"], directory)
-    return acting(agent, config["algo"]), config
+    if config["algo"] == "qlearning":
+        agent = build_agent(config, env, "cpu")
+        agent.load(directory)
+        return agent, config
+    from safetensors.torch import load_file
 
+    inference = {**config, "n_envs": 1, "hyperparameters": {**config["hyperparameters"], "buffer_size": 1,
+                                               "learning_starts": 0}}
+    agent = build_agent(inference, env, str(resolve_device(config.get("device", "auto"))))
+    try:
+        agent.policy.load_state_dict(load_file(str(directory / "policy.safetensors")))
+    except Exception as error:  # safetensors and torch raise several types on bad files
+        raise ValueError(f"checkpoint {directory} is missing, corrupt or does not fit "
+                         f"{config['env_id']}: {str(error).splitlines()[0]}") from error
+    agent.policy.set_training_mode(False)
+    return agent, config
+
+
+def load_trained(run_dir: str | Path, which: str = "best", env: gymnasium.Env | None = None) -> tuple[Act, dict[str, Any]]:
+    """A run's ``best`` (or ``last``) agent as a greedy ``act(observation, env)``; returns
+    ``(act, config)`` (see :func:`load_inference_agent`)."""
+    agent, config = load_inference_agent(run_dir, env, which)
+    return acting(agent, config["algo"]), config

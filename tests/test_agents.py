@@ -15,7 +15,7 @@ from rlgan.agents.dqn import DQN, TD_LOSSES, DuelingHead, dqn_target
 from rlgan.agents.evaluation import evaluate, random_policy
 from rlgan.agents.hyperparams import hyperparameters
 from rlgan.agents.qlearning import QLearningAgent
-from rlgan.agents.training import Run, RunConfig, load_trained, train
+from rlgan.agents.training import Run, RunConfig, load_inference_agent, load_trained, train
 from rlgan.cli import main
 
 # The hider can push the box into the only door and hide: 21 is the best return (30 steps,
@@ -139,8 +139,16 @@ def test_failed_resume_leaves_the_run_untouched(tmp_path):
         train(run_dir, small_run(), progress=False)
 
 
-def test_mismatched_env_is_refused(tmp_path):
+def test_loading_for_inference_skips_the_replay_buffer_and_refuses_another_env(tmp_path):
     train(tmp_path / "run", small_run(steps=600), progress=False)
+    env = gymnasium.make("rlgan/HideAndSeek-v0", **DOOR_KWARGS)
+    agent, config = load_inference_agent(tmp_path / "run", env)
+    assert config["algo"] == "dqn" and agent.replay_buffer.buffer_size == 1
+    saved = load_file(str(tmp_path / "run" / "best" / "policy.safetensors"))
+    assert all(np.array_equal(agent.policy.state_dict()[k].numpy(), v) for k, v in saved.items())
+    act, _ = load_trained(tmp_path / "run", env=env)
+    observation, _ = env.reset(seed=0)
+    assert act(observation, env) == int(np.argmax(agent.q_values(observation)))
     other = gymnasium.make("rlgan/HideAndSeek-v0", view_size=7)
     with pytest.raises(ValueError, match="was trained on"):
         load_trained(tmp_path / "run", env=other)
@@ -158,6 +166,12 @@ def test_cli_train_eval_plot_round_trip(tmp_path, capsys):
     assert {"mean_return", "std_return", "mean_length", "unsafe_per_1000"} <= set(result)
     assert main(["plot", "--run", run_dir]) == 0
     assert (tmp_path / "frozen" / "learning_curve.png").stat().st_size > 0
+    capsys.readouterr()
+    assert main(["record", "--env", "FrozenLake-v1", "--env-kwargs", "is_slippery=false",
+                 "--policy", run_dir, "--steps", "12", "--out", str(tmp_path / "data")]) == 0
+    summary = json.loads(capsys.readouterr().out)  # the greedy agent walks the 6-step path twice
+    assert summary["policy"] == run_dir and summary["episodes"] == 2
+    assert summary["mean_reward"] == pytest.approx(2 / 12)
     capsys.readouterr()
     assert main(["eval", "--agent", "scripted", "--env", "rlgan/Driving-v0", "--episodes", "1",
                  "--video", str(tmp_path / "drive.gif"), "--json"]) == 0

@@ -15,7 +15,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "An interrupted recording keeps every finished shard; --resume adds to it.")
     parser.add_argument("--env", default="rlgan/Driving-v0", help="Gymnasium id (default: %(default)s)")
     add_env_arguments(parser)
-    parser.add_argument("--policy", default="scripted", choices=["human", "scripted", "random"])
+    parser.add_argument("--policy", default="scripted",
+                        help="human, scripted, random or the run directory of rlgan train (its "
+                             "best agent, greedy) (default: %(default)s)")
     parser.add_argument("--epsilon", type=float, default=0.0,
                         help="probability of a random action instead of the policy's")
     parser.add_argument("--steps", type=int, default=1000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import gymnasium
@@ -22,15 +23,19 @@ def make_policy(name: str, env: gymnasium.Env, seed: int = 0, epsilon: float = 0
 
     - ``"human"``: the keyboard (the env must render in ``"human"`` mode);
     - ``"scripted"``: the env's built-in ``scripted_action()``;
-    - ``"random"``: uniform actions from a generator seeded with ``seed``.
+    - ``"random"``: uniform actions from a generator seeded with ``seed``;
+    - the directory of a ``rlgan train`` run: its best agent, greedy (on-policy data for the
+      world model and the safety classifier).
 
     With ``epsilon > 0`` a uniformly random action replaces the policy's with that probability
     (so every key appears in the data even when the scripted driver would never press it).
 
     Raises:
-        ValueError: unknown name, bad epsilon, or an env without a scripted policy.
+        ValueError: unknown name, bad epsilon, an env without a scripted policy, or a run
+            trained on another env.
     """
-    check_choice("policy", name, POLICIES)
+    if not Path(name).is_dir():
+        check_choice("policy", name, POLICIES)
     if not 0.0 <= epsilon <= 1.0:
         raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
     if not isinstance(env.action_space, gymnasium.spaces.Discrete):
@@ -46,8 +51,13 @@ def make_policy(name: str, env: gymnasium.Env, seed: int = 0, epsilon: float = 0
             raise ValueError(f"{env.spec.id if env.spec else env} has no scripted policy; "
                              "use --policy random or human")
         base = lambda observation: int(env.unwrapped.scripted_action())  # noqa: E731
-    else:
+    elif name == "random":
         base = lambda observation: int(rng.integers(n_actions))  # noqa: E731
+    else:
+        from rlgan.agents.training import load_trained
+
+        act, _ = load_trained(name, env=env)
+        base = lambda observation: int(act(observation, env))  # noqa: E731
     if epsilon == 0.0:
         return base
 

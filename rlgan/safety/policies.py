@@ -141,34 +141,6 @@ def load_policy(spec: str, env: gymnasium.Env, seed: int = 0) -> Policy:
     if not Path(spec).is_dir():
         raise FileNotFoundError(f"agent {spec!r} is neither 'random', 'scripted' nor a run "
                                 "directory of rlgan train")
-    return ModelPolicy(_load_run_agent(Path(spec), env))
+    from rlgan.agents.training import load_inference_agent
 
-
-def _load_run_agent(directory: Path, env: gymnasium.Env) -> Any:
-    """The agent of a ``rlgan train`` run, weights only (no replay buffer)."""
-    from rlgan.agents.training import Run, build_agent, space_description
-
-    run = Run(directory)
-    config = run.config()
-    if space_description(env) != config["spaces"]:
-        raise ValueError(f"run {directory} was trained on {config['spaces']}, this env has "
-                         f"{space_description(env)}")
-    checkpoint = directory / "best" if (directory / "best").is_dir() else run.last_checkpoint()
-    if config["algo"] == "qlearning":
-        agent = build_agent(config, env, "cpu")
-        agent.load(checkpoint)
-        return agent
-    from safetensors.torch import load_file
-
-    from rlgan.device import resolve_device
-
-    inference = {**config, "n_envs": 1, "hyperparameters": {**config["hyperparameters"], "buffer_size": 1,
-                                               "learning_starts": 0}}
-    agent = build_agent(inference, env, str(resolve_device(config.get("device", "auto"))))
-    try:
-        agent.policy.load_state_dict(load_file(str(checkpoint / "policy.safetensors")))
-    except Exception as error:  # safetensors and torch raise several types on bad files
-        raise ValueError(f"checkpoint {checkpoint} is missing, corrupt or does not fit "
-                         f"{config['env_id']}: {str(error).splitlines()[0]}") from error
-    agent.policy.set_training_mode(False)
-    return agent
+    return ModelPolicy(load_inference_agent(spec, env)[0])
