@@ -17,8 +17,10 @@ from rlgan.data import TransitionWriter
 from rlgan.data.record import make_policy, record
 from rlgan.envs.driving import Action
 from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier
+from rlgan.safety.evaluation import evaluate_row
 from rlgan.safety.metrics import classification_report, precision_recall, roc_auc
 from rlgan.safety.oracle import OracleSearch
+from rlgan.safety.policies import as_policy
 from rlgan.safety.run import SafetyRunInfo, load_safety_run, save_safety_run
 from rlgan.safety.search import LearnedSearch, SearchConfig, recursive_search
 from rlgan.safety.shield import Shield, ShieldWrapper, choose_action
@@ -426,6 +428,36 @@ def test_cli_safety_train_and_eval(tmp_path, capsys):
     assert main(["safety", "eval", "--run", str(tmp_path / "nothing"), "--data", str(data)]) == 2
 
 
+class FixedSearch:
+    """A search (or oracle probe) that always finds the same safe depths."""
+
+    history, n_actions = 1, 3
+
+    def __init__(self, depths):
+        self.depths = np.asarray(depths, dtype=np.int64)
+        self.config = SearchConfig(depth=3)
+
+    def search(self, frames=None, env=None, actions=None):
+        return SearchResult(safe_depths=self.depths.copy(), depth=3, nodes=3, elapsed_ms=0.0)
+
+
+def test_rows_count_false_alarms_and_misses_against_the_oracle():
+    env, always_left = MovingSquareEnv(max_steps=10), lambda observation: 0
+    # the learned search fears action 0, the oracle finds it safe: every intervention is a false alarm
+    shield_row = evaluate_row("gan_shield", env, as_policy(always_left), 2, shield=Shield(FixedSearch([0, 3, 3])),
+                              probe=FixedSearch([3, 3, 0]))
+    assert (shield_row["interventions_per_1000"], shield_row["false_alarms_per_1000"],
+            shield_row["misses_per_1000"], shield_row["safe_depth"]) == (1000.0, 1000.0, 0.0, 3.0)
+    # the oracle fears action 0: the agent alone misses every step, the shield none
+    alone = evaluate_row("agent", env, as_policy(always_left), 2, probe=FixedSearch([0, 3, 3]))
+    assert (alone["misses_per_1000"], alone["false_alarms_per_1000"]) == (1000.0, 0.0)
+    shielded = evaluate_row("gan_shield", env, as_policy(always_left), 2, shield=Shield(FixedSearch([0, 3, 3])),
+                            probe=FixedSearch([0, 3, 3]))
+    assert (shielded["misses_per_1000"], shielded["false_alarms_per_1000"]) == (0.0, 0.0)
+    unprobed = evaluate_row("gan_shield", env, as_policy(always_left), 1, shield=Shield(FixedSearch([0, 3, 3])))
+    assert unprobed["false_alarms_per_1000"] is None and unprobed["misses_per_1000"] is None
+
+
 def test_cli_shield_eval_with_oracle_and_learned_model(driving_safety_run, capsys):
     common = ["--env", "rlgan/Driving-v0", "--env-kwargs", "max_steps=15", "--agent", "scripted",
               "--episodes", "1", "--depth", "2", "--device", "cpu"]
@@ -433,7 +465,7 @@ def test_cli_shield_eval_with_oracle_and_learned_model(driving_safety_run, capsy
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert [row["name"] for row in rows] == ["agent", "oracle_shield"]
     assert set(rows[0]) == {"name", "return", "unsafe_per_1000", "safe_depth", "interventions_per_1000",
-                            "latency_ms"}
+                            "latency_ms", "false_alarms_per_1000", "misses_per_1000"}
     assert main(["shield", "eval", *common, "--model", str(driving_safety_run), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert [row["name"] for row in rows] == ["agent", "gan_shield", "oracle_shield"]
