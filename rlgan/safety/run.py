@@ -140,4 +140,7 @@ def load_safety_run(directory: str | Path, device: str | torch.device = "cpu") -
     except Exception as error:  # safetensors and torch raise several types on bad files
         raise ValueError(f"classifier weights in {directory / WEIGHTS_FILE} are missing or corrupt: "
                          f"{str(error).splitlines()[0]}") from error
-    return model.to(device).eval(), info
+    model = model.to(device).eval()
+    if torch.device(device).type == "cpu":
+        model.to(memory_format=torch.channels_last)  # oneDNN's convolutions run on NHWC maps
+    return model, info

@@ -191,7 +191,7 @@ class Generator(nn.Module):
         flow = F.interpolate(self.flow(x), scale_factor=2, mode="bilinear", align_corners=False)
         warped = self.warp(frames[:, -channels:], flow)  # (B, C, H, W)
         x = torch.cat([self.decoder[3](x, cond), frames, warped], dim=1)
-        refined, mask = self.head(x).split([channels, 1], dim=1)
+        refined, mask = self.head(x).contiguous().split([channels, 1], dim=1)  # NCHW slices
         mask = torch.sigmoid(mask)
         return mask * warped + (1 - mask) * torch.tanh(refined)  # (B, C, H, W)
 

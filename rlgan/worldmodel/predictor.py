@@ -20,6 +20,10 @@ from rlgan.worldmodel.run import DataInfo, checkpoint_dir, load_progress, load_r
 #: calls of 9 frames are faster than one of 27.
 CPU_CHUNK = 9
 
+#: Memory layout of the generator's activations on the CPU: oneDNN's convolutions run on
+#: channels-last (NHWC) maps without reordering them at every layer.
+CPU_LAYOUT = torch.channels_last
+
 
 class WorldModel:
     """SAD-GAN's generator, ready to predict the next frame of every action in one call.
@@ -40,6 +44,8 @@ class WorldModel:
                  device: str | torch.device = "cpu", step: int = 0) -> None:
         self.device = resolve_device(device)
         self.network = network.to(self.device).eval()
+        self.layout = CPU_LAYOUT if self.device.type == "cpu" else torch.contiguous_format
+        self.network.to(memory_format=self.layout)
         self.config = config
         self.data = data
         self.env_id: str = data.env_id
@@ -121,7 +127,7 @@ class WorldModel:
         batch = tensor.shape[0]
         actions = self._actions(actions, batch)
         stacked = tensor.reshape(batch, self.history * channels, height, width)
-        stacked = stacked.repeat_interleave(n_samples, dim=0)
+        stacked = stacked.repeat_interleave(n_samples, dim=0).contiguous(memory_format=self.layout)
         actions = actions.repeat_interleave(n_samples)
         z = torch.randn(batch * n_samples, self.config.z_dim, generator=generator).to(self.device)
         chunk = CPU_CHUNK if self.device.type == "cpu" else max(len(stacked), 1)
