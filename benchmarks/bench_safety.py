@@ -1,6 +1,7 @@
 """The SAD-GAN shield: unsafe events removed from a DQN driver, transfer, latency, other games.
 
-    python benchmarks/bench_safety.py --dqn RUN --safety RUN [--worldmodel RUN] [--quick]
+    python benchmarks/bench_safety.py --dqn RUN --safety RUN [--worldmodel RUN] [--threshold P]
+        [--required-depth D] [--quick]
     python benchmarks/bench_safety.py --from-scratch --quick      # trains tiny runs first
 
 On ``rlgan/Driving-v0``: the DQN agent alone, with the GAN shield (world model + safety
@@ -56,9 +57,10 @@ def reduction(alone: float, shielded: float) -> float:
 
 
 def shield_rows(env_id: str, env_kwargs: dict, agent: str, shields: dict, episodes: int,
-                seed: int, depth: int) -> dict[str, dict]:
+                seed: int, depth: int, required_depth: int | None = None) -> dict[str, dict]:
     """Rows ``agent`` and one per shield (name -> search, or ``"oracle"`` for a depth-``depth``
-    oracle search), keyed by name."""
+    oracle search), keyed by name. The learned shields keep the agent's action at
+    ``required_depth`` (default: ``depth``); the oracle's always requires the full depth."""
     env = make_env(env_id, **env_kwargs)
     policy = load_policy(agent, env, seed)
 
@@ -66,7 +68,8 @@ def shield_rows(env_id: str, env_kwargs: dict, agent: str, shields: dict, episod
         return load_policy(agent, env, seed) if agent in ("random", "scripted") else policy
 
     oracle = OracleSearch.for_env(env, SearchConfig(depth=depth))  # also measures every row
-    built = {name: Shield(oracle if search == "oracle" else search) for name, search in shields.items()}
+    built = {name: Shield(oracle) if search == "oracle" else Shield(search, required_depth=required_depth)
+             for name, search in shields.items()}
     rows = compare(env, make_policy, built, episodes, seed, probe=oracle,
                    progress=lambda name: print(f"  {env_id} {env_kwargs}: {name}", flush=True))
     return {row["name"]: row for row in rows}
@@ -104,6 +107,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-map", default="day")
     parser.add_argument("--test-map", default="night", help="a map the models never saw")
     parser.add_argument("--depth", type=int, default=3)
+    parser.add_argument("--threshold", type=float, help="P(unsafe) threshold (default: the safety run's)")
+    parser.add_argument("--required-depth", type=int,
+                        help="safe depth at which the GAN shield keeps the agent's action (default: --depth)")
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--max-steps", type=int, default=1000, help="driving episode length")
     parser.add_argument("--atari-game", default="breakout")
@@ -124,7 +130,8 @@ def main(argv: list[str] | None = None) -> None:
         parser.error("give --dqn and --safety runs, or --from-scratch")
 
     config = SearchConfig(depth=args.depth)
-    gan, info = load_learned_search(args.safety, config, device="cpu", worldmodel_run=args.worldmodel)
+    gan, info = load_learned_search(args.safety, config, threshold=args.threshold, device="cpu",
+                                    worldmodel_run=args.worldmodel)
     print(f"safety run {args.safety} (env {info.env_id} {info.env_kwargs}), world model "
           f"{args.worldmodel or info.worldmodel_run}, DQN {args.dqn}", flush=True)
 
@@ -133,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
         env_kwargs = {"map": map_name, "max_steps": max_steps}
         check_env_fits(info, args.safety, make_env(DRIVING, **env_kwargs))
         rows = shield_rows(DRIVING, env_kwargs, args.dqn, {"gan_shield": gan, "oracle_shield": "oracle"},
-                           episodes, args.seed, args.depth)
+                           episodes, args.seed, args.depth, args.required_depth)
         alone, gan_row, oracle_row = rows["agent"], rows["gan_shield"], rows["oracle_shield"]
         shield_latency.append(gan_row["latency_ms"] - alone["latency_ms"])
         gan_cut = reduction(alone["unsafe_per_1000"], gan_row["unsafe_per_1000"])
@@ -183,7 +190,9 @@ def main(argv: list[str] | None = None) -> None:
                   f"{atari['agent']['unsafe_per_1000']:.2f} / {atari['oracle_shield']['unsafe_per_1000']:.2f}",
                   f"{100 * atari_cut:.0f}% removed", "oracle at least"))
 
-    print(f"\nSafety shield benchmark ({machine()}; {episodes} episodes per row, depth {args.depth})\n")
+    print(f"\nSafety shield benchmark ({machine()}; {episodes} episodes per row, depth {args.depth}, "
+          f"GAN shield threshold {gan.config.threshold}, required depth "
+          f"{args.required_depth or args.depth})\n")
     print(table(lines, ("measure", "rlgan", "comparison", "target")))
 
 

@@ -182,3 +182,29 @@ def test_video_writer(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.gif", "clip.mp4"]
     with pytest.raises(ValueError, match="unsupported video file"):
         write_video(tmp_path / "clip.avi", frames)
+
+
+def test_resumed_recordings_keep_their_own_seeds_so_every_state_replays(tmp_path):
+    from rlgan.data import episode_seed
+    from rlgan.data.replay import replay_every_action
+    from rlgan.make import make_env
+
+    kwargs = {"obs_height": 32, "obs_width": 32, "max_steps": 5, "cars": 2}
+    for seed, resume in ((0, False), (500, True)):
+        env = make_env("rlgan/Driving-v0", **kwargs)
+        metadata = {**METADATA, "env_id": "rlgan/Driving-v0", "env_kwargs": kwargs, "seed": seed,
+                    "obs_shape": [32, 32, 3]}
+        writer = TransitionWriter(tmp_path, metadata, resume=resume)
+        record(env, make_policy("random", env, seed=seed), writer, 10, seed=seed,
+               first_episode=writer.next_episode, progress=False)
+        writer.close()
+    metadata = load_metadata(tmp_path)
+    assert [(r["first_episode"], r["seed"]) for r in metadata["recordings"]] == [(0, 0), (2, 500)]
+    assert [episode_seed(metadata, e) for e in range(4)] == [0, 1, 502, 503]
+    dataset = TransitionDataset(tmp_path, history=1)
+    items = np.arange(len(dataset))
+    frames, unsafe = replay_every_action(dataset, items, "rlgan/Driving-v0", kwargs, 3)
+    rows = dataset.indices[items]
+    taken = dataset.arrays["action"][rows]
+    assert np.array_equal(frames[items, taken], dataset.arrays["next_obs"][rows])
+    assert frames.shape == (20, 3, 32, 32, 3) and unsafe.dtype == bool

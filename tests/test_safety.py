@@ -24,7 +24,7 @@ from rlgan.safety.policies import as_policy
 from rlgan.safety.run import SafetyRunInfo, load_safety_run, save_safety_run
 from rlgan.safety.search import LearnedSearch, SearchConfig, recursive_search
 from rlgan.safety.shield import Shield, ShieldWrapper, choose_action
-from rlgan.safety.training import TrainConfig, evaluate_run, train_classifier
+from rlgan.safety.training import TrainConfig, evaluate_run, generated_pairs, train_classifier
 from rlgan.safety.tree import Level, SearchResult, safe_depths
 from toy_envs import MovingSquareEnv
 
@@ -72,7 +72,7 @@ class CopyLastPredictor:
 
 
 class FixedSearch:
-    """A search that always answers the same safe depths."""
+    """A search (or an oracle probe) that always answers the same safe depths."""
 
     history, n_actions = 1, 3
 
@@ -80,7 +80,7 @@ class FixedSearch:
         self.depths = np.asarray(depths)
         self.config = SearchConfig(depth=depth)
 
-    def search(self, frames, env=None, actions=None):
+    def search(self, frames=None, env=None, actions=None):
         depths = self.depths.copy()
         if actions is not None:
             depths[[a for a in range(3) if a not in actions]] = -1
@@ -382,6 +382,28 @@ def test_training_with_a_world_model_adds_generated_pairs(tmp_path):
                          progress=False)
 
 
+def test_counterfactual_pairs_label_every_action_by_replay(tmp_path):
+    kwargs = {"max_steps": 40, "cars": 6}
+    env = gymnasium.make("rlgan/Driving-v0", **kwargs)
+    metadata = {"env_id": "rlgan/Driving-v0", "env_kwargs": kwargs, "seed": 7, "policy": "random",
+                "epsilon": 0.0, "obs_shape": [64, 64, 3], "obs_dtype": "uint8", "n_actions": 3}
+    writer = TransitionWriter(tmp_path / "data", metadata)
+    record(env, lambda observation: int(Action.LEFT), writer, 120, seed=7, progress=False)  # off the road
+    writer.close()
+    pairs = generated_pairs(tmp_path / "data", None, CopyLastPredictor(), 30, np.random.default_rng(0),
+                            torch.device("cpu"), every_action=True)
+    assert len(pairs) == 30 and pairs.frame_t1.shape == (30, 3, 64, 64)
+    assert torch.equal(pairs.frame_t[0::3], pairs.frame_t[1::3])  # three actions per state
+    by_state = pairs.unsafe.reshape(10, 3)
+    assert by_state[:, int(Action.LEFT)].any()  # the recorded exits, replayed
+    assert not by_state[:, int(Action.RIGHT)].all()  # steering back is safe somewhere
+    summary = train_classifier(tmp_path / "data", tmp_path / "run",
+                               TrainConfig(steps=2, batch_size=8, device="cpu", max_generated=30,
+                                           counterfactual=True),
+                               predictor=CopyLastPredictor(), progress=False)
+    assert summary["generated_pairs"] % 3 == 0
+
+
 def test_training_needs_unsafe_examples(tmp_path):
     data = driving_like_dataset(tmp_path / "data", unsafe_end=False)
     with pytest.raises(ValueError, match="no unsafe step to learn from"):
@@ -426,19 +448,6 @@ def test_cli_safety_train_and_eval(tmp_path, capsys):
                  "--set", "bacth_size=3"]) == 2
     assert "Did you mean 'batch_size'" in capsys.readouterr().err
     assert main(["safety", "eval", "--run", str(tmp_path / "nothing"), "--data", str(data)]) == 2
-
-
-class FixedSearch:
-    """A search (or oracle probe) that always finds the same safe depths."""
-
-    history, n_actions = 1, 3
-
-    def __init__(self, depths):
-        self.depths = np.asarray(depths, dtype=np.int64)
-        self.config = SearchConfig(depth=3)
-
-    def search(self, frames=None, env=None, actions=None):
-        return SearchResult(safe_depths=self.depths.copy(), depth=3, nodes=3, elapsed_ms=0.0)
 
 
 def test_rows_count_false_alarms_and_misses_against_the_oracle():

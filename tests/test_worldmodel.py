@@ -28,7 +28,8 @@ from rlgan.worldmodel import (
     WorldModelConfig,
     train_worldmodel,
 )
-from rlgan.worldmodel.evaluate import counterfactual, evaluate_run, true_next_frames
+from rlgan.data.replay import replay_every_action
+from rlgan.worldmodel.evaluate import counterfactual, evaluate_run
 from rlgan.worldmodel.losses import (
     discriminator_loss,
     generator_adversarial_loss,
@@ -467,18 +468,20 @@ def test_counterfactual_accuracy_of_an_oracle_and_of_copy_last(driving_data):
 
     dataset = TransitionDataset(driving_data, 1)
     items = np.arange(0, len(dataset), 12)
-    true = true_next_frames(dataset, items, "rlgan/Driving-v0",
-                            {"obs_height": 32, "obs_width": 32, "max_steps": 40}, 3, 3)
+    true, unsafe = replay_every_action(dataset, items, "rlgan/Driving-v0",
+                                       {"obs_height": 32, "obs_width": 32, "max_steps": 40}, 3)
     recorded = dataset.arrays["next_obs"][dataset.indices[items]]
     actions = dataset.arrays["action"][dataset.indices[items]]
     assert np.array_equal(true[np.arange(len(items)), actions], recorded)  # replay is exact
+    recorded_unsafe = dataset.arrays["unsafe"][dataset.indices[items]]
+    assert np.array_equal(unsafe[np.arange(len(items)), actions], recorded_unsafe)
     perfect = counterfactual(OraclePredictor(true), dataset, items, true, torch.Generator())
     assert perfect["counterfactual_accuracy"] == 1.0 and perfect["counterfactual_states"] > 0
     copy = counterfactual(OraclePredictor(), dataset, items, true, torch.Generator())
     assert copy["counterfactual_accuracy"] < 0.5
     with pytest.raises(ValueError, match="does not reproduce the recorded frame"):
-        true_next_frames(dataset, items, "rlgan/Driving-v0",
-                         {"obs_height": 32, "obs_width": 32, "max_steps": 40, "map": "night"}, 3, 3)
+        replay_every_action(dataset, items, "rlgan/Driving-v0",
+                            {"obs_height": 32, "obs_width": 32, "max_steps": 40, "map": "night"}, 3)
 
 
 def test_evaluate_reports_every_metric(driving_run, driving_data, tmp_path):

@@ -3,7 +3,9 @@
 Format ``rlgan-transitions`` version 1 (a directory)::
 
     DIR/metadata.json     env id and kwargs, seed, policy, observation shape/dtype, number of
-                          actions, and the list of finished shards (file, transitions, sha256)
+                          actions, the recording sessions (``recordings``: first episode, seed,
+                          policy, epsilon of each ``rlgan record`` run; ``--resume`` adds one)
+                          and the list of finished shards (file, transitions, sha256)
     DIR/shard_00000.npz   arrays of one shard, all of length N:
         obs        (N, H, W, C) uint8   frame t
         action     (N,)         int64   action taken at t
@@ -13,12 +15,14 @@ Format ``rlgan-transitions`` version 1 (a directory)::
         terminated (N,)         bool
         truncated  (N,)         bool
         episode    (N,)         int64   episode index; episode e was reset with ``seed + e``
+                                        (``seed`` of e's recording session: :func:`episode_seed`)
         step       (N,)         int64   step index inside the episode
 
 Shards and metadata are written to a temporary file and renamed, so an interrupted recording
 keeps every finished shard and the metadata always lists exactly the finished ones. Because
-episode ``e`` starts from ``reset(seed=seed + e)`` and the envs are deterministic, any recorded
-state can be rebuilt by replaying the episode's actions.
+episode ``e`` starts from ``reset(seed=episode_seed(metadata, e))`` and the envs are
+deterministic, any recorded state can be rebuilt by replaying the episode's actions
+(:mod:`rlgan.data.replay`).
 """
 
 from rlgan.data.format import (
@@ -26,6 +30,7 @@ from rlgan.data.format import (
     FORMAT_VERSION,
     DatasetError,
     TransitionWriter,
+    episode_seed,
     load_metadata,
     load_shard,
 )
@@ -37,6 +42,7 @@ __all__ = [
     "DatasetError",
     "TransitionDataset",
     "TransitionWriter",
+    "episode_seed",
     "load_metadata",
     "load_shard",
     "split_episodes",

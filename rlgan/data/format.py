@@ -76,11 +76,14 @@ class TransitionWriter:
                         f"cannot resume {self.root}: {key} is {self.metadata.get(key)!r} there, "
                         f"{metadata.get(key)!r} now"
                     )
+            self.metadata["recordings"] = [*recordings_of(self.metadata),
+                                           recording_entry(metadata, self.next_episode)]
         else:
             self.root.mkdir(parents=True, exist_ok=True)
             self.metadata = {"format": FORMAT_NAME, "version": FORMAT_VERSION, **metadata,
+                             "recordings": [recording_entry(metadata, 0)],
                              "shards": [], "transitions": 0, "episodes": 0}
-            write_json(existing, self.metadata)
+        write_json(existing, self.metadata)
 
     @property
     def next_episode(self) -> int:
@@ -124,6 +127,25 @@ class TransitionWriter:
     def close(self) -> None:
         """Flush the last partial shard."""
         self.flush()
+
+
+def recording_entry(metadata: dict[str, Any], first_episode: int) -> dict[str, Any]:
+    """One recording session: its first episode, reset seed, policy and epsilon."""
+    return {"first_episode": int(first_episode), "seed": int(metadata.get("seed", 0)),
+            "policy": metadata.get("policy"), "epsilon": metadata.get("epsilon")}
+
+
+def recordings_of(metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    """The recording sessions of a dataset, oldest first (one for datasets written before
+    sessions were listed)."""
+    return list(metadata.get("recordings") or [recording_entry(metadata, 0)])
+
+
+def episode_seed(metadata: dict[str, Any], episode: int) -> int:
+    """The seed episode ``episode`` was reset with: ``seed + episode``, where ``seed`` is that
+    of the recording session (``rlgan record``, ``--resume`` starts a new one) it belongs to."""
+    session = [entry for entry in recordings_of(metadata) if entry["first_episode"] <= episode][-1]
+    return int(session["seed"]) + int(episode)
 
 
 def load_metadata(root: str | Path) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from rlgan.config import config_to_dict
 from rlgan.data import DatasetError, TransitionDataset, load_metadata, split_episodes
+from rlgan.data.replay import replay_every_action
 from rlgan.device import resolve_device
 from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier, make_pairs
 from rlgan.safety.metrics import classification_report
@@ -41,6 +42,10 @@ class TrainConfig:
         generated_fraction: fraction of each batch drawn from generated pairs (with a world
             model), in [0, 1).
         max_generated: most generated pairs per split (every unsafe step, then safe ones).
+        counterfactual: generated pairs for every action from each chosen state, labelled by
+            replaying the state in the true simulator (the env must have ``get_state()`` and
+            the data must replay: recorded by ``rlgan record``); otherwise only the recorded
+            action's pair, with its recorded label.
         threshold: P(unsafe) at or above which a pair is called unsafe (saved with the run).
         flip: mirror both frames left-right in half the pairs (unsafe labels are symmetric).
         width_multiplier: channels of the classifier's first convolution.
@@ -57,6 +62,7 @@ class TrainConfig:
     positive_fraction: float = 0.5
     generated_fraction: float = 0.5
     max_generated: int = 4096
+    counterfactual: bool = False
     threshold: float = 0.5
     flip: bool = True
     width_multiplier: int = 12
@@ -116,24 +122,43 @@ def real_pairs(root: str | Path, episodes: list[int] | None) -> PairSet:
 @torch.no_grad()
 def generated_pairs(root: str | Path, episodes: list[int] | None, predictor: NextFramePredictor,
                     max_pairs: int, rng: np.random.Generator, device: torch.device,
-                    batch_size: int = 64) -> PairSet:
-    """(frame t, predicted frame t+1) for every unsafe step of ``episodes`` and safe steps up
-    to ``max_pairs`` in all, labelled with the recorded ``unsafe``."""
+                    every_action: bool = False, batch_size: int = 64) -> PairSet:
+    """(frame t, predicted frame t+1) pairs from the states of every unsafe step of
+    ``episodes`` and of safe steps, ``max_pairs`` in all.
+
+    Without ``every_action`` each state gives the pair of its recorded action, labelled with
+    the recorded ``unsafe``. With it each state gives a pair for every action, labelled by
+    replaying the state in the true simulator (:mod:`rlgan.data.replay`): the classifier then
+    sees, in the same traffic, which keys crash and which do not.
+    """
     dataset = TransitionDataset(root, history=int(predictor.history), episodes=episodes)
+    n_actions = int(predictor.n_actions) if every_action else 1
     unsafe = dataset.arrays["unsafe"][dataset.indices]
     positives, negatives = np.flatnonzero(unsafe), np.flatnonzero(~unsafe)
-    n_negatives = max(0, min(len(negatives), max_pairs - len(positives)))
-    chosen = np.sort(np.concatenate([positives[:max_pairs],
+    n_states = max(1, max_pairs // n_actions)
+    n_negatives = max(0, min(len(negatives), n_states - len(positives)))
+    chosen = np.sort(np.concatenate([positives[:n_states],
                                      rng.choice(negatives, n_negatives, replace=False)]))
+    if every_action:
+        metadata = dataset.metadata
+        _, labels = replay_every_action(dataset, chosen, metadata["env_id"], metadata["env_kwargs"],
+                                        n_actions)
+        labels = labels.reshape(-1)  # state-major: (state 0, action 0), (state 0, action 1), ...
+    else:
+        labels = unsafe[chosen]
     frame_t, frame_t1 = [], []
     for start in range(0, len(chosen), batch_size):
         items = [dataset[int(i)] for i in chosen[start:start + batch_size]]
         frames = torch.stack([item["frames"] for item in items]).to(device)  # (B, h, C, H, W) uint8
-        actions = torch.stack([item["action"] for item in items]).to(device)
+        if every_action:
+            actions = torch.arange(n_actions, device=device).repeat(len(items))
+            frames = frames.repeat_interleave(n_actions, dim=0)
+        else:
+            actions = torch.stack([item["action"] for item in items]).to(device)
         predicted = predictor.predict(frames.float().div(127.5).sub(1.0), actions, 1)[:, 0]
         frame_t.append(frames[:, -1].cpu())
         frame_t1.append(predicted.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu())
-    return PairSet(frame_t=torch.cat(frame_t), frame_t1=torch.cat(frame_t1), unsafe=unsafe[chosen])
+    return PairSet(frame_t=torch.cat(frame_t), frame_t1=torch.cat(frame_t1), unsafe=labels)
 
 
 class BalancedSampler:
@@ -230,11 +255,13 @@ def train_classifier(data: str | Path, run_dir: str | Path, config: TrainConfig 
     sources = [(train_real, 1.0)]
     train_generated = val_generated = None
     if predictor is not None and config.generated_fraction > 0:
-        train_generated = generated_pairs(data, train_episodes, predictor, config.max_generated, rng, device)
+        train_generated = generated_pairs(data, train_episodes, predictor, config.max_generated, rng,
+                                          device, config.counterfactual)
         sources = [(train_real, 1.0 - config.generated_fraction),
                    (train_generated, config.generated_fraction)]
         if val_episodes:
-            val_generated = generated_pairs(data, val_episodes, predictor, config.max_generated, rng, device)
+            val_generated = generated_pairs(data, val_episodes, predictor, config.max_generated, rng,
+                                            device, config.counterfactual)
     samplers = [(pairs, BalancedSampler(pairs, config.positive_fraction, rng), share)
                 for pairs, share in sources]
 
@@ -333,7 +360,8 @@ def evaluate_run(run_dir: str | Path, data: str | Path, worldmodel_run: str | Pa
     if worldmodel_run:
         predictor = load_predictor(worldmodel_run, device)
         _check_predictor(predictor, metadata, data)
+        every_action = bool((info.train or {}).get("counterfactual", False))  # as in training
         pairs = generated_pairs(data, episodes, predictor, max_generated,
-                                np.random.default_rng(seed), device)
+                                np.random.default_rng(seed), device, every_action)
         result["generated"] = evaluate_pairs(model, pairs, threshold, device)
     return result

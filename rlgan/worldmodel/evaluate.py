@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import default_collate
 
 from rlgan.data import TransitionDataset
+from rlgan.data.replay import replay_every_action
 from rlgan.worldmodel.data import dataset_identity, evenly_spaced
 from rlgan.worldmodel.frames import observations_to_tensor, to_uint8, to_unit
 from rlgan.worldmodel.metrics import PSNR_CAP_DB, psnr, sharpness, ssim
@@ -106,51 +107,6 @@ def rollouts(model: WorldModel, dataset: TransitionDataset, depth: int, count: i
     return {"psnr_by_depth": [float(torch.cat(v).mean()) for v in model_psnr],
             "psnr_by_depth_copy_last": [float(torch.cat(v).mean()) for v in copy_psnr],
             "rollouts": int(len(starts))}
-
-
-def true_next_frames(dataset: TransitionDataset, items: np.ndarray, env_id: str,
-                     env_kwargs: Mapping[str, Any], seed: int, n_actions: int) -> np.ndarray:
-    """The true frame t+1 of every action from the states of ``items``, by replay.
-
-    Returns:
-        uint8 ``(len(items), n_actions, H, W, C)``.
-
-    Raises:
-        ValueError: the env cannot save/restore states, or the replay does not reproduce the
-            recorded frames (the data was recorded with other env options).
-    """
-    from rlgan.make import make_env
-
-    env = make_env(env_id, **env_kwargs)
-    try:
-        if not hasattr(env.unwrapped, "get_state"):
-            raise ValueError(f"{env_id} has no get_state()/set_state(); counterfactual "
-                             "accuracy needs them")
-        arrays, rows = dataset.arrays, dataset.indices[items]
-        wanted: dict[int, dict[int, int]] = {}
-        for position, row in enumerate(rows):
-            wanted.setdefault(int(arrays["episode"][row]), {})[int(arrays["step"][row])] = position
-        result = np.zeros((len(items), n_actions, *arrays["obs"].shape[1:]), np.uint8)
-        for episode, steps in wanted.items():
-            episode_rows = np.flatnonzero(arrays["episode"] == episode)
-            observation, _ = env.reset(seed=seed + episode)
-            for row in episode_rows[:max(steps) + 1]:
-                step = int(arrays["step"][row])
-                if not np.array_equal(observation, arrays["obs"][row]):
-                    raise ValueError(
-                        f"replaying episode {episode} in {env_id} {dict(env_kwargs)} does not "
-                        f"reproduce the recorded frame at step {step}: the data was recorded "
-                        "with other env options (e.g. another --map)")
-                if step in steps:
-                    state = env.unwrapped.get_state()
-                    for action in range(n_actions):
-                        env.unwrapped.set_state(state)
-                        result[steps[step], action] = env.step(action)[0]
-                    env.unwrapped.set_state(state)
-                observation = env.step(int(arrays["action"][row]))[0]
-        return result
-    finally:
-        env.close()
 
 
 def counterfactual(model: WorldModel, dataset: TransitionDataset, items: np.ndarray,
@@ -244,7 +200,7 @@ def evaluate_run(run: str | Path, data: str | Path, env_id: str | None = None,
                    "counterfactual_states": 0, "counterfactual_states_skipped": 0})
     if states > 0:
         cf_items = evenly_spaced(len(dataset), states)
-        true_frames = true_next_frames(dataset, cf_items, identity["env_id"],
-                                       result["env_kwargs"], identity["seed"], model.n_actions)
+        true_frames, _ = replay_every_action(dataset, cf_items, identity["env_id"],
+                                             result["env_kwargs"], model.n_actions)
         result.update(counterfactual(model, dataset, cf_items, true_frames, noise))
     return result

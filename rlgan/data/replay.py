@@ -1,0 +1,65 @@
+"""Rebuild recorded states by replaying their episodes, and try every action from them.
+
+Episode ``e`` of a dataset was reset with :func:`rlgan.data.episode_seed` and the envs are
+deterministic, so stepping the recorded actions from that reset rebuilds every recorded state;
+an env with ``get_state()``/``set_state()`` then shows what each action would have led to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from rlgan.data.format import episode_seed
+from rlgan.data.torch_dataset import TransitionDataset
+
+
+def replay_every_action(dataset: TransitionDataset, items: np.ndarray, env_id: str,
+                        env_kwargs: Mapping[str, Any], n_actions: int) -> tuple[np.ndarray, np.ndarray]:
+    """The true outcome of every action from the states of ``items`` (dataset item indices).
+
+    Returns:
+        ``(next_frames, unsafe)``: uint8 ``(len(items), n_actions, H, W, C)`` frames t+1 and
+        bool ``(len(items), n_actions)`` ground-truth ``info["unsafe"]`` of each action.
+
+    Raises:
+        ValueError: the env cannot save/restore states, or the replay does not reproduce the
+            recorded frames (the data was recorded with other env options).
+    """
+    from rlgan.make import make_env
+
+    env = make_env(env_id, **env_kwargs)
+    try:
+        if not hasattr(env.unwrapped, "get_state"):
+            raise ValueError(f"{env_id} has no get_state()/set_state(): the outcome of actions "
+                             "that were not taken cannot be replayed")
+        arrays, rows = dataset.arrays, dataset.indices[items]
+        wanted: dict[int, dict[int, int]] = {}
+        for position, row in enumerate(rows):
+            wanted.setdefault(int(arrays["episode"][row]), {})[int(arrays["step"][row])] = position
+        frames = np.zeros((len(items), n_actions, *arrays["obs"].shape[1:]), np.uint8)
+        unsafe = np.zeros((len(items), n_actions), bool)
+        for episode, steps in wanted.items():
+            episode_rows = np.flatnonzero(arrays["episode"] == episode)
+            observation, _ = env.reset(seed=episode_seed(dataset.metadata, episode))
+            for row in episode_rows[:max(steps) + 1]:
+                step = int(arrays["step"][row])
+                if not np.array_equal(observation, arrays["obs"][row]):
+                    raise ValueError(
+                        f"replaying episode {episode} in {env_id} {dict(env_kwargs)} does not "
+                        f"reproduce the recorded frame at step {step}: the data was recorded "
+                        "with other env options (e.g. another --map)")
+                if step in steps:
+                    state = env.unwrapped.get_state()
+                    for action in range(n_actions):
+                        env.unwrapped.set_state(state)
+                        observation, _, _, _, info = env.step(action)
+                        frames[steps[step], action] = observation
+                        unsafe[steps[step], action] = bool(info.get("unsafe", False))
+                    env.unwrapped.set_state(state)
+                observation = env.step(int(arrays["action"][row]))[0]
+        return frames, unsafe
+    finally:
+        env.close()
