@@ -35,7 +35,11 @@ def make_policy(name: str, env: gymnasium.Env, seed: int = 0, epsilon: float = 0
             trained on another env.
     """
     if not Path(name).is_dir():
-        check_choice("policy", name, POLICIES)
+        try:
+            check_choice("policy", name, POLICIES)
+        except ValueError as error:
+            raise ValueError(f"{error} Or the run directory of rlgan train; there is no directory "
+                             f"{name!r}.") from None
     if not 0.0 <= epsilon <= 1.0:
         raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
     if not isinstance(env.action_space, gymnasium.spaces.Discrete):
