@@ -10,7 +10,8 @@ Every stage is a command a user can run alone (the demo prints each before runni
    (without it, most of the shield's interventions on a good driver are false alarms; see
    benchmarks/RESULTS.md);
 4. ``rlgan worldmodel train``: the action-conditioned GAN on all of that data;
-5. ``rlgan safety train``: the safety classifier on real and generated (frame, next frame) pairs.
+5. ``rlgan safety train``: the safety classifier on real and generated (frame, next frame)
+   pairs, the generated ones for every key from each chosen state, labelled by replay.
 
 The runs land in ``OUT/runs/{data,worldmodel,safety,agent}``, the layout of the bundled
 weights (:mod:`rlgan.demo.weights`). A finished stage leaves a marker ``.done-<stage>`` and is
@@ -106,7 +107,7 @@ def stage_commands(runs: Path, budget: Budget, seed: int = 0) -> list[tuple[str,
         ("safety", weights.safety,
          ["safety", "train", "--data", data, "--run", str(weights.safety), "--worldmodel",
           str(weights.worldmodel), "--steps", str(budget.safety_steps), "--seed", str(seed),
-          "--set", f"max_generated={budget.generated_pairs}"]),
+          "--set", f"max_generated={budget.generated_pairs}", "counterfactual=true"]),
     ]
 
 
