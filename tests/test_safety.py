@@ -402,6 +402,8 @@ def test_counterfactual_pairs_label_every_action_by_replay(tmp_path):
                                            counterfactual=True),
                                predictor=CopyLastPredictor(), progress=False)
     assert summary["generated_pairs"] % 3 == 0
+    with pytest.raises(ValueError, match="counterfactual must be true or false, got 'maybe'"):
+        TrainConfig(counterfactual="maybe")
 
 
 def test_training_needs_unsafe_examples(tmp_path):

@@ -82,6 +82,9 @@ class TrainConfig:
             raise ValueError(f"generated_fraction must be in [0, 1), got {self.generated_fraction}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+        for name in ("flip", "counterfactual"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
 
 
 @dataclass
