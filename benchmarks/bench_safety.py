@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
         args.dqn, args.safety, args.worldmodel = str(dqn), str(safety), str(worldmodel)
     if not (args.dqn and args.safety):
         parser.error("give --dqn and --safety runs, or --from-scratch")
+    if args.required_depth is not None and not 1 <= args.required_depth <= args.depth:
+        parser.error(f"--required-depth must be in 1..{args.depth} (--depth), got {args.required_depth}")
 
     config = SearchConfig(depth=args.depth)
     gan, info = load_learned_search(args.safety, config, threshold=args.threshold, device="cpu",
