@@ -8,7 +8,8 @@ None), ``interventions_per_1000`` (steps where the shield changed the action, pe
 with the true safe depths, how the row's decisions compare with the oracle's:
 ``false_alarms_per_1000`` (interventions although the proposed action reached the required
 depth) and ``misses_per_1000`` (steps whose action fell short of the required depth while
-another action was truly safer). Episode ``e`` resets with ``seed + e`` in every row, so rows see the same roads.
+another action was truly safer). Episode ``e`` resets with ``seed + e`` in every row, so rows
+see the same roads.
 """
 
 from __future__ import annotations
