@@ -1,4 +1,4 @@
-"""Pick the torch device: ``"auto"`` means CUDA when present, else CPU."""
+"""Pick the torch device (``"auto"`` means CUDA when present, else CPU) and its inference layout."""
 
 from __future__ import annotations
 
@@ -17,3 +17,10 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {str(device)!r} requested but CUDA is not available; use 'auto' or 'cpu'")
     return resolved
+
+
+def inference_memory_format(device: str | torch.device) -> torch.memory_format:
+    """Memory layout for running convolution networks on ``device``: channels-last (NHWC) on
+    the CPU, where oneDNN's convolutions then skip reordering the maps at every layer;
+    contiguous (NCHW) elsewhere."""
+    return torch.channels_last if torch.device(device).type == "cpu" else torch.contiguous_format

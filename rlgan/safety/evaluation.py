@@ -61,17 +61,17 @@ def evaluate_row(name: str, env: gymnasium.Env, policy: Policy, episodes: int, s
             policy_ms = 1000.0 * (time.perf_counter() - start)
             observation, reward, terminated, truncated, info = run_env.step(action)
             taken = int(info.get("shielded_action", action))
+            intervened = bool(info.get("shield_intervened", False))
             if true_depths is None and "safe_depths" in info:
                 true_depths = info["safe_depths"]
             if true_depths is not None:
                 depths.append(int(true_depths[taken]))
             if true_depths is not None and probe is not None:
                 proposed = int(info.get("original_action", action))
-                intervened = bool(info.get("shield_intervened", False))
                 false_alarms += intervened and true_depths[proposed] >= required
                 misses += true_depths[taken] < min(required, true_depths.max())
             latencies.append(policy_ms + float(info.get("shield_latency_ms", 0.0)))
-            interventions += bool(info.get("shield_intervened", False))
+            interventions += intervened
             unsafe += bool(info.get("unsafe", False))
             total += float(reward)
             steps += 1

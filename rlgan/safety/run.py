@@ -24,6 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from rlgan.config import config_to_dict
+from rlgan.device import inference_memory_format
 from rlgan.io import atomic_path, read_json, write_json
 from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier
 
@@ -140,7 +141,4 @@ def load_safety_run(directory: str | Path, device: str | torch.device = "cpu") -
     except Exception as error:  # safetensors and torch raise several types on bad files
         raise ValueError(f"classifier weights in {directory / WEIGHTS_FILE} are missing or corrupt: "
                          f"{str(error).splitlines()[0]}") from error
-    model = model.to(device).eval()
-    if torch.device(device).type == "cpu":
-        model.to(memory_format=torch.channels_last)  # oneDNN's convolutions run on NHWC maps
-    return model, info
+    return model.to(device, memory_format=inference_memory_format(device)).eval(), info

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlgan.device import resolve_device
+from rlgan.device import inference_memory_format, resolve_device
 from rlgan.worldmodel.config import WorldModelConfig
 from rlgan.worldmodel.frames import observations_to_tensor, tensor_to_observations, to_uint8, to_unit
 from rlgan.worldmodel.model import Generator
@@ -19,10 +19,6 @@ from rlgan.worldmodel.run import DataInfo, checkpoint_dir, load_progress, load_r
 #: Frames per generator call on the CPU: small batches keep activations in cache, so three
 #: calls of 9 frames are faster than one of 27.
 CPU_CHUNK = 9
-
-#: Memory layout of the generator's activations on the CPU: oneDNN's convolutions run on
-#: channels-last (NHWC) maps without reordering them at every layer.
-CPU_LAYOUT = torch.channels_last
 
 
 class WorldModel:
@@ -44,7 +40,7 @@ class WorldModel:
                  device: str | torch.device = "cpu", step: int = 0) -> None:
         self.device = resolve_device(device)
         self.network = network.to(self.device).eval()
-        self.layout = CPU_LAYOUT if self.device.type == "cpu" else torch.contiguous_format
+        self.layout = inference_memory_format(self.device)
         self.network.to(memory_format=self.layout)
         self.config = config
         self.data = data
