@@ -1,7 +1,7 @@
 """The SAD-GAN shield: unsafe events removed from a DQN driver, transfer, latency, other games.
 
     python benchmarks/bench_safety.py --dqn RUN --safety RUN [--worldmodel RUN] [--threshold P]
-        [--required-depth D] [--quick]
+        [--required-depth D] [--compile] [--latency-only] [--quick]
     python benchmarks/bench_safety.py --from-scratch --quick      # trains tiny runs first
 
 On ``rlgan/Driving-v0``: the DQN agent alone, with the GAN shield (world model + safety
@@ -16,7 +16,8 @@ shallow search sees every Atari life loss when no action can avoid it any more.
 
 ``--from-scratch`` runs the demo's pipeline (``rlgan demo --from-scratch``: record, train the
 world model, the safety classifier and a DQN agent) into ``--workdir`` first, so the benchmark
-runs end to end without prepared runs.
+runs end to end without prepared runs. ``--compile`` runs the GAN shield's generator through
+``torch.compile`` and times the search both ways; ``--latency-only`` prints only the latency rows.
 """
 
 from __future__ import annotations
@@ -116,6 +117,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--atari-depth", type=int, help="search depth on Atari (default: --depth)")
     parser.add_argument("--hs-agent", default="random", help="hide-and-seek hider: run, random or scripted")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--compile", action="store_true",
+                        help="run the generator through torch.compile (needs a C++ compiler)")
+    parser.add_argument("--latency-only", action="store_true", help="only the decision-latency rows")
     parser.add_argument("--seed", type=int, default=1000, help="evaluation episodes reset with seed + e")
     parser.add_argument("--quick", action="store_true", help="2 episodes of at most 300 steps")
     args = parser.parse_args(argv)
@@ -133,12 +137,13 @@ def main(argv: list[str] | None = None) -> None:
 
     config = SearchConfig(depth=args.depth)
     gan, info = load_learned_search(args.safety, config, threshold=args.threshold, device="cpu",
-                                    worldmodel_run=args.worldmodel)
+                                    worldmodel_run=args.worldmodel, compiled=args.compile)
     print(f"safety run {args.safety} (env {info.env_id} {info.env_kwargs}), world model "
           f"{args.worldmodel or info.worldmodel_run}, DQN {args.dqn}", flush=True)
 
     lines, shield_latency = [], []
-    for label, map_name in (("training map", args.train_map), ("unseen map", args.test_map)):
+    maps = () if args.latency_only else (("training map", args.train_map), ("unseen map", args.test_map))
+    for label, map_name in maps:
         env_kwargs = {"map": map_name, "max_steps": max_steps}
         check_env_fits(info, args.safety, make_env(DRIVING, **env_kwargs))
         rows = shield_rows(DRIVING, env_kwargs, args.dqn, {"gan_shield": gan, "oracle_shield": "oracle"},
@@ -173,9 +178,20 @@ def main(argv: list[str] | None = None) -> None:
     gan_latency = latency_ms(gan, frames, repeats)
     oracle = OracleSearch.for_env(frame_env, config)
     oracle_latency = latency_ms(AtState(oracle, frame_env), frames, repeats)
+    comparison = f"oracle {oracle_latency:.1f} ms"
+    if args.compile:
+        eager, _ = load_learned_search(args.safety, config, threshold=args.threshold, device="cpu",
+                                       worldmodel_run=args.worldmodel)
+        eager_latency = latency_ms(eager, frames, repeats)
+        comparison = (f"eager {eager_latency:.1f} ms ({eager_latency / gan_latency:.2f}x); "
+                      + comparison)
     lines.append((f"decision latency, depth-{args.depth} GAN search at 64x64 on CPU "
-                  f"({torch.get_num_threads()} threads)", f"{gan_latency:.1f} ms",
-                  f"oracle {oracle_latency:.1f} ms", "<= 30 ms (depth 3)"))
+                  f"({torch.get_num_threads()} threads{', compiled' if args.compile else ''})",
+                  f"{gan_latency:.1f} ms", comparison, "<= 30 ms (depth 3)"))
+    if args.latency_only:
+        print(f"\nSafety shield latency ({machine()})\n")
+        print(table(lines, ("measure", "rlgan", "comparison", "target")))
+        return
     lines.append(("mean GAN shield decision time in the driving rows (lazy: the agent's action "
                   "first)", f"{np.mean(shield_latency):.1f} ms", "-", "-"))
 

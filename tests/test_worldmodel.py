@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ import torch
 import rlgan  # noqa: F401  (registers the envs)
 import rlgan.worldmodel.step as step_module
 from rlgan.cli import main
+from rlgan.compiled import FixedBatchNetwork, tree_batch_sizes
 from rlgan.data import DatasetError, TransitionWriter
 from rlgan.data.record import make_policy, record
 from rlgan.make import make_env
@@ -357,6 +359,51 @@ def test_world_model_load_and_predict(driving_run, driving_data):
     from rlgan.safety.predictor import load_predictor
 
     assert load_predictor(driving_run).frame_shape == (32, 32, 3)
+
+
+def test_tree_batch_sizes():
+    assert tree_batch_sizes(3, 27) == (1, 3, 9, 27)
+    assert tree_batch_sizes(3, 10) == (1, 3, 9, 10)
+    assert tree_batch_sizes(18, 27) == (1, 18, 27)
+    with pytest.raises(ValueError, match="branching >= 2"):
+        tree_batch_sizes(1, 27)
+
+
+@pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
+                    reason="torch.compile's CPU backend needs a C++ compiler")
+def test_compiled_world_model_predicts_what_the_eager_one_does(driving_run, monkeypatch):
+    compiled_calls = []
+    original = FixedBatchNetwork.__call__
+
+    def spy(self, *inputs):
+        compiled_calls.append(inputs[0].shape[0])
+        return original(self, *inputs)
+
+    monkeypatch.setattr(FixedBatchNetwork, "__call__", spy)
+    eager = WorldModel.load(driving_run)
+    compiled = WorldModel(eager.network, eager.config, eager.data, compiled=True, max_batch=3)
+    assert compiled.fixed_batches.sizes == (1, 3)
+    frames = torch.rand(7, 2, 3, 32, 32) * 2 - 1  # pieces of 3, 3 and 1 rows
+    actions = torch.arange(7) % 3
+    expected = eager.predict(frames, actions, 2, generator=torch.Generator().manual_seed(5))
+    got = compiled.predict(frames, actions, 2, generator=torch.Generator().manual_seed(5))
+    assert compiled_calls == [14]
+    assert got.shape == expected.shape == (7, 2, 3, 32, 32)
+    assert torch.allclose(got, expected, atol=1e-4)
+    for rows in (1, 2):  # padded up to the compiled sizes 1 and 3
+        got = compiled.predict(frames[:rows], actions[:rows], generator=torch.Generator().manual_seed(6))
+        expected = eager.predict(frames[:rows], actions[:rows], generator=torch.Generator().manual_seed(6))
+        assert torch.allclose(got, expected, atol=1e-4)
+
+
+def test_compile_failure_is_a_clear_error(driving_run, monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError("no C++ compiler found")
+
+    eager = WorldModel.load(driving_run)
+    monkeypatch.setattr(torch, "compile", lambda network, **options: broken)
+    with pytest.raises(RuntimeError, match="could not build.*without compiling.*no C\\+\\+ compiler"):
+        WorldModel(eager.network, eager.config, eager.data, compiled=True)
 
 
 def test_predict_rejects_bad_frames_and_actions(driving_run):

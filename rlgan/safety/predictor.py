@@ -9,15 +9,18 @@ import torch
 from rlgan.safety.search import NextFramePredictor
 
 
-def load_predictor(run_dir: str | Path, device: str | torch.device = "cpu") -> NextFramePredictor:
-    """The generator of a world-model run (``rlgan worldmodel train``), ready to predict.
+def load_predictor(run_dir: str | Path, device: str | torch.device = "cpu",
+                   compiled: bool = False) -> NextFramePredictor:
+    """The generator of a world-model run (``rlgan worldmodel train``), ready to predict;
+    ``compiled`` runs it through ``torch.compile`` (:class:`rlgan.worldmodel.WorldModel`).
 
     Raises:
         FileNotFoundError / ValueError: not a world-model run, or a corrupt one.
+        RuntimeError: ``compiled`` on a machine where ``torch.compile`` cannot build.
     """
     try:
         from rlgan.worldmodel import WorldModel
     except ImportError as error:
         raise ValueError(f"cannot load world model {run_dir}: rlgan.worldmodel is not "
                          f"available ({error})") from error
-    return WorldModel.load(run_dir, device)
+    return WorldModel.load(run_dir, device, compiled)
