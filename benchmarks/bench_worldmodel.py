@@ -1,12 +1,15 @@
 """SAD-GAN world model benchmark: one command records, trains, evaluates and prints a table.
 
-    python benchmarks/bench_worldmodel.py            # full run, about 70 min on 2 CPU cores
+    python benchmarks/bench_worldmodel.py            # full run, about 75 min on 2 CPU cores
     python benchmarks/bench_worldmodel.py --quick    # a few minutes, to check it works
 
 1. records driving data with the scripted driver taking a random key 30% of the time, on the
    training map (day) and on a map the model never sees (night);
-2. trains the GAN (lambda_adv > 0) and the regression baseline (lambda_adv = 0) for the same
-   number of steps;
+2. pretrains a generator on the reconstruction loss alone (lambda_adv = 0), then, from those
+   weights (``rlgan worldmodel train --init-from``), trains the GAN (lambda_adv > 0, a fresh
+   discriminator) and, as its control, the regression baseline (lambda_adv = 0) with the same
+   schedule, batches and number of steps: only the adversarial term differs (SRGAN's recipe:
+   pretrain on the pixel loss, then add the adversary);
 3. evaluates both on held-out day episodes and on the night data (rlgan worldmodel eval) and
    times a depth-3 tree of predictions (3 + 9 + 27 frames, one batched call per level).
 
@@ -38,13 +41,18 @@ from rlgan.worldmodel.run import load_progress
 BUDGETS = {
     "train_steps": (24_000, 1_500),
     "other_steps": (3_000, 400),
-    "gan_steps": (12_000, 150),
+    "pretrain_steps": (24_000, 150),
+    "finetune_steps": (3_000, 50),
     "eval_samples": (2_000, 300),
     "eval_states": (200, 40),
 }
 ENV_KWARGS = ["max_steps=300"]  # shorter episodes: more of them to hold out
-GAN_OPTIONS = {"lambda_adv": 0.0003, "learning_rate": 1e-3, "lr_schedule": "cosine",
-               "batch_size": 32, "history": 2, "log_every": 100, "sample_every": 500, "checkpoint_every": 1000, "seed": 0}
+PRETRAIN_OPTIONS = {"lambda_adv": 0.0, "learning_rate": 1e-3, "lr_schedule": "cosine",
+                    "batch_size": 32, "history": 2, "log_every": 100, "sample_every": 500,
+                    "checkpoint_every": 1000, "seed": 0}
+FINETUNE_OPTIONS = {**PRETRAIN_OPTIONS, "learning_rate": 2e-4, "adv_warmup": 200,
+                    "checkpoint_every": 500}
+GAN_LAMBDA = 0.001
 
 
 def record(out: Path, map_name: str, steps: int, seed: int) -> Path:
@@ -91,12 +99,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny budget, to check it runs")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "runs" / "worldmodel")
-    parser.add_argument("--gan-steps", type=int, help="training steps of each model")
+    parser.add_argument("--pretrain-steps", type=int, help="steps of the lambda=0 pretraining")
+    parser.add_argument("--finetune-steps", type=int, help="steps of the GAN and of its control")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the recordings and finished runs already in --out")
     args = parser.parse_args(argv)
     budget = {key: value[1 if args.quick else 0] for key, value in BUDGETS.items()}
-    steps = args.gan_steps or budget["gan_steps"]
+    pretrain_steps = args.pretrain_steps or budget["pretrain_steps"]
+    finetune_steps = args.finetune_steps or budget["finetune_steps"]
     if args.out.exists() and not args.reuse:
         shutil.rmtree(args.out)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -107,13 +117,17 @@ def main(argv: list[str] | None = None) -> None:
         record(night, "night", budget["other_steps"], seed=10_000)
     recorded = time.perf_counter()
     runs, rates = {}, {}
-    for name, lambda_adv in (("gan", GAN_OPTIONS["lambda_adv"]), ("regression", 0.0)):
+    stages = (("pretrained", PRETRAIN_OPTIONS, pretrain_steps, None),
+              ("gan", {**FINETUNE_OPTIONS, "lambda_adv": GAN_LAMBDA}, finetune_steps, "pretrained"),
+              ("regression", FINETUNE_OPTIONS, finetune_steps, "pretrained"))
+    for name, options, steps, init_from in stages:
         runs[name] = args.out / name
         if args.reuse and (runs[name] / "checkpoint" / "progress.json").is_file():
             result = load_progress(runs[name])
         else:
-            result = train_worldmodel(day, runs[name], {**GAN_OPTIONS, "steps": steps,
-                                                        "lambda_adv": lambda_adv}, progress=True)
+            result = train_worldmodel(day, runs[name], {**options, "steps": steps}, progress=True,
+                                      overwrite=True,
+                                      init_from=runs[init_from] if init_from else None)
         rates[name] = result["samples_per_second"]
     trained = time.perf_counter()
     evaluation = {"max_samples": budget["eval_samples"], "states": budget["eval_states"]}
@@ -149,12 +163,13 @@ def main(argv: list[str] | None = None) -> None:
          f"GAN sharper at <= 1 dB PSNR loss: **{'met' if sharper > 0 and psnr_loss <= 1 else 'not met'}** "
          f"({sharper:+.2f} dB sharper, {psnr_loss:+.2f} dB PSNR loss)"),
         ("training throughput, GAN / lambda=0 [samples/s]",
-         f"{rates['gan']:.0f} / {rates['regression']:.0f}", "", "CPU"),
+         f"{rates['gan']:.0f} / {rates['pretrained']:.0f}", "", "CPU"),
         ("depth-3 tree of predictions (39 frames) [ms]", fmt(latency, 1), "", "<= 30 ms"),
     ]
-    print(f"\nSAD-GAN world model, rlgan/Driving-v0 64x64, trained {steps:,} steps on "
-          f"{budget['train_steps']:,} day transitions ({machine()}, torch threads "
-          f"{torch.get_num_threads()})")
+    print(f"\nSAD-GAN world model, rlgan/Driving-v0 64x64: {pretrain_steps:,} steps of lambda=0 "
+          f"pretraining, then {finetune_steps:,} steps with lambda_adv {GAN_LAMBDA} (GAN) or 0 "
+          f"(lambda=0 control) on {budget['train_steps']:,} day transitions ({machine()}, torch "
+          f"threads {torch.get_num_threads()})")
     print(f"time: recording {recorded - began:.0f} s, training {trained - recorded:.0f} s, "
           f"evaluation {finished - trained:.0f} s\n")
     print(table(rows, ("metric", "day (training map, held out)", "night (unseen map)", "target")))

@@ -310,6 +310,30 @@ def test_training_lowers_the_reconstruction_loss(square_data, tmp_path):
     assert any((tmp_path / "run" / "tensorboard").iterdir())
 
 
+def test_init_from_starts_the_generator_from_another_run(square_data, driving_run, tmp_path):
+    options = {**FAST, "steps": 4, "history": 1}
+    source = tmp_path / "regression"
+    train_worldmodel(square_data, source, {**options, "lambda_adv": 0.0}, progress=False)
+    tuned = tmp_path / "tuned"
+    train_worldmodel(square_data, tuned, {**options, "steps": 2, "lambda_adv": 0.01,
+                                          "learning_rate": 1e-9}, progress=False, init_from=source)
+    expected, got = WorldModel.load(source).network, WorldModel.load(tuned).network
+    for (name, value), other in zip(expected.named_parameters(), got.parameters()):
+        assert torch.allclose(value, other, atol=1e-6), name  # batch-norm statistics move on
+    assert json.loads((tuned / "run.json").read_text())["init_from"] == str(source)
+    with pytest.raises(ValueError, match="base_width=8 \\(this run: 16\\)"):
+        train_worldmodel(square_data, tmp_path / "wide", {**options, "base_width": 16},
+                         progress=False, init_from=source)
+    with pytest.raises(ValueError, match="rlgan/Driving-v0"):
+        train_worldmodel(square_data, tmp_path / "other", {**options, "history": 2},
+                         progress=False, init_from=driving_run)
+    with pytest.raises(ValueError, match="pass one of them"):
+        train_worldmodel(square_data, tuned, options, resume=True, progress=False, init_from=source)
+    with pytest.raises(FileNotFoundError, match="not a world-model run"):
+        train_worldmodel(square_data, tmp_path / "x", options, progress=False, init_from=tmp_path / "none")
+    assert not (tmp_path / "wide").exists() and not (tmp_path / "x").exists()
+
+
 def test_checkpoint_round_trip_gives_identical_predictions(tmp_path):
     config = WorldModelConfig(frame_height=16, frame_width=16, history=2, base_width=8)
     generator, critic = Generator(config), Discriminator(config)
@@ -539,8 +563,11 @@ def test_evaluate_reports_every_metric(driving_run, driving_data, tmp_path):
                           max_samples=64, depth=3)
     assert result["split"] == "held-out episodes" and result["episodes"] >= 1
     for key in ("psnr", "psnr_copy_last", "psnr_baseline", "ssim", "ssim_baseline",
-                "sharpness", "sharpness_baseline"):
+                "sharpness", "sharpness_baseline", "sharpness_gain", "sharpness_gain_stderr"):
         assert math.isfinite(result[key]), key
+    assert result["psnr_gain"] == pytest.approx(result["psnr"] - result["psnr_baseline"], abs=1e-6)
+    assert result["sharpness_gain_stderr"] > 0
+    assert evaluate_run(baseline, driving_data, states=0, max_samples=16)["sharpness_gain"] is None
     assert len(result["psnr_by_depth"]) == 3 and result["rollouts"] > 0
     assert 0.0 <= result["counterfactual_accuracy"] <= 1.0
     assert result["counterfactual_states"] + result["counterfactual_states_skipped"] <= 12

@@ -47,6 +47,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--set", nargs="*", default=[], metavar="K=V",
                        help="other WorldModelConfig options, e.g. base_width=24 z_dim=0")
     train.add_argument("--resume", action="store_true", help="continue the run's last checkpoint")
+    train.add_argument("--init-from", metavar="RUN",
+                       help="start the generator from another run's (e.g. a --lambda-adv 0 run, "
+                            "then fine-tune adversarially); the discriminator starts afresh")
     train.add_argument("--overwrite", action="store_true", help="replace a world-model run in --run")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train.set_defaults(func=run_train)
@@ -102,7 +105,8 @@ def run_train(args: argparse.Namespace) -> int:
         if value is not None:
             options[field] = value
     result = train_worldmodel(args.data, args.run, options, resume=args.resume,
-                              overwrite=args.overwrite, progress=not args.no_progress)
+                              overwrite=args.overwrite, progress=not args.no_progress,
+                              init_from=args.init_from)
     if result.get("samples_per_second") is not None:
         print(json.dumps(result, indent=2))
     else:
@@ -126,6 +130,10 @@ def format_report(result: dict[str, Any]) -> str:
         lines.append(f"  {label:18}{_number(result[key], digits):>10}"
                      f"{_number(result[key + '_copy_last'], digits):>12}"
                      f"{_number(result[key + '_baseline'], digits):>12}")
+    if result["sharpness_gain"] is not None:
+        lines.append("  model - lambda=0 (paired, +- standard error): " + ", ".join(
+            f"{name} {result[key + '_gain']:+.{digits + 1}f} +- {_number(result[key + '_gain_stderr'], digits + 1)}"
+            for key, name, digits in (("psnr", "PSNR", 2), ("sharpness", "sharpness", 2))))
     depths = ", ".join(_number(v) for v in result["psnr_by_depth"])
     copies = ", ".join(_number(v) for v in result["psnr_by_depth_copy_last"])
     lines.append(f"  open-loop PSNR, depth 1..{len(result['psnr_by_depth'])}: {depths or 'n/a'} "

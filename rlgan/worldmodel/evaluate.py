@@ -1,7 +1,9 @@
 """``rlgan worldmodel eval``: how well a world model predicts held-out transitions.
 
 1. One-step PSNR, SSIM and sharpness of the prediction, of copying the last frame, and of a
-   regression baseline (a ``lambda_adv = 0`` run) when one is given.
+   regression baseline (a ``lambda_adv = 0`` run) when one is given; then also the model's
+   paired gain over the baseline per metric (mean over transitions of model - baseline) and
+   its standard error, so a difference can be told from noise.
 2. Open-loop rollouts: PSNR at depths 1..D when predictions are fed back as input.
 3. Counterfactual accuracy: held-out states are rebuilt in the true simulator by replaying
    their episode (episode e was reset with ``seed + e``), every action is taken from each, and
@@ -43,6 +45,10 @@ def _predict(model: WorldModel, frames: torch.Tensor, actions: torch.Tensor,
     return to_uint8(model.predict(history, actions, 1, generator=noise)[:, 0]).float().cpu()
 
 
+#: One-step metrics, each per transition.
+METRICS = ("psnr", "ssim", "sharpness")
+
+
 def _scores(predicted: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"psnr": psnr(predicted, target, cap=PSNR_CAP_DB), "ssim": ssim(predicted, target),
             "sharpness": sharpness(predicted, target, cap=PSNR_CAP_DB)}
@@ -51,7 +57,8 @@ def _scores(predicted: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Te
 def one_step(model: WorldModel, dataset: TransitionDataset, items: np.ndarray,
              baseline: WorldModel | None, noise: torch.Generator,
              batch_size: int = 64) -> dict[str, float | None]:
-    """Mean one-step PSNR/SSIM/sharpness of the model, copy-last and the baseline."""
+    """Mean one-step PSNR/SSIM/sharpness of the model, copy-last and the baseline, and with a
+    baseline the paired gains ``{metric}_gain`` and their standard errors ``{metric}_gain_stderr``."""
     scores: dict[str, list[torch.Tensor]] = {}
     for start in range(0, len(items), batch_size):
         batch = _frames(dataset, items[start:start + batch_size])
@@ -63,10 +70,18 @@ def one_step(model: WorldModel, dataset: TransitionDataset, items: np.ndarray,
         for suffix, predicted in candidates.items():
             for name, values in _scores(predicted, target).items():
                 scores.setdefault(name + suffix, []).append(values)
-    result: dict[str, float | None] = {key: float(torch.cat(values).mean())
-                                       for key, values in scores.items()}
-    if baseline is None:
-        result.update({"psnr_baseline": None, "ssim_baseline": None, "sharpness_baseline": None})
+    per_transition = {key: torch.cat(values).double() for key, values in scores.items()}
+    result: dict[str, float | None] = {key: float(values.mean())
+                                       for key, values in per_transition.items()}
+    for metric in METRICS:
+        if baseline is None:
+            result.update({f"{metric}_baseline": None, f"{metric}_gain": None,
+                           f"{metric}_gain_stderr": None})
+            continue
+        gain = per_transition[metric] - per_transition[f"{metric}_baseline"]
+        result[f"{metric}_gain"] = float(gain.mean())
+        result[f"{metric}_gain_stderr"] = (float(gain.std() / len(gain) ** 0.5) if len(gain) > 1
+                                           else None)
     return result
 
 

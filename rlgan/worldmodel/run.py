@@ -88,11 +88,15 @@ def run_file(run_dir: str | Path) -> Path:
     return Path(run_dir) / RUN_FILE
 
 
-def save_run_info(run_dir: str | Path, config: WorldModelConfig, data: DataInfo) -> None:
-    """Write ``RUN/run.json`` atomically."""
-    write_json(run_file(run_dir), {"format": RUN_FORMAT, "version": RUN_VERSION,
-                                   "config": config_to_dict(config),
-                                   "data": config_to_dict(data)})
+def save_run_info(run_dir: str | Path, config: WorldModelConfig, data: DataInfo,
+                  init_from: str | Path | None = None) -> None:
+    """Write ``RUN/run.json`` atomically (``init_from``: the run whose generator it started
+    from, kept for the record)."""
+    info = {"format": RUN_FORMAT, "version": RUN_VERSION, "config": config_to_dict(config),
+            "data": config_to_dict(data)}
+    if init_from is not None:
+        info["init_from"] = str(init_from)
+    write_json(run_file(run_dir), info)
 
 
 def load_run_info(run_dir: str | Path) -> tuple[WorldModelConfig, DataInfo]:

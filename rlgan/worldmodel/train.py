@@ -30,8 +30,10 @@ from rlgan.worldmodel.model import Discriminator, Generator
 from rlgan.worldmodel.run import (
     DataInfo,
     RUN_FILE,
+    checkpoint_dir,
     load_checkpoint,
     load_run_info,
+    load_weights,
     save_checkpoint,
     save_run_info,
 )
@@ -41,6 +43,8 @@ from rlgan.worldmodel.step import GANStep
 #: Options that may change when a run is resumed; everything else must stay as it was.
 RESUMABLE_OPTIONS = ("steps", "device", "log_every", "sample_every", "checkpoint_every")
 FRAME_OPTIONS = ("frame_height", "frame_width", "channels", "n_actions")
+#: Options that shape the generator: a run started from another run's generator must match them.
+GENERATOR_OPTIONS = FRAME_OPTIONS + ("history", "base_width", "z_dim", "action_dim", "conditioning")
 VAL_BATCH = 64
 GRID_ROWS = 4
 
@@ -87,6 +91,25 @@ def resolve_config(data: str | Path, run: str | Path, overrides: Mapping[str, An
             raise ValueError(f"{key} comes from the dataset ({from_data[key]} in {data}), "
                              f"not {overrides[key]!r}; leave it unset")
     return build_config(WorldModelConfig, from_data, base=base), info
+
+
+def check_init_from(source: Path, config: WorldModelConfig, info: DataInfo) -> None:
+    """Raise ``ValueError`` unless ``source``'s generator fits the run being started: same env,
+    frame size and actions, and the same generator options (:data:`GENERATOR_OPTIONS`).
+
+    Raises:
+        FileNotFoundError: ``source`` is not a world-model run or has no checkpoint.
+    """
+    source_config, source_info = load_run_info(source)
+    source_info.check_compatible(f"the new run's data (starting from {source})", info.env_id,
+                                 info.frame_shape, info.n_actions)
+    different = [f"{key}={getattr(source_config, key)!r} (this run: {getattr(config, key)!r})"
+                 for key in GENERATOR_OPTIONS if getattr(source_config, key) != getattr(config, key)]
+    if different:
+        raise ValueError(f"cannot start from {source}: its generator differs in "
+                         f"{', '.join(different)}; pass the same options")
+    if not (checkpoint_dir(source) / "generator.safetensors").is_file():
+        raise FileNotFoundError(f"{source} has no checkpoint to start from; train it first")
 
 
 def _prepare_run_dir(run: Path, resume: bool, overwrite: bool) -> None:
@@ -159,7 +182,8 @@ def _wrap(module: torch.nn.Module, context: Distributed) -> torch.nn.Module:
 
 def train_worldmodel(data: str | Path, run: str | Path,
                      overrides: Mapping[str, Any] | None = None, resume: bool = False,
-                     overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
+                     overwrite: bool = False, progress: bool = True,
+                     init_from: str | Path | None = None) -> dict[str, Any]:
     """Train SAD-GAN's generator and discriminator on a recorded dataset into ``run``.
 
     Args:
@@ -169,6 +193,10 @@ def train_worldmodel(data: str | Path, run: str | Path,
         resume: continue the run's latest checkpoint up to ``steps``.
         overwrite: replace an existing world-model run in ``run``.
         progress: show a progress bar (rank 0).
+        init_from: a finished world-model run whose generator this new run starts from (the
+            discriminator and the optimisers start afresh), e.g. a ``lambda_adv = 0`` run
+            fine-tuned adversarially, as SRGAN pretrains its generator on the pixel loss.
+            Recorded in ``run.json``.
 
     Returns:
         The final progress: ``step``, ``samples_seen``, ``samples_per_second``, last ``logs``
@@ -181,24 +209,35 @@ def train_worldmodel(data: str | Path, run: str | Path,
     """
     run = Path(run)
     config, info = resolve_config(data, run, overrides, resume)
+    if init_from is not None:
+        if resume:
+            raise ValueError("init_from starts a new run from another run's generator; resume "
+                             "continues this run's own checkpoint: pass one of them")
+        init_from = Path(init_from)
+        check_init_from(init_from, config, info)
     context = setup(config.device)
     try:
-        return _train(Path(data), run, config, info, context, resume, overwrite, progress)
+        return _train(Path(data), run, config, info, context, resume, overwrite, progress,
+                      init_from)
     finally:
         teardown(context)
 
 
 def _train(data: Path, run: Path, config: WorldModelConfig, info: DataInfo, context: Distributed,
-           resume: bool, overwrite: bool, progress: bool) -> dict[str, Any]:
+           resume: bool, overwrite: bool, progress: bool,
+           init_from: Path | None) -> dict[str, Any]:
     _prepare_run_dir(run, resume, overwrite)
     barrier(context)  # every rank checked the directory before rank 0 changes it
     if context.is_main:
         if overwrite and not resume and run.exists():
             shutil.rmtree(run)
-        save_run_info(run, config, info)
+        save_run_info(run, config, info, init_from)
     device = context.device
     torch.manual_seed(config.seed)
-    generator, discriminator = Generator(config).to(device), Discriminator(config).to(device)
+    generator, discriminator = Generator(config), Discriminator(config).to(device)
+    if init_from is not None:
+        load_weights(generator, checkpoint_dir(init_from) / "generator.safetensors")
+    generator = generator.to(device)
     optimizers = {name: torch.optim.Adam(net.parameters(), lr=config.learning_rate,
                                          betas=(config.beta1, config.beta2))
                   for name, net in (("generator", generator), ("discriminator", discriminator))}
