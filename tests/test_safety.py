@@ -421,7 +421,7 @@ def driving_safety_run(tmp_path, monkeypatch):
                          threshold=0.5, classifier=model.config, data=str(tmp_path), val_episodes=(),
                          worldmodel_run=str(tmp_path / "wm"))
     save_safety_run(tmp_path / "safety", model, info)
-    monkeypatch.setattr("rlgan.safety.models.load_predictor", lambda run, device: CopyLastPredictor())
+    monkeypatch.setattr("rlgan.safety.models.load_predictor", lambda run, device, compiled: CopyLastPredictor())
     return tmp_path / "safety"
 
 
