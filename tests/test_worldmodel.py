@@ -31,7 +31,7 @@ from rlgan.worldmodel import (
     train_worldmodel,
 )
 from rlgan.data.replay import replay_every_action
-from rlgan.worldmodel.evaluate import counterfactual, evaluate_run
+from rlgan.worldmodel.evaluate import counterfactual, evaluate_run, stderr_over_groups
 from rlgan.worldmodel.losses import (
     discriminator_loss,
     generator_adversarial_loss,
@@ -555,6 +555,13 @@ def test_counterfactual_accuracy_of_an_oracle_and_of_copy_last(driving_data):
                             {"obs_height": 32, "obs_width": 32, "max_steps": 40, "map": "night"}, 3)
 
 
+def test_stderr_over_groups():
+    values = torch.tensor([1.0, 1.0, 3.0, 3.0, 3.0, 5.0], dtype=torch.float64)
+    groups = torch.tensor([7, 7, 2, 2, 2, 9])
+    assert stderr_over_groups(values, groups) == pytest.approx(2.0 / 3 ** 0.5)  # means 1, 3, 5
+    assert stderr_over_groups(values, torch.zeros(6, dtype=torch.int64)) is None
+
+
 def test_evaluate_reports_every_metric(driving_run, driving_data, tmp_path):
     baseline = tmp_path / "baseline"
     train_worldmodel(driving_data, baseline, {**FAST, "steps": 2, "lambda_adv": 0.0},
@@ -563,10 +570,11 @@ def test_evaluate_reports_every_metric(driving_run, driving_data, tmp_path):
                           max_samples=64, depth=3)
     assert result["split"] == "held-out episodes" and result["episodes"] >= 1
     for key in ("psnr", "psnr_copy_last", "psnr_baseline", "ssim", "ssim_baseline",
-                "sharpness", "sharpness_baseline", "sharpness_gain", "sharpness_gain_stderr"):
+                "sharpness", "sharpness_baseline", "sharpness_gain"):
         assert math.isfinite(result[key]), key
     assert result["psnr_gain"] == pytest.approx(result["psnr"] - result["psnr_baseline"], abs=1e-6)
-    assert result["sharpness_gain_stderr"] > 0
+    stderr = result["sharpness_gain_stderr"]
+    assert stderr is None if result["episodes"] < 2 else stderr > 0
     assert evaluate_run(baseline, driving_data, states=0, max_samples=16)["sharpness_gain"] is None
     assert len(result["psnr_by_depth"]) == 3 and result["rollouts"] > 0
     assert 0.0 <= result["counterfactual_accuracy"] <= 1.0

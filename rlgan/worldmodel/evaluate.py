@@ -3,7 +3,8 @@
 1. One-step PSNR, SSIM and sharpness of the prediction, of copying the last frame, and of a
    regression baseline (a ``lambda_adv = 0`` run) when one is given; then also the model's
    paired gain over the baseline per metric (mean over transitions of model - baseline) and
-   its standard error, so a difference can be told from noise.
+   its standard error over episodes (transitions of one episode are alike, so the episodes'
+   mean gains are the independent samples), so a difference can be told from noise.
 2. Open-loop rollouts: PSNR at depths 1..D when predictions are fed back as input.
 3. Counterfactual accuracy: held-out states are rebuilt in the true simulator by replaying
    their episode (episode e was reset with ``seed + e``), every action is taken from each, and
@@ -71,6 +72,7 @@ def one_step(model: WorldModel, dataset: TransitionDataset, items: np.ndarray,
             for name, values in _scores(predicted, target).items():
                 scores.setdefault(name + suffix, []).append(values)
     per_transition = {key: torch.cat(values).double() for key, values in scores.items()}
+    episodes = torch.from_numpy(dataset.arrays["episode"][dataset.indices[items]])
     result: dict[str, float | None] = {key: float(values.mean())
                                        for key, values in per_transition.items()}
     for metric in METRICS:
@@ -80,9 +82,21 @@ def one_step(model: WorldModel, dataset: TransitionDataset, items: np.ndarray,
             continue
         gain = per_transition[metric] - per_transition[f"{metric}_baseline"]
         result[f"{metric}_gain"] = float(gain.mean())
-        result[f"{metric}_gain_stderr"] = (float(gain.std() / len(gain) ** 0.5) if len(gain) > 1
-                                           else None)
+        result[f"{metric}_gain_stderr"] = stderr_over_groups(gain, episodes)
     return result
+
+
+def stderr_over_groups(values: torch.Tensor, groups: torch.Tensor) -> float | None:
+    """Standard error of the mean of ``values`` when rows of one group (e.g. an episode) are
+    correlated: the spread of the groups' means over the square root of their number; None
+    with fewer than two groups."""
+    _, group_index = torch.unique(groups, return_inverse=True)
+    n_groups = int(group_index.max()) + 1 if len(group_index) else 0
+    if n_groups < 2:
+        return None
+    sums = torch.zeros(n_groups, dtype=values.dtype).index_add_(0, group_index, values)
+    counts = torch.bincount(group_index, minlength=n_groups).to(values.dtype)
+    return float((sums / counts).std() / n_groups ** 0.5)
 
 
 def rollout_starts(dataset: TransitionDataset, depth: int, count: int) -> np.ndarray:
