@@ -327,6 +327,10 @@ def test_init_from_starts_the_generator_from_another_run(square_data, driving_ru
     with pytest.raises(ValueError, match="rlgan/Driving-v0"):
         train_worldmodel(square_data, tmp_path / "other", {**options, "history": 2},
                          progress=False, init_from=driving_run)
+    with pytest.raises(ValueError, match="cannot start from itself"):
+        train_worldmodel(square_data, source, options, overwrite=True, progress=False,
+                         init_from=source)
+    assert WorldModel.load(source).step == 4
     with pytest.raises(ValueError, match="pass one of them"):
         train_worldmodel(square_data, tuned, options, resume=True, progress=False, init_from=source)
     with pytest.raises(FileNotFoundError, match="not a world-model run"):

@@ -214,6 +214,9 @@ def train_worldmodel(data: str | Path, run: str | Path,
             raise ValueError("init_from starts a new run from another run's generator; resume "
                              "continues this run's own checkpoint: pass one of them")
         init_from = Path(init_from)
+        if init_from.resolve() == run.resolve():
+            raise ValueError(f"{run} cannot start from itself (--overwrite would delete the "
+                             "weights to start from); write the new run elsewhere")
         check_init_from(init_from, config, info)
     context = setup(config.device)
     try:
