@@ -211,8 +211,9 @@ def train_worldmodel(data: str | Path, run: str | Path,
     config, info = resolve_config(data, run, overrides, resume)
     if init_from is not None:
         if resume:
-            raise ValueError("init_from starts a new run from another run's generator; resume "
-                             "continues this run's own checkpoint: pass one of them")
+            raise ValueError("init_from (--init-from) starts a new run from another run's "
+                             "generator; resume (--resume) continues this run's own checkpoint: "
+                             "pass one of them")
         init_from = Path(init_from)
         if init_from.resolve() == run.resolve():
             raise ValueError(f"{run} cannot start from itself (--overwrite would delete the "
