@@ -56,8 +56,13 @@ class FixedBatchNetwork:
         self.sizes = tuple(sorted(set(int(size) for size in sizes)))
         self.example = example
         # freezing: weights become constants, so inductor folds batch norm into the
-        # convolutions and packs their weights once (inference only)
-        self.compiled = torch.compile(network, dynamic=False, options={"freezing": True})
+        # convolutions and packs their weights once (inference only). Isolated recompiles: each
+        # network keeps its own cache of compiled sizes, so several networks sharing a forward
+        # (two world models in one process) do not exhaust a common recompile limit and fall
+        # back to eager.
+        self.compiled = torch.compile(network, dynamic=False, options={"freezing": True},
+                                      isolate_recompiles=True,
+                                      recompile_limit=max(8, len(self.sizes)))
 
     def warm_up(self) -> None:
         """Compile every batch size now (the first compile on a machine takes tens of seconds;

@@ -422,6 +422,18 @@ def test_compiled_world_model_predicts_what_the_eager_one_does(driving_run, monk
         got = compiled.predict(frames[:rows], actions[:rows], generator=torch.Generator().manual_seed(6))
         expected = eager.predict(frames[:rows], actions[:rows], generator=torch.Generator().manual_seed(6))
         assert torch.allclose(got, expected, atol=1e-4)
+    other = Generator(eager.config)  # a second compiled model in the process keeps its weights
+    other.load_state_dict(eager.network.state_dict())
+    torch.nn.init.normal_(other.flow.weight, 0.0, 0.1)
+    other_eager = WorldModel(other, eager.config, eager.data)
+    other_compiled = WorldModel(other, eager.config, eager.data, compiled=True, max_batch=3)
+
+    def first_three(model):
+        return model.predict(frames[:3], actions[:3], generator=torch.Generator().manual_seed(7))
+
+    assert torch.allclose(first_three(compiled), first_three(eager), atol=1e-4)
+    assert torch.allclose(first_three(other_compiled), first_three(other_eager), atol=1e-4)
+    assert not torch.allclose(first_three(other_eager), first_three(eager), atol=1e-3)
 
 
 def test_compile_failure_is_a_clear_error(driving_run, monkeypatch):
