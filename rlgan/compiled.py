@@ -52,7 +52,6 @@ class FixedBatchNetwork:
                  example: Callable[[int], tuple[torch.Tensor, ...]]) -> None:
         if not sizes or min(sizes) < 1:
             raise ValueError(f"batch sizes must be positive, got {list(sizes)}")
-        self.network = network
         self.sizes = tuple(sorted(set(int(size) for size in sizes)))
         self.example = example
         # freezing: weights become constants, so inductor folds batch norm into the

@@ -238,10 +238,9 @@ def _train(data: Path, run: Path, config: WorldModelConfig, info: DataInfo, cont
         save_run_info(run, config, info, init_from)
     device = context.device
     torch.manual_seed(config.seed)
-    generator, discriminator = Generator(config), Discriminator(config).to(device)
-    if init_from is not None:
+    generator, discriminator = Generator(config).to(device), Discriminator(config).to(device)
+    if init_from is not None:  # load_state_dict copies onto the generator's device
         load_weights(generator, checkpoint_dir(init_from) / "generator.safetensors")
-    generator = generator.to(device)
     optimizers = {name: torch.optim.Adam(net.parameters(), lr=config.learning_rate,
                                          betas=(config.beta1, config.beta2))
                   for name, net in (("generator", generator), ("discriminator", discriminator))}
