@@ -1,7 +1,7 @@
 """The SAD-GAN shield: unsafe events removed from a DQN driver, transfer, latency, other games.
 
     python benchmarks/bench_safety.py --dqn RUN --safety RUN [--worldmodel RUN] [--threshold P]
-        [--required-depth D] [--compile] [--latency-only] [--quick]
+        [--required-depth D] [--compile] [--latency-only] [--baseline-safety RUN] [--quick]
     python benchmarks/bench_safety.py --from-scratch --quick      # trains tiny runs first
 
 On ``rlgan/Driving-v0``: the DQN agent alone, with the GAN shield (world model + safety
@@ -17,7 +17,9 @@ shallow search sees every Atari life loss when no action can avoid it any more.
 ``--from-scratch`` runs the demo's pipeline (``rlgan demo --from-scratch``: record, train the
 world model, the safety classifier and a DQN agent) into ``--workdir`` first, so the benchmark
 runs end to end without prepared runs. ``--compile`` runs the GAN shield's generator through
-``torch.compile`` and times the search both ways; ``--latency-only`` prints only the latency rows.
+``torch.compile`` and times the search both ways; ``--latency-only`` prints only the latency rows;
+``--baseline-safety RUN`` times another safety run's search in the same rounds (the searches
+take turns, so a shared machine's changing speed affects them alike).
 """
 
 from __future__ import annotations
@@ -76,16 +78,23 @@ def shield_rows(env_id: str, env_kwargs: dict, agent: str, shields: dict, episod
     return {row["name"]: row for row in rows}
 
 
-def latency_ms(search, frames: np.ndarray, repeats: int) -> float:
-    """Median wall-clock ms of ``search.search(frames)`` after a warm-up."""
-    for _ in range(3):
-        search.search(frames)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        search.search(frames)
-        times.append(1000.0 * (time.perf_counter() - start))
-    return statistics.median(times)
+def latency_ms(searches: dict, frames: np.ndarray, repeats: int, rounds: int = 5) -> dict[str, float]:
+    """Median wall-clock ms of ``search.search(frames)`` per named search, after a warm-up.
+
+    The searches take turns, ``repeats`` each per round, so every one is timed through the
+    same spells of a shared machine's speed and their ratios stay fair.
+    """
+    for search in searches.values():
+        for _ in range(3):
+            search.search(frames)
+    times: dict[str, list[float]] = {name: [] for name in searches}
+    for _ in range(rounds):
+        for name, search in searches.items():
+            for _ in range(repeats):
+                start = time.perf_counter()
+                search.search(frames)
+                times[name].append(1000.0 * (time.perf_counter() - start))
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 class AtState:
@@ -120,6 +129,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compile", action="store_true",
                         help="run the generator through torch.compile (needs a C++ compiler)")
     parser.add_argument("--latency-only", action="store_true", help="only the decision-latency rows")
+    parser.add_argument("--baseline-safety", metavar="RUN",
+                        help="another safety run whose search is timed in the same rounds "
+                             "(e.g. wider networks), printed beside the GAN search's latency")
     parser.add_argument("--seed", type=int, default=1000, help="evaluation episodes reset with seed + e")
     parser.add_argument("--quick", action="store_true", help="2 episodes of at most 300 steps")
     args = parser.parse_args(argv)
@@ -174,17 +186,24 @@ def main(argv: list[str] | None = None) -> None:
     frame_env = make_env(DRIVING, map=args.train_map)
     observation, _ = frame_env.reset(seed=args.seed)
     frames = np.stack([observation] * gan.history)
-    repeats = 10 if args.quick else 50
-    gan_latency = latency_ms(gan, frames, repeats)
-    oracle = OracleSearch.for_env(frame_env, config)
-    oracle_latency = latency_ms(AtState(oracle, frame_env), frames, repeats)
-    comparison = f"oracle {oracle_latency:.1f} ms"
+    repeats = 2 if args.quick else 10
+    searches = {"gan": gan, "oracle": AtState(OracleSearch.for_env(frame_env, config), frame_env)}
     if args.compile:
-        eager, _ = load_learned_search(args.safety, config, threshold=args.threshold, device="cpu",
-                                       worldmodel_run=args.worldmodel)
-        eager_latency = latency_ms(eager, frames, repeats)
-        comparison = (f"eager {eager_latency:.1f} ms ({eager_latency / gan_latency:.2f}x); "
+        searches["eager"], _ = load_learned_search(args.safety, config, threshold=args.threshold,
+                                                   device="cpu", worldmodel_run=args.worldmodel)
+    if args.baseline_safety:
+        searches["baseline"], _ = load_learned_search(args.baseline_safety, config,
+                                                      threshold=args.threshold, device="cpu",
+                                                      compiled=args.compile)
+    latency = latency_ms(searches, frames, repeats)
+    gan_latency = latency["gan"]
+    comparison = f"oracle {latency['oracle']:.1f} ms"
+    if args.compile:
+        comparison = (f"eager {latency['eager']:.1f} ms ({latency['eager'] / gan_latency:.2f}x); "
                       + comparison)
+    if args.baseline_safety:
+        comparison = (f"{args.baseline_safety} {latency['baseline']:.1f} ms "
+                      f"({latency['baseline'] / gan_latency:.2f}x); " + comparison)
     lines.append((f"decision latency, depth-{args.depth} GAN search at 64x64 on CPU "
                   f"({torch.get_num_threads()} threads{', compiled' if args.compile else ''})",
                   f"{gan_latency:.1f} ms", comparison, "<= 30 ms (depth 3)"))

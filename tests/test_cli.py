@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from rlgan.cli import SUBCOMMANDS, main
+from rlgan.cli import SUBCOMMANDS, build_parser, main
 from rlgan.data import TransitionDataset, load_metadata
 
 
@@ -18,6 +18,20 @@ def test_help_lists_every_subcommand():
                             text=True, check=True).stdout
     for name in SUBCOMMANDS:
         assert name in output
+
+
+@pytest.mark.parametrize("argv, dest", [
+    (["safety", "train", "--data", "d", "--run", "r"], "set"),
+    (["worldmodel", "train", "--data", "d", "--run", "r"], "set"),
+    (["train", "--env", "rlgan/Driving-v0", "--run", "r"], "hp"),
+])
+def test_repeated_key_value_options_add_up(argv, dest):
+    flag = f"--{dest}"
+    args = build_parser().parse_args([*argv, flag, "a=1", "b=2", flag, "c=3"])
+    assert getattr(args, dest) == ["a=1", "b=2", "c=3"]  # not just the last flag's
+    if dest == "hp":
+        args = build_parser().parse_args([*argv, "--env-kwargs", "map=day", "--env-kwargs", "cars=4"])
+        assert args.env_kwargs == ["map=day", "cars=4"]
 
 
 def test_record_scripted_driving_and_load_it_back(tmp_path, capsys):

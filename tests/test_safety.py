@@ -16,6 +16,7 @@ from rlgan.cli import main
 from rlgan.data import TransitionWriter
 from rlgan.data.record import make_policy, record
 from rlgan.envs.driving import Action
+from rlgan.safety.augment import jitter_colours
 from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier
 from rlgan.safety.evaluation import evaluate_row
 from rlgan.safety.metrics import classification_report, precision_recall, roc_auc
@@ -404,6 +405,29 @@ def test_counterfactual_pairs_label_every_action_by_replay(tmp_path):
     assert summary["generated_pairs"] % 3 == 0
     with pytest.raises(ValueError, match="counterfactual must be true or false, got 'maybe'"):
         TrainConfig(counterfactual="maybe")
+
+
+def test_colour_jitter_recolours_both_frames_of_a_pair_alike():
+    torch.manual_seed(0)
+    frame = torch.rand(1, 3, 8, 8) * 2 - 1
+    other = torch.rand(1, 3, 8, 8) * 2 - 1
+    other[..., 0, 0] = frame[..., 0, 0]  # one pixel the frames share
+    pairs = torch.cat([torch.cat([frame, frame], 1).expand(64, -1, -1, -1),
+                       torch.cat([frame, other], 1).expand(64, -1, -1, -1)]).clone()
+    original = pairs.clone()
+    torch.manual_seed(1)
+    jittered = jitter_colours(pairs, channels=3)
+    torch.manual_seed(1)
+    assert torch.equal(jitter_colours(original.clone(), channels=3), jittered)  # seeded
+    assert jittered.shape == (128, 6, 8, 8) and jittered.dtype == torch.float32
+    assert jittered.min() >= -1.0 and jittered.max() <= 1.0
+    changed = (jittered != original).flatten(1).any(dim=1)
+    assert 32 < int(changed.sum()) < 96  # about half the pairs
+    assert torch.equal(jittered[:64, :3], jittered[:64, 3:])  # equal frames stay equal
+    assert torch.equal(jittered[:, :3, 0, 0], jittered[:, 3:, 0, 0])  # one transform per pair
+    assert not torch.equal(jittered[changed][:, :3, 0, 0], original[changed][:, :3, 0, 0])
+    with pytest.raises(ValueError, match="colour_jitter must be true or false, got 'yes'"):
+        TrainConfig(colour_jitter="yes")
 
 
 def test_training_needs_unsafe_examples(tmp_path):

@@ -29,7 +29,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--threshold", type=float, default=0.5, help="P(unsafe) that counts as unsafe")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
-    train.add_argument("--set", nargs="*", default=[], metavar="K=V",
+    train.add_argument("--set", nargs="*", action="extend", default=[], metavar="K=V",
                        help="other TrainConfig options, e.g. val_fraction=0.3 max_generated=2000")
     train.add_argument("--overwrite", action="store_true", help="replace a safety run in --run")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -17,7 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--algo", choices=["dqn", "qlearning"], help="required for a new run")
     parser.add_argument("--env", help="Gymnasium id, e.g. rlgan/Driving-v0 (required for a new run)")
     add_env_arguments(parser)
-    parser.add_argument("--hp", nargs="*", default=[], metavar="K=V",
+    parser.add_argument("--hp", nargs="*", action="extend", default=[], metavar="K=V",
                         help="hyperparameter overrides (see rlgan/agents/hyperparams.py)")
     parser.add_argument("--steps", type=int, help="total environment steps")
     parser.add_argument("--seed", type=int, default=0)

@@ -44,7 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--discriminator", choices=["patch", "global"], help="default patch")
     train.add_argument("--seed", type=int, help="default 0")
     train.add_argument("--device", help="auto (CUDA if present, the default), cpu, cuda, cuda:N")
-    train.add_argument("--set", nargs="*", default=[], metavar="K=V",
+    train.add_argument("--set", nargs="*", action="extend", default=[], metavar="K=V",
                        help="other WorldModelConfig options, e.g. base_width=24 z_dim=0")
     train.add_argument("--resume", action="store_true", help="continue the run's last checkpoint")
     train.add_argument("--init-from", metavar="RUN",

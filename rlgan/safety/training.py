@@ -23,6 +23,7 @@ from rlgan.config import config_to_dict
 from rlgan.data import DatasetError, TransitionDataset, load_metadata, split_episodes
 from rlgan.data.replay import replay_every_action
 from rlgan.device import resolve_device
+from rlgan.safety.augment import jitter_colours, mirror
 from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier, make_pairs
 from rlgan.safety.metrics import classification_report
 from rlgan.safety.run import CONFIG_FILE, SafetyRunInfo, check_compatible, save_safety_run
@@ -48,6 +49,8 @@ class TrainConfig:
             action's pair, with its recorded label.
         threshold: P(unsafe) at or above which a pair is called unsafe (saved with the run).
         flip: mirror both frames left-right in half the pairs (unsafe labels are symmetric).
+        colour_jitter: recolour both frames of half the pairs alike (random channel order, gain
+            and offset, :func:`rlgan.safety.augment.jitter_colours`), for maps of other palettes.
         width_multiplier: channels of the classifier's first convolution.
         seed: seed of the split, the sampling and the initial weights.
         device: ``auto``, ``cpu`` or ``cuda[:N]``.
@@ -65,6 +68,7 @@ class TrainConfig:
     counterfactual: bool = False
     threshold: float = 0.5
     flip: bool = True
+    colour_jitter: bool = False
     width_multiplier: int = 12
     seed: int = 0
     device: str = "auto"
@@ -82,7 +86,7 @@ class TrainConfig:
             raise ValueError(f"generated_fraction must be in [0, 1), got {self.generated_fraction}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
-        for name in ("flip", "counterfactual"):
+        for name in ("flip", "colour_jitter", "counterfactual"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
 
@@ -294,8 +298,9 @@ def train_classifier(data: str | Path, run_dir: str | Path, config: TrainConfig 
             labels.append(torch.from_numpy(pairs.unsafe[index.numpy()]))
         x = make_pairs(torch.cat(frame_t).to(device), torch.cat(frame_t1).to(device))
         if config.flip:
-            mirror = torch.rand(len(x)) < 0.5
-            x[mirror] = x[mirror].flip(-1)
+            mirror(x)
+        if config.colour_jitter:
+            jitter_colours(x, C)
         y = torch.cat(labels).float().to(device)
         loss = loss_fn(model(x), y)
         if not torch.isfinite(loss):
