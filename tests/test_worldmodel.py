@@ -436,6 +436,28 @@ def test_compiled_world_model_predicts_what_the_eager_one_does(driving_run, monk
     assert not torch.allclose(first_three(other_eager), first_three(eager), atol=1e-3)
 
 
+def test_compiled_generator_keeps_the_warp_as_one_operator():
+    graphs = []
+
+    def recording_backend(graph_module, example_inputs):
+        graphs.append(graph_module)
+        return graph_module.forward
+
+    network = Generator(WorldModelConfig(frame_height=32, frame_width=32)).eval()
+    torch.nn.init.normal_(network.flow.weight, 0.0, 0.1)
+    frames, actions = torch.rand(3, 6, 32, 32) * 2 - 1, torch.arange(3)
+    with torch.no_grad():
+        expected = network(frames, actions)
+        got = torch.compile(network, backend=recording_backend)(frames, actions)
+    targets = [str(node.target) for graph in graphs for node in graph.graph.nodes]
+    assert any("rlgan.grid_sample_border" in target for target in targets)
+    assert not any("grid_sample" in target and "rlgan" not in target for target in targets)
+    assert torch.allclose(got, expected, atol=1e-6)
+    frames.requires_grad_(True)  # eager training differentiates through the warp
+    network(frames, actions).sum().backward()
+    assert frames.grad is not None and frames.grad.abs().sum() > 0
+
+
 def test_compile_failure_is_a_clear_error(driving_run, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("no C++ compiler found")

@@ -18,6 +18,27 @@ from rlgan.worldmodel.config import WorldModelConfig
 MASK_BIAS = 3.0
 
 
+def _grid_sample_border(frame: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """Bilinear ``grid_sample`` with border padding and aligned corners (the generator's warp)."""
+    return F.grid_sample(frame, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+@torch.library.custom_op("rlgan::grid_sample_border", mutates_args=())
+def opaque_grid_sample_border(frame: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """:func:`_grid_sample_border` as one opaque operator that ``torch.compile`` calls as it is.
+
+    Inductor otherwise decomposes ``grid_sample`` into scalar gathers, which on the CPU (and on
+    channels-last frames above all) take about five times as long as ATen's own kernel: a
+    quarter of the compiled generator's time at a batch of 27. Inference only (no gradient).
+    """
+    return _grid_sample_border(frame, grid)
+
+
+@opaque_grid_sample_border.register_fake
+def _(frame: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    return frame.new_empty(frame.shape[0], frame.shape[1], grid.shape[1], grid.shape[2])
+
+
 def dcgan_init(module: nn.Module) -> None:
     """DCGAN initialisation: conv weights ~ N(0, 0.02); batch-norm scale ~ N(1, 0.02), shift 0."""
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -160,8 +181,9 @@ class Generator(nn.Module):
     def warp(self, frame: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         """Sample ``frame`` (B, C, H, W) at ``position + flow`` (flow (B, 2, H, W): x, y pixels)."""
         grid = self.identity_grid + flow.permute(0, 2, 3, 1) * self.pixels_to_grid
-        return F.grid_sample(frame, grid, mode="bilinear", padding_mode="border",
-                             align_corners=True)
+        if torch.compiler.is_compiling():
+            return opaque_grid_sample_border(frame, grid)
+        return _grid_sample_border(frame, grid)
 
     def forward(self, frames: torch.Tensor, action: torch.Tensor,
                 z: torch.Tensor | None = None) -> torch.Tensor:
