@@ -142,6 +142,45 @@ def test_terminate_and_respawn_on_unsafe():
     assert truncated and unsafe > 0
 
 
+def test_show_unsafe_draws_the_crash_in_the_frame_it_ends_on():
+    def crash_into_car_beside(show_unsafe):
+        env = gymnasium.make(ID, cars=1, show_unsafe=show_unsafe).unwrapped
+        env.reset(seed=0)
+        roads = env.roads
+        roads.car_position[0, 0] = roads.position[0] + 1.0
+        roads.car_lane[0, 0] = int(np.abs(roads.lane_centres - roads.lateral[0]).argmin()) + 1
+        roads.car_speed[0, 0] = roads.speed[0]
+        frames, unsafe, states = [env.set_state(env.get_state())], [], []
+        for _ in range(20):  # steer into the car beside
+            states.append(env.get_state())
+            observation, _, terminated, _, info = env.step(1)
+            frames.append(observation)
+            unsafe.append(info["unsafe"])
+            if terminated:
+                break
+        return env, frames, unsafe, states
+
+    env, shown, unsafe, states = crash_into_car_beside(True)
+    _, plain, _, _ = crash_into_car_beside(False)
+    assert unsafe[-1] and not any(unsafe[:-1]) and len(shown) == len(plain) > 2
+    for before, after in zip(plain[:-1], shown[:-1]):  # frames of safe states are as in v0
+        assert np.array_equal(before, after)
+    burst = np.any(shown[-1] != plain[-1], axis=-1)
+    yellow = np.all(shown[-1] == (255, 200, 0), axis=-1)
+    assert burst.sum() > 60 and yellow.sum() > 30
+    assert env.roads.unsafe_now()[0]
+    assert np.array_equal(env.set_state(env.get_state()), shown[-1])  # read from the state
+    vector = gymnasium.make_vec(ID, num_envs=2, vectorization_mode="vector_entry_point", cars=1,
+                                show_unsafe=True)
+    vector.reset(seed=0)
+    vector.unwrapped.set_states([states[-1], states[0]])
+    observations, _, terminated, _, _ = vector.step(np.array([1, 1]))
+    assert list(terminated) == [True, False]
+    assert np.array_equal(observations[0], shown[-1]) and np.array_equal(observations[1], shown[1])
+    with pytest.raises(ValueError, match="show_unsafe must be true or false, got 'yes'"):
+        gymnasium.make(ID, show_unsafe="yes")
+
+
 def test_headway_penalty_grows_as_the_car_ahead_comes_closer():
     def reward_with_car_at(gap, lane_offset, **options):
         env = gymnasium.make(ID, cars=1, **options).unwrapped

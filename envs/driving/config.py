@@ -106,6 +106,13 @@ class DrivingConfig:
             in the player's path is ``gap < headway`` metres away (bumper to bumper), so an
             agent feels a coming crash before it happens.
         headway: metres at which ``headway_penalty`` starts (1..100).
+        show_unsafe: draw a burst over the bike in every frame whose state is unsafe (touching
+            a vehicle or off the road), so the event is in the pixels, as a crash is on screen
+            in a real game: the last frame of an episode that ends on a crash shows it. Off by
+            default (observations as in v0); world-model and classifier data record with it on
+            (see the README), since a 64x64 frame otherwise shows a crash as a pixel or two of
+            overlap. With ``on_unsafe="respawn"`` the respawn clears the state, so no frame
+            shows the burst.
     """
 
     map: str = "day"
@@ -122,6 +129,7 @@ class DrivingConfig:
     offroad_penalty: float = 5.0
     headway_penalty: float = 0.0
     headway: float = 20.0
+    show_unsafe: bool = False
 
     def __post_init__(self) -> None:
         check_choice("map", self.map, MAPS)
@@ -141,6 +149,8 @@ class DrivingConfig:
             raise ValueError(f"headway_penalty must be >= 0, got {self.headway_penalty!r}")
         if not 1.0 <= self.headway <= 100.0:
             raise ValueError(f"headway must be in 1..100 metres, got {self.headway!r}")
+        if not isinstance(self.show_unsafe, bool):
+            raise ValueError(f"show_unsafe must be true or false, got {self.show_unsafe!r}")
         if not 0.01 <= self.dt <= 0.5:
             raise ValueError(f"dt must be in 0.01..0.5 seconds, got {self.dt}")
 

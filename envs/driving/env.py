@@ -36,7 +36,8 @@ class DrivingEnv(gymnasium.Env):
     - Actions: ``Discrete(3)``: 0 left, 1 right, 2 up (accelerate), as in SAD-GAN; with
       ``actions=5`` also 3 no-op and 4 brake. Not accelerating slows the bike down.
     - Observation: ``Box(0, 255, (64, 64, 3), uint8)`` RGB by default (``obs_height``,
-      ``obs_width``, ``grayscale`` change it).
+      ``obs_width``, ``grayscale`` change it); ``show_unsafe=True`` draws a burst over the
+      bike in frames of unsafe states (the frame a crash ends the episode on).
     - Reward: progress along the road per step as a fraction of the top speed's (0..1), minus
       ``crash_penalty`` on hitting a vehicle and ``offroad_penalty`` on leaving the road.
     - Termination: a crash or leaving the road ends the episode (``on_unsafe="terminate"``) or
@@ -64,7 +65,7 @@ class DrivingEnv(gymnasium.Env):
         self.action_space = spaces.Discrete(self.config.actions)
         self.roads = RoadBatch(1, self.config)
         self.renderer = RoadRenderer(self.config.obs_height, self.config.obs_width,
-                                     self.config.map_spec)
+                                     self.config.map_spec, self.config.show_unsafe)
         self._display_renderer: RoadRenderer | None = None
         self._display = None
         self._seeded = False
@@ -105,7 +106,8 @@ class DrivingEnv(gymnasium.Env):
 
         size = self.config.render_size
         if self._display_renderer is None:
-            self._display_renderer = RoadRenderer(size, size, self.config.map_spec)
+            self._display_renderer = RoadRenderer(size, size, self.config.map_spec,
+                                                  self.config.show_unsafe)
             self._display = Display(size, self.metadata["render_fps"])
         frame = self._display.with_hud(self._display_renderer.render(self.roads)[0],
                                        float(self.roads.speed[0]), float(self.roads.position[0]),

@@ -68,11 +68,13 @@ class RoadRenderer:
     Args:
         height, width: frame size in pixels.
         spec: the map's look.
-        lanes, lane_width: road layout in metres (for marks and rumble strips).
+        show_unsafe: draw a burst over the bike when its road's state is unsafe
+            (:meth:`RoadBatch.unsafe_now`).
     """
 
-    def __init__(self, height: int, width: int, spec: MapSpec) -> None:
+    def __init__(self, height: int, width: int, spec: MapSpec, show_unsafe: bool = False) -> None:
         self.height, self.width, self.spec = height, width, spec
+        self.show_unsafe = show_unsafe
         self.horizon = int(round(HORIZON * height))
         self.focal = FOCAL * width
         self.camera_height = NEAR * (height - self.horizon) / self.focal
@@ -111,6 +113,7 @@ class RoadRenderer:
         self.edge_limits = np.array([height, height, width, width], dtype=float)
         self._layouts: dict[int, SpriteLayout] = {}
         self.player_mask, self.player_colours = self._player_sprite()
+        self.burst_mask, self.burst_colours = self._burst_sprite()
         self._top = np.empty(0, dtype=np.int32)
 
     # -- static layers -------------------------------------------------------------------
@@ -194,6 +197,9 @@ class RoadRenderer:
         self._draw_sprites(frames, self._depth_buffer(len(indices)), roads, indices, camera,
                            lateral, relative_offset)
         self._draw_player(frames)
+        if self.show_unsafe:
+            unsafe = roads.unsafe_now()[indices]
+            frames[np.flatnonzero(unsafe)[:, None], self.burst_mask] = self.burst_colours
         return frames
 
     def _depth_buffer(self, n: int) -> np.ndarray:
@@ -399,6 +405,18 @@ class RoadRenderer:
             frame[max(y0, 0):min(y1, self.height), max(x0, 0):min(x1, self.width)] = (*colour, 1)
         mask = frame[..., 3] == 1
         return mask, frame[mask][:, :3]
+
+    def _burst_sprite(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mask ``(H, W)`` and colours ``(count, 3)`` of the crash burst over the bike: an
+        eight-pointed yellow star (a diamond over a square) with a white core, 2.6 m across."""
+        bottom, x, scale = self._project(CAMERA_BACK, 0.0)
+        scale *= 1.5  # as the player's sprite
+        rows, columns = np.mgrid[0:self.height, 0:self.width] + 0.5
+        across, up = (columns - x) / scale, (bottom - rows) / scale - 1.0  # metres from the centre
+        star = (np.abs(across) + np.abs(up) <= 1.3) | ((np.abs(across) <= 0.8) & (np.abs(up) <= 0.8))
+        core = np.abs(across) + np.abs(up) <= 0.5
+        colours = np.where(core[star][:, None], np.uint8(255), np.array([255, 200, 0], np.uint8))
+        return star, colours.astype(np.uint8)
 
     def _project(self, depth: float, across: float) -> tuple[float, float, float]:
         """Screen (bottom row, centre column, pixels per metre) of a point on the ground."""

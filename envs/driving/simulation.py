@@ -239,11 +239,10 @@ class RoadBatch:
         self.position = self.position + progress
         self.car_position = self.car_position + self.car_speed * dt
 
-        gap = self.car_position - self.position[:, None]
-        side = np.abs(self.car_lateral() - self.lateral[:, None])
+        gap, side = self._gaps()
         hit = (np.abs(gap) < CONTACT_GAP) & (side < CONTACT_SIDE)
         crash = hit.any(axis=1)
-        offroad = np.abs(self.lateral) > self.half_width + 0.3
+        offroad = self._off_road()
         self.crashes += crash
         self.offroads += offroad & ~crash
         self.steps += 1
@@ -260,6 +259,23 @@ class RoadBatch:
         self._recycle_cars()
         truncated = (self.steps >= config.max_steps) & ~terminated
         return StepResult(reward, terminated, truncated, crash, offroad)
+
+    def _gaps(self) -> tuple[np.ndarray, np.ndarray]:
+        """(N, K) metres from each player to every vehicle: along the road (positive ahead)
+        and across it (absolute)."""
+        return (self.car_position - self.position[:, None],
+                np.abs(self.car_lateral() - self.lateral[:, None]))
+
+    def _off_road(self) -> np.ndarray:
+        """(N,) whether each player is beyond the road's edge (kerbs included)."""
+        return np.abs(self.lateral) > self.half_width + 0.3
+
+    def unsafe_now(self) -> np.ndarray:
+        """(N,) whether each player touches a vehicle or is off the road in the current state:
+        what :meth:`step` reports as a crash or off-road event, read from the state alone (true
+        in the state an episode ends in with ``on_unsafe="terminate"``; a respawn clears it)."""
+        gap, side = self._gaps()
+        return ((np.abs(gap) < CONTACT_GAP) & (side < CONTACT_SIDE)).any(axis=1) | self._off_road()
 
     def _headway_cost(self, gap: np.ndarray, side: np.ndarray) -> np.ndarray:
         """(N,) 1 - bumper gap / ``config.headway`` of the nearest vehicle ahead in each

@@ -51,7 +51,7 @@ class DrivingVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.roads = RoadBatch(num_envs, self.config)
         self.renderer = RoadRenderer(self.config.obs_height, self.config.obs_width,
-                                     self.config.map_spec)
+                                     self.config.map_spec, self.config.show_unsafe)
         self._display_renderer: RoadRenderer | None = None
         self._needs_reset = np.zeros(num_envs, dtype=bool)
         self._seeded = False
@@ -137,7 +137,8 @@ class DrivingVectorEnv(VectorEnv):
             return None
         size = self.config.render_size
         if self._display_renderer is None:
-            self._display_renderer = RoadRenderer(size, size, self.config.map_spec)
+            self._display_renderer = RoadRenderer(size, size, self.config.map_spec,
+                                                  self.config.show_unsafe)
         return self._display_renderer.render(self.roads)
 
     def get_states(self) -> list[DrivingState]:
