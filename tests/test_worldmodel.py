@@ -31,6 +31,7 @@ from rlgan.worldmodel import (
     train_worldmodel,
 )
 from rlgan.data.replay import replay_every_action
+from rlgan.worldmodel.data import rank_data
 from rlgan.worldmodel.evaluate import counterfactual, evaluate_run, stderr_over_groups
 from rlgan.worldmodel.losses import (
     discriminator_loss,
@@ -58,8 +59,10 @@ def square_frame(column: int, size: int = 16) -> np.ndarray:
 
 
 def write_square_dataset(path: Path, episodes: int = 6, steps: int = 20, size: int = 16,
-                         env_id: str = "toy/Square-v0", shard_size: int = 40) -> Path:
-    """A square that actions 0/1/2 move 2 pixels left/right/not at all, one shard per 40."""
+                         env_id: str = "toy/Square-v0", shard_size: int = 40,
+                         unsafe_every: int = 0) -> Path:
+    """A square that actions 0/1/2 move 2 pixels left/right/not at all, one shard per 40;
+    with ``unsafe_every`` every such step of an episode is labelled unsafe."""
     rng = np.random.default_rng(0)
     metadata = {"env_id": env_id, "env_kwargs": {}, "seed": 0, "policy": "random",
                 "obs_shape": [size, size, 3], "n_actions": 3}
@@ -70,7 +73,9 @@ def write_square_dataset(path: Path, episodes: int = 6, steps: int = 20, size: i
             action = int(rng.integers(3))
             new = int(np.clip(column + (-2, 2, 0)[action], 0, size - 4))
             writer.add(obs=square_frame(column, size), action=action, reward=0.0,
-                       next_obs=square_frame(new, size), unsafe=False, terminated=False,
+                       next_obs=square_frame(new, size),
+                       unsafe=bool(unsafe_every) and step % unsafe_every == unsafe_every - 1,
+                       terminated=False,
                        truncated=step == steps - 1, episode=episode, step=step)
             column = new
     writer.close()
@@ -541,6 +546,24 @@ def test_bad_data_and_options_give_clear_errors(square_data, tmp_path):
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="not a world-model run"):
         train_worldmodel(square_data, tmp_path / "other", {**FAST, "steps": 1})
+
+
+def test_batches_oversample_unsafe_transitions(square_data, tmp_path):
+    data = write_square_dataset(tmp_path / "data", episodes=3, steps=20, unsafe_every=10)
+    part = rank_data(data, 1, [0, 1, 2], rank=0, world_size=1)
+    assert part.unsafe_rows.tolist() == [9, 19, 29, 39, 49, 59]
+    rows = part.draw(np.random.default_rng(0), 32, unsafe_fraction=0.25)
+    assert len(rows) == 32 and set(rows[:8].tolist()) <= set(part.unsafe_rows.tolist())
+    uniform = part.draw(np.random.default_rng(0), 32)  # as before the option existed
+    assert np.array_equal(uniform, np.random.default_rng(0).choice(part.rows, 32))
+    result = train_worldmodel(data, tmp_path / "run", {**FAST, "steps": 2, "unsafe_fraction": 0.25},
+                              progress=False)
+    assert result["step"] == 2
+    with pytest.raises(DatasetError, match="unsafe_fraction=0.25 .* have none"):
+        train_worldmodel(square_data, tmp_path / "none", {**FAST, "unsafe_fraction": 0.25})
+    assert not (tmp_path / "none").exists()
+    with pytest.raises(ValueError, match=r"unsafe_fraction must be a number in \[0, 1\), got 1.0"):
+        WorldModelConfig(unsafe_fraction=1.0)
 
 
 def test_data_from_another_env_or_frame_size_is_refused(square_data, driving_run, tmp_path):

@@ -46,6 +46,9 @@ class WorldModelConfig:
             a cosine from ``learning_rate`` at the first step to 0 at ``steps`` (set from the
             step, so ``--resume`` continues the same curve).
         batch_size: transitions per batch and process (under torchrun each rank draws its own).
+        unsafe_fraction: share of every batch drawn from the training transitions recorded as
+            unsafe, in [0, 1): crashes are rare (about 1 in 500 recorded steps), so without it
+            the generator hardly sees one; 0 draws every transition alike.
         steps: generator updates in all (``--resume`` continues up to this count).
         val_fraction: fraction of episodes held out for validation and ``eval``.
         seed: seeds weights, batch sampling, noise and the episode split.
@@ -75,6 +78,7 @@ class WorldModelConfig:
     beta2: float = 0.999
     lr_schedule: str = "constant"
     batch_size: int = 32
+    unsafe_fraction: float = 0.0
     steps: int = 2000
     val_fraction: float = 0.2
     seed: int = 0
@@ -116,6 +120,9 @@ class WorldModelConfig:
         for name in ("beta1", "beta2"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        if not isinstance(self.unsafe_fraction, (int, float)) or isinstance(self.unsafe_fraction, bool) \
+                or not 0.0 <= self.unsafe_fraction < 1.0:
+            raise ValueError(f"unsafe_fraction must be a number in [0, 1), got {self.unsafe_fraction!r}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if not isinstance(self.device, str) or not self.device:

@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from rlgan.config import build_config
-from rlgan.data import TransitionDataset
+from rlgan.data import DatasetError, TransitionDataset
 from rlgan.io import atomic_path
 from rlgan.worldmodel.config import WorldModelConfig
 from rlgan.worldmodel.data import collate, data_info, evenly_spaced, rank_data
@@ -230,6 +230,11 @@ def train_worldmodel(data: str | Path, run: str | Path,
 def _train(data: Path, run: Path, config: WorldModelConfig, info: DataInfo, context: Distributed,
            resume: bool, overwrite: bool, progress: bool,
            init_from: Path | None) -> dict[str, Any]:
+    part = rank_data(data, config.history, info.train_episodes, context.rank, context.world_size)
+    if config.unsafe_fraction and len(part.unsafe_rows) == 0:
+        raise DatasetError(f"unsafe_fraction={config.unsafe_fraction} oversamples unsafe "
+                           f"transitions, but the training episodes of {data} have none; record "
+                           "crashes (e.g. --policy random) or set unsafe_fraction=0")
     _prepare_run_dir(run, resume, overwrite)
     barrier(context)  # every rank checked the directory before rank 0 changes it
     if context.is_main:
@@ -249,7 +254,6 @@ def _train(data: Path, run: Path, config: WorldModelConfig, info: DataInfo, cont
         done = load_checkpoint(run, generator, discriminator, optimizers)
         start, samples_seen = int(done["step"]), int(done["samples_seen"])
         train_seconds, last_checkpoint = float(done["train_seconds"]), start
-    part = rank_data(data, config.history, info.train_episodes, context.rank, context.world_size)
     val_dataset = (TransitionDataset(data, config.history, episodes=info.val_episodes)
                    if info.val_episodes else part.dataset)
     validation = _Validation(val_dataset, config, device) if context.is_main else None
@@ -274,8 +278,8 @@ def _train(data: Path, run: Path, config: WorldModelConfig, info: DataInfo, cont
     val_scores: dict[str, float] = {}
     try:
         for step in range(start + 1, config.steps + 1):
-            batches = [collate(part.dataset, rng.choice(part.rows, config.batch_size), device)
-                       for _ in range(n_batches)]
+            batches = [collate(part.dataset, part.draw(rng, config.batch_size, config.unsafe_fraction),
+                               device) for _ in range(n_batches)]
             learning_rate = config.learning_rate_at(step)
             for optimizer in optimizers.values():
                 for group in optimizer.param_groups:
