@@ -42,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--compile", action="store_true",
                           help="run the generator through torch.compile: a depth-3 search about "
-                               "1.2-1.3x faster on 2 CPU cores, after compiling (a minute or two "
+                               "1.4x faster on 2 CPU cores, after compiling (a minute or two "
                                "the first time on a machine; needs a C++ compiler)")
     evaluate.add_argument("--json", action="store_true", help="print {\"rows\": [...]}")
     evaluate.set_defaults(func=run_eval)

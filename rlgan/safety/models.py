@@ -36,7 +36,7 @@ def load_learned_search(model_run: str | Path, config: SearchConfig | None = Non
         device: where the networks run.
         worldmodel_run: world-model run (default: the one recorded in the safety run, a
             relative path taken from the safety run's directory).
-        compiled: run the generator through ``torch.compile`` (a depth-3 search about 1.2-1.3x
+        compiled: run the generator through ``torch.compile`` (a depth-3 search about 1.4x
             faster on 2 CPU cores; compiling takes a minute or two the first time on a machine).
 
     Raises:

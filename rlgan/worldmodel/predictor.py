@@ -40,7 +40,7 @@ class WorldModel:
         step: generator updates it was trained for.
         compiled: run the generator through ``torch.compile`` on the batch sizes of a search
             tree's levels (:mod:`rlgan.compiled`), compiled here, before the first prediction:
-            a depth-3 search about 1.2-1.3x faster on 2 CPU cores, after a compile of 20-60 s
+            a depth-3 search about 1.4x faster on 2 CPU cores, after a compile of 20-60 s
             per batch size the first time on a machine.
         max_batch: the largest compiled batch (default :data:`COMPILED_BATCH`).
 
