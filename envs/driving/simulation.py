@@ -48,6 +48,12 @@ class Action(IntEnum):
     BRAKE = 4
 
 
+def touching(gap: np.ndarray, side: np.ndarray) -> np.ndarray:
+    """Whether the player touches a vehicle ``gap`` metres ahead along the road (negative
+    behind) and ``side`` metres away across it (absolute); any shape, elementwise."""
+    return (np.abs(gap) < CONTACT_GAP) & (side < CONTACT_SIDE)
+
+
 @lru_cache(maxsize=4 * TRACKS_PER_MAP)
 def build_track(track_seed: int, max_curvature: float, straight_fraction: float,
                 section_length: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -240,7 +246,7 @@ class RoadBatch:
         self.car_position = self.car_position + self.car_speed * dt
 
         gap, side = self._gaps()
-        hit = (np.abs(gap) < CONTACT_GAP) & (side < CONTACT_SIDE)
+        hit = touching(gap, side)
         crash = hit.any(axis=1)
         offroad = self._off_road()
         self.crashes += crash
@@ -274,8 +280,7 @@ class RoadBatch:
         """(N,) whether each player touches a vehicle or is off the road in the current state:
         what :meth:`step` reports as a crash or off-road event, read from the state alone (true
         in the state an episode ends in with ``on_unsafe="terminate"``; a respawn clears it)."""
-        gap, side = self._gaps()
-        return ((np.abs(gap) < CONTACT_GAP) & (side < CONTACT_SIDE)).any(axis=1) | self._off_road()
+        return touching(*self._gaps()).any(axis=1) | self._off_road()
 
     def _headway_cost(self, gap: np.ndarray, side: np.ndarray) -> np.ndarray:
         """(N,) 1 - bumper gap / ``config.headway`` of the nearest vehicle ahead in each

@@ -75,19 +75,12 @@ class RankData:
 
     def draw(self, rng: np.random.Generator, batch_size: int, unsafe_fraction: float = 0.0) -> np.ndarray:
         """Rows of one batch: ``round(batch_size * unsafe_fraction)`` of them drawn from
-        :attr:`unsafe_rows`, the rest from all :attr:`rows` (with replacement).
-
-        Raises:
-            DatasetError: ``unsafe_fraction`` > 0 but no training transition is unsafe.
-        """
+        :attr:`unsafe_rows` (which must not be empty then; ``train_worldmodel`` checks before it
+        starts), the rest from all :attr:`rows`, with replacement."""
         n_unsafe = int(round(batch_size * unsafe_fraction))
         if n_unsafe == 0:
             return rng.choice(self.rows, batch_size)
-        unsafe_rows = self.unsafe_rows
-        if len(unsafe_rows) == 0:
-            raise DatasetError(f"unsafe_fraction={unsafe_fraction} oversamples unsafe "
-                               "transitions, but this part of the dataset has none")
-        return np.concatenate([rng.choice(unsafe_rows, n_unsafe),
+        return np.concatenate([rng.choice(self.unsafe_rows, n_unsafe),
                                rng.choice(self.rows, batch_size - n_unsafe)])
 
 
