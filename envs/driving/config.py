@@ -109,10 +109,9 @@ class DrivingConfig:
         show_unsafe: draw a burst over the bike in every frame whose state is unsafe (touching
             a vehicle or off the road), so the event is in the pixels, as a crash is on screen
             in a real game: the last frame of an episode that ends on a crash shows it. Off by
-            default (observations as in v0); world-model and classifier data record with it on
-            (see the README), since a 64x64 frame otherwise shows a crash as a pixel or two of
-            overlap. With ``on_unsafe="respawn"`` the respawn clears the state, so no frame
-            shows the burst.
+            default (observations as in v0). Meant for world-model and classifier data, since a
+            64x64 frame otherwise shows a crash as a pixel or two of overlap. With
+            ``on_unsafe="respawn"`` the respawn clears the state, so no frame shows the burst.
     """
 
     map: str = "day"
