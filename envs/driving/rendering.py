@@ -416,7 +416,7 @@ class RoadRenderer:
         star = (np.abs(across) + np.abs(up) <= 1.3) | ((np.abs(across) <= 0.8) & (np.abs(up) <= 0.8))
         core = np.abs(across) + np.abs(up) <= 0.5
         colours = np.where(core[star][:, None], np.uint8(255), np.array([255, 200, 0], np.uint8))
-        return star, colours.astype(np.uint8)
+        return star, colours
 
     def _project(self, depth: float, across: float) -> tuple[float, float, float]:
         """Screen (bottom row, centre column, pixels per metre) of a point on the ground."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +68,9 @@ class RankData:
     dataset: TransitionDataset
     rows: np.ndarray
 
-    @property
+    @cached_property
     def unsafe_rows(self) -> np.ndarray:
-        """The :attr:`rows` whose transition was recorded as unsafe."""
+        """The :attr:`rows` whose transition was recorded as unsafe (found once)."""
         unsafe = self.dataset.arrays["unsafe"][self.dataset.indices[self.rows]]
         return self.rows[unsafe]
 
