@@ -383,14 +383,21 @@ def test_training_with_a_world_model_adds_generated_pairs(tmp_path):
                          progress=False)
 
 
-def test_counterfactual_pairs_label_every_action_by_replay(tmp_path):
+def driving_one_key_dataset(path, key, steps=120):
+    """120 steps of rlgan/Driving-v0 (6 cars, episodes of at most 40 steps) pressing ``key``
+    only, recorded with seed 7; returns the env options."""
     kwargs = {"max_steps": 40, "cars": 6}
     env = gymnasium.make("rlgan/Driving-v0", **kwargs)
     metadata = {"env_id": "rlgan/Driving-v0", "env_kwargs": kwargs, "seed": 7, "policy": "random",
                 "epsilon": 0.0, "obs_shape": [64, 64, 3], "obs_dtype": "uint8", "n_actions": 3}
-    writer = TransitionWriter(tmp_path / "data", metadata)
-    record(env, lambda observation: int(Action.LEFT), writer, 120, seed=7, progress=False)  # off the road
+    writer = TransitionWriter(path, metadata)
+    record(env, lambda observation: key, writer, steps, seed=7, progress=False)
     writer.close()
+    return kwargs
+
+
+def test_counterfactual_pairs_label_every_action_by_replay(tmp_path):
+    driving_one_key_dataset(tmp_path / "data", LEFT)  # off the road
     pairs = generated_pairs(tmp_path / "data", None, CopyLastPredictor(), 30, np.random.default_rng(0),
                             torch.device("cpu"), every_action=True)
     assert len(pairs) == 30 and pairs.frame_t1.shape == (30, 3, 64, 64)
@@ -405,6 +412,45 @@ def test_counterfactual_pairs_label_every_action_by_replay(tmp_path):
     assert summary["generated_pairs"] % 3 == 0
     with pytest.raises(ValueError, match="counterfactual must be true or false, got 'maybe'"):
         TrainConfig(counterfactual="maybe")
+
+
+def test_doomed_steps_are_labelled_unsafe_before_the_crash(driving):
+    from rlgan.safety.labels import doom_oracle, outcome_labels
+
+    # A slower car 4.8 m ahead: up and left crash at the second step whatever follows, right
+    # escapes (the oracle test above); no first step is itself unsafe.
+    driving.unwrapped.set_state(driving_situation(driving, gap=4.8, speed=25.0, lateral=0.8))
+    before = driving.unwrapped.get_state()
+    actions = [LEFT, RIGHT, UP]
+    assert outcome_labels(driving, actions).tolist() == [False, False, False]
+    oracle = doom_oracle("rlgan/Driving-v0", {"cars": 2}, 1)
+    assert outcome_labels(driving, actions, oracle).tolist() == [True, False, True]
+    assert driving.unwrapped.get_state() == before
+    assert doom_oracle("rlgan/Driving-v0", {}, 0) is None
+    with pytest.raises(ValueError, match="doom_horizon must be an integer in 0..4, got 5"):
+        doom_oracle("rlgan/Driving-v0", {}, 5)
+    with pytest.raises(ValueError, match="doom_horizon must be an integer in 0..4, got 1.5"):
+        TrainConfig(doom_horizon=1.5)
+
+
+def test_doom_horizon_relabels_recorded_steps_before_each_crash(tmp_path):
+    from rlgan.data import TransitionDataset
+    from rlgan.safety.labels import replayed_labels
+    from rlgan.safety.training import real_pairs
+
+    kwargs = driving_one_key_dataset(tmp_path / "data", UP)  # rear-ends a slower car
+    recorded = real_pairs(tmp_path / "data", None)
+    crashes = np.flatnonzero(recorded.unsafe)
+    one, two = (real_pairs(tmp_path / "data", None, doom_horizon=h) for h in (1, 2))
+    assert torch.equal(recorded.frame_t, one.frame_t)
+    assert np.flatnonzero(one.unsafe).tolist() == sorted([*crashes, *(crashes - 1)])
+    assert np.flatnonzero(two.unsafe).tolist() == sorted([*crashes, *(crashes - 1), *(crashes - 2)])
+    generated = generated_pairs(tmp_path / "data", None, CopyLastPredictor(), 4, np.random.default_rng(0),
+                                torch.device("cpu"), doom_horizon=1)
+    assert len(generated) == 4 and generated.unsafe.sum() == 2  # the crash and the doomed step
+    dataset = TransitionDataset(tmp_path / "data", history=1)
+    with pytest.raises(ValueError, match=r"actions must have shape \(len\(items\), k\) = \(2, k\)"):
+        replayed_labels(dataset, np.arange(2), np.zeros(2, np.int64), "rlgan/Driving-v0", kwargs)
 
 
 def test_colour_jitter_recolours_both_frames_of_a_pair_alike():

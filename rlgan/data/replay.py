@@ -7,22 +7,23 @@ an env with ``get_state()``/``set_state()`` then shows what each action would ha
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+import gymnasium
 import numpy as np
 
 from rlgan.data.format import episode_seed
 from rlgan.data.torch_dataset import TransitionDataset
 
 
-def replay_every_action(dataset: TransitionDataset, items: np.ndarray, env_id: str,
-                        env_kwargs: Mapping[str, Any], n_actions: int) -> tuple[np.ndarray, np.ndarray]:
-    """The true outcome of every action from the states of ``items`` (dataset item indices).
+def replay_states(dataset: TransitionDataset, items: np.ndarray, env_id: str,
+                  env_kwargs: Mapping[str, Any]) -> Iterator[tuple[int, gymnasium.Env]]:
+    """Rebuild the states of ``items`` (dataset item indices) one by one.
 
-    Returns:
-        ``(next_frames, unsafe)``: uint8 ``(len(items), n_actions, H, W, C)`` frames t+1 and
-        bool ``(len(items), n_actions)`` ground-truth ``info["unsafe"]`` of each action.
+    Yields ``(position, env)``: ``env`` stands at the state just before the recorded step of
+    ``items[position]``. The caller may step it (e.g. after ``env.unwrapped.set_state``); the
+    state is restored before the replay goes on. Items come episode by episode, not in order.
 
     Raises:
         ValueError: the env cannot save/restore states, or the replay does not reproduce the
@@ -35,12 +36,10 @@ def replay_every_action(dataset: TransitionDataset, items: np.ndarray, env_id: s
         if not hasattr(env.unwrapped, "get_state"):
             raise ValueError(f"{env_id} has no get_state()/set_state(): the outcome of actions "
                              "that were not taken cannot be replayed")
-        arrays, rows = dataset.arrays, dataset.indices[items]
+        arrays, rows = dataset.arrays, dataset.indices[np.asarray(items, dtype=np.int64)]
         wanted: dict[int, dict[int, int]] = {}
         for position, row in enumerate(rows):
             wanted.setdefault(int(arrays["episode"][row]), {})[int(arrays["step"][row])] = position
-        frames = np.zeros((len(items), n_actions, *arrays["obs"].shape[1:]), np.uint8)
-        unsafe = np.zeros((len(items), n_actions), bool)
         for episode, steps in wanted.items():
             episode_rows = np.flatnonzero(arrays["episode"] == episode)
             observation, _ = env.reset(seed=episode_seed(dataset.metadata, episode))
@@ -53,13 +52,31 @@ def replay_every_action(dataset: TransitionDataset, items: np.ndarray, env_id: s
                         "with other env options (e.g. another --map)")
                 if step in steps:
                     state = env.unwrapped.get_state()
-                    for action in range(n_actions):
-                        env.unwrapped.set_state(state)
-                        observation, _, _, _, info = env.step(action)
-                        frames[steps[step], action] = observation
-                        unsafe[steps[step], action] = bool(info.get("unsafe", False))
+                    yield steps[step], env
                     env.unwrapped.set_state(state)
                 observation = env.step(int(arrays["action"][row]))[0]
-        return frames, unsafe
     finally:
         env.close()
+
+
+def replay_every_action(dataset: TransitionDataset, items: np.ndarray, env_id: str,
+                        env_kwargs: Mapping[str, Any], n_actions: int) -> tuple[np.ndarray, np.ndarray]:
+    """The true outcome of every action from the states of ``items`` (dataset item indices).
+
+    Returns:
+        ``(next_frames, unsafe)``: uint8 ``(len(items), n_actions, H, W, C)`` frames t+1 and
+        bool ``(len(items), n_actions)`` ground-truth ``info["unsafe"]`` of each action.
+
+    Raises:
+        ValueError: as :func:`replay_states`.
+    """
+    frames = np.zeros((len(items), n_actions, *dataset.arrays["obs"].shape[1:]), np.uint8)
+    unsafe = np.zeros((len(items), n_actions), bool)
+    for position, env in replay_states(dataset, items, env_id, env_kwargs):
+        state = env.unwrapped.get_state()
+        for action in range(n_actions):
+            env.unwrapped.set_state(state)
+            observation, _, _, _, info = env.step(action)
+            frames[position, action] = observation
+            unsafe[position, action] = bool(info.get("unsafe", False))
+    return frames, unsafe

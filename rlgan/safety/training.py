@@ -3,8 +3,10 @@
 Pairs are (frame t, frame t+1) with the env's ground-truth ``unsafe`` label. With a world model,
 pairs whose second frame the generator predicted (from the same recorded frame and action,
 labelled with the real step's ``unsafe``) are mixed in, so the classifier also works on the
-frames the search feeds it. Unsafe steps are rare, so every batch draws a fixed fraction of
-unsafe pairs (balanced sampling). The held-out split is by episode.
+frames the search feeds it. With a doom horizon every label is read again from the true
+simulator, and a step into a state from which every continuation crashes within the horizon
+counts as unsafe too (:mod:`rlgan.safety.labels`). Unsafe steps are rare, so every batch draws a
+fixed fraction of unsafe pairs (balanced sampling). The held-out split is by episode.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from tqdm import tqdm
 
 from rlgan.config import config_to_dict
 from rlgan.data import DatasetError, TransitionDataset, load_metadata, split_episodes
-from rlgan.data.replay import replay_every_action
 from rlgan.device import resolve_device
 from rlgan.safety.augment import jitter_colours, mirror
 from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier, make_pairs
+from rlgan.safety.labels import check_doom_horizon, replayed_labels
 from rlgan.safety.metrics import classification_report
 from rlgan.safety.run import CONFIG_FILE, SafetyRunInfo, check_compatible, save_safety_run
 from rlgan.safety.search import NextFramePredictor
@@ -47,6 +49,11 @@ class TrainConfig:
             replaying the state in the true simulator (the env must have ``get_state()`` and
             the data must replay: recorded by ``rlgan record``); otherwise only the recorded
             action's pair, with its recorded label.
+        doom_horizon: also label a pair unsafe when its step lands in a state from which every
+            sequence of this many actions meets an unsafe step (read by replaying the data in
+            the true simulator with the oracle search, like ``counterfactual``), so the search
+            sees a crash coming that many steps earlier; 0 (the SAD-GAN paper's label) labels
+            the step alone. 0..4.
         threshold: P(unsafe) at or above which a pair is called unsafe (saved with the run).
         flip: mirror both frames left-right in half the pairs (unsafe labels are symmetric).
         colour_jitter: recolour both frames of half the pairs alike (random channel order, gain
@@ -66,6 +73,7 @@ class TrainConfig:
     generated_fraction: float = 0.5
     max_generated: int = 4096
     counterfactual: bool = False
+    doom_horizon: int = 0
     threshold: float = 0.5
     flip: bool = True
     colour_jitter: bool = False
@@ -89,6 +97,7 @@ class TrainConfig:
         for name in ("flip", "colour_jitter", "counterfactual"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        check_doom_horizon(self.doom_horizon)
 
 
 @dataclass
@@ -116,40 +125,53 @@ def frame_shape_of(metadata: dict[str, Any], where: Path) -> tuple[int, int, int
     return shape
 
 
-def real_pairs(root: str | Path, episodes: list[int] | None) -> PairSet:
-    """Recorded (frame t, frame t+1, unsafe) of ``episodes`` (all when None)."""
+def real_pairs(root: str | Path, episodes: list[int] | None, doom_horizon: int = 0) -> PairSet:
+    """Recorded (frame t, frame t+1, unsafe) of ``episodes`` (all when None); with a
+    ``doom_horizon`` the labels are replayed (:func:`rlgan.safety.labels.replayed_labels`)."""
     dataset = TransitionDataset(root, history=1, episodes=episodes)
     rows = dataset.indices
+    if doom_horizon:
+        metadata = dataset.metadata
+        unsafe = replayed_labels(dataset, np.arange(len(rows)), dataset.arrays["action"][rows, None],
+                                 metadata["env_id"], metadata["env_kwargs"], doom_horizon)[:, 0]
+    else:
+        unsafe = dataset.arrays["unsafe"][rows].copy()
     return PairSet(
         frame_t=torch.from_numpy(np.ascontiguousarray(dataset.arrays["obs"][rows].transpose(0, 3, 1, 2))),
         frame_t1=torch.from_numpy(np.ascontiguousarray(dataset.arrays["next_obs"][rows].transpose(0, 3, 1, 2))),
-        unsafe=dataset.arrays["unsafe"][rows].copy())
+        unsafe=unsafe)
 
 
 @torch.no_grad()
 def generated_pairs(root: str | Path, episodes: list[int] | None, predictor: NextFramePredictor,
                     max_pairs: int, rng: np.random.Generator, device: torch.device,
-                    every_action: bool = False, batch_size: int = 64) -> PairSet:
+                    every_action: bool = False, doom_horizon: int = 0, batch_size: int = 64) -> PairSet:
     """(frame t, predicted frame t+1) pairs from the states of every unsafe step of
     ``episodes`` and of safe steps, ``max_pairs`` in all.
 
     Without ``every_action`` each state gives the pair of its recorded action, labelled with
     the recorded ``unsafe``. With it each state gives a pair for every action, labelled by
     replaying the state in the true simulator (:mod:`rlgan.data.replay`): the classifier then
-    sees, in the same traffic, which keys crash and which do not.
+    sees, in the same traffic, which keys crash and which do not. A ``doom_horizon`` replays
+    the labels either way and adds doomed steps (:mod:`rlgan.safety.labels`).
     """
     dataset = TransitionDataset(root, history=int(predictor.history), episodes=episodes)
     n_actions = int(predictor.n_actions) if every_action else 1
     unsafe = dataset.arrays["unsafe"][dataset.indices]
-    positives, negatives = np.flatnonzero(unsafe), np.flatnonzero(~unsafe)
+    positives = np.flatnonzero(unsafe)
+    if doom_horizon:  # the steps that may lead into a doomed state come first too
+        positives = steps_before(dataset, positives, doom_horizon)
+    negatives = np.setdiff1d(np.arange(len(unsafe)), positives)
     n_states = max(1, max_pairs // n_actions)
     n_negatives = max(0, min(len(negatives), n_states - len(positives)))
     chosen = np.sort(np.concatenate([positives[:n_states],
                                      rng.choice(negatives, n_negatives, replace=False)]))
-    if every_action:
+    if every_action or doom_horizon:
         metadata = dataset.metadata
-        _, labels = replay_every_action(dataset, chosen, metadata["env_id"], metadata["env_kwargs"],
-                                        n_actions)
+        actions = (np.tile(np.arange(n_actions), (len(chosen), 1)) if every_action
+                   else dataset.arrays["action"][dataset.indices[chosen], None])
+        labels = replayed_labels(dataset, chosen, actions, metadata["env_id"], metadata["env_kwargs"],
+                                 doom_horizon)
         labels = labels.reshape(-1)  # state-major: (state 0, action 0), (state 0, action 1), ...
     else:
         labels = unsafe[chosen]
@@ -166,6 +188,20 @@ def generated_pairs(root: str | Path, episodes: list[int] | None, predictor: Nex
         frame_t.append(frames[:, -1].cpu())
         frame_t1.append(predicted.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu())
     return PairSet(frame_t=torch.cat(frame_t), frame_t1=torch.cat(frame_t1), unsafe=labels)
+
+
+def steps_before(dataset: TransitionDataset, items: np.ndarray, count: int) -> np.ndarray:
+    """``items`` and the items of the ``count`` steps before each in the same episode, sorted."""
+    arrays, rows = dataset.arrays, dataset.indices
+    found = [np.asarray(items, dtype=np.int64)]
+    for back in range(1, count + 1):
+        earlier = found[0] - back
+        earlier = earlier[earlier >= 0]
+        later = earlier + back
+        same = ((arrays["episode"][rows[earlier]] == arrays["episode"][rows[later]])
+                & (arrays["step"][rows[earlier]] == arrays["step"][rows[later]] - back))
+        found.append(earlier[same])
+    return np.unique(np.concatenate(found))
 
 
 class BalancedSampler:
@@ -254,21 +290,21 @@ def train_classifier(data: str | Path, run_dir: str | Path, config: TrainConfig 
     start = time.perf_counter()
 
     train_episodes, val_episodes = split_episodes(data, config.val_fraction, config.seed)
-    train_real = real_pairs(data, train_episodes)
+    train_real = real_pairs(data, train_episodes, config.doom_horizon)
     if not train_real.unsafe.any():
         raise DatasetError(f"the training episodes of {data} hold no unsafe step to learn from; "
                            "record more steps or with more exploration (--epsilon, --policy random)")
-    val_real = real_pairs(data, val_episodes) if val_episodes else None
+    val_real = real_pairs(data, val_episodes, config.doom_horizon) if val_episodes else None
     sources = [(train_real, 1.0)]
     train_generated = val_generated = None
     if predictor is not None and config.generated_fraction > 0:
         train_generated = generated_pairs(data, train_episodes, predictor, config.max_generated, rng,
-                                          device, config.counterfactual)
+                                          device, config.counterfactual, config.doom_horizon)
         sources = [(train_real, 1.0 - config.generated_fraction),
                    (train_generated, config.generated_fraction)]
         if val_episodes:
             val_generated = generated_pairs(data, val_episodes, predictor, config.max_generated, rng,
-                                            device, config.counterfactual)
+                                            device, config.counterfactual, config.doom_horizon)
     samplers = [(pairs, BalancedSampler(pairs, config.positive_fraction, rng), share)
                 for pairs, share in sources]
 
@@ -356,20 +392,22 @@ def evaluate_run(run_dir: str | Path, data: str | Path, worldmodel_run: str | Pa
     if same_data and not episodes:
         raise ValueError(f"safety run {run_dir} held out no episode of {data}; evaluate it on "
                          "another dataset")
+    trained = info.train or {}
+    doom_horizon = int(trained.get("doom_horizon", 0))  # labels as in training
     threshold = info.threshold if threshold is None else threshold
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")
     result = {"run": str(run_dir), "data": str(data),
               "split": "held-out episodes" if same_data else "all episodes", "threshold": threshold,
-              "real": evaluate_pairs(model, real_pairs(data, episodes), threshold, device),
+              "real": evaluate_pairs(model, real_pairs(data, episodes, doom_horizon), threshold, device),
               "generated": None}
     if worldmodel_run is None and info.worldmodel_run is not None:
         worldmodel_run = Path(run_dir) / info.worldmodel_run  # a relative path is the run's
     if worldmodel_run:
         predictor = load_predictor(worldmodel_run, device)
         _check_predictor(predictor, metadata, data)
-        every_action = bool((info.train or {}).get("counterfactual", False))  # as in training
+        every_action = bool(trained.get("counterfactual", False))
         pairs = generated_pairs(data, episodes, predictor, max_generated,
-                                np.random.default_rng(seed), device, every_action)
+                                np.random.default_rng(seed), device, every_action, doom_horizon)
         result["generated"] = evaluate_pairs(model, pairs, threshold, device)
     return result

@@ -1,0 +1,97 @@
+"""Ground-truth labels of classifier pairs, read from the true simulator by replaying the
+recorded episodes (:func:`rlgan.data.replay.replay_states`).
+
+A pair (frame t, frame t+1 after action a) is unsafe when its step is (the env's
+``info["unsafe"]``). With a doom horizon ``h > 0`` it is also unsafe when the step lands in a
+**doomed** state: one from which every sequence of ``h`` actions meets an unsafe step (the
+oracle search's best safe depth from there is below ``h``). A search on a classifier trained so
+flags a key up to ``h`` steps before the crash it makes unavoidable, from a one-step prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import gymnasium
+import numpy as np
+
+from rlgan.data import TransitionDataset
+from rlgan.data.replay import replay_states
+from rlgan.safety.oracle import OracleSearch
+from rlgan.safety.search import SearchConfig
+
+#: The deepest doom horizon: labelling costs up to ``n_actions ** h`` simulator steps per pair.
+MAX_DOOM_HORIZON = 4
+#: A node budget no doom search reaches, so it always covers the whole tree.
+FULL_TREE = 10**9
+
+
+def check_doom_horizon(value: object) -> None:
+    """Raise ``ValueError`` unless ``value`` is an integer in ``0..MAX_DOOM_HORIZON``."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_DOOM_HORIZON:
+        raise ValueError(f"doom_horizon must be an integer in 0..{MAX_DOOM_HORIZON}, got {value!r}")
+
+
+def outcome_labels(env: gymnasium.Env, actions: Sequence[int], oracle: OracleSearch | None = None) -> np.ndarray:
+    """Unsafe (or doomed) outcome of each of ``actions`` taken from the current state of ``env``,
+    which is left as it was.
+
+    Args:
+        oracle: an oracle search of depth ``h`` on the same env: a safe step that lands where
+            its best safe depth is below ``h`` is doomed (see the module docstring); None
+            labels the step alone.
+
+    Returns:
+        bool ``(len(actions),)``.
+    """
+    state = env.unwrapped.get_state()
+    labels = np.zeros(len(actions), dtype=bool)
+    for column, action in enumerate(actions):
+        env.unwrapped.set_state(state)
+        _, _, terminated, truncated, info = env.step(int(action))
+        unsafe = bool(info.get("unsafe", False))
+        if not unsafe and oracle is not None and not (terminated or truncated):
+            best = oracle.search_state(env.unwrapped.get_state()).safe_depths.max()
+            unsafe = bool(best < oracle.config.depth)
+        labels[column] = unsafe
+    env.unwrapped.set_state(state)
+    return labels
+
+
+def doom_oracle(env_id: str, env_kwargs: Mapping[str, Any], doom_horizon: int) -> OracleSearch | None:
+    """The oracle search :func:`outcome_labels` needs for ``doom_horizon`` (None for 0)."""
+    check_doom_horizon(doom_horizon)
+    if not doom_horizon:
+        return None
+    return OracleSearch(env_id, dict(env_kwargs), SearchConfig(depth=doom_horizon, node_budget=FULL_TREE))
+
+
+def replayed_labels(dataset: TransitionDataset, items: np.ndarray, actions: np.ndarray, env_id: str,
+                    env_kwargs: Mapping[str, Any], doom_horizon: int = 0) -> np.ndarray:
+    """:func:`outcome_labels` of ``actions[i]`` from the state of ``items[i]`` (dataset item
+    indices), rebuilt by replaying the recorded episodes.
+
+    Args:
+        actions: int ``(len(items), k)``, the actions to label from each state.
+        doom_horizon: see the module docstring; 0 labels the step alone.
+
+    Returns:
+        bool ``(len(items), k)``.
+
+    Raises:
+        ValueError: a bad horizon or shape, an env without ``get_state``/``set_state``, or data
+            that does not replay (recorded with other env options).
+    """
+    actions = np.asarray(actions, dtype=np.int64)
+    if actions.ndim != 2 or len(actions) != len(items):
+        raise ValueError(f"actions must have shape (len(items), k) = ({len(items)}, k), got {actions.shape}")
+    labels = np.zeros(actions.shape, dtype=bool)
+    oracle = doom_oracle(env_id, env_kwargs, doom_horizon)
+    try:
+        for position, env in replay_states(dataset, items, env_id, env_kwargs):
+            labels[position] = outcome_labels(env, actions[position], oracle)
+    finally:
+        if oracle is not None:
+            oracle.close()
+    return labels
