@@ -13,7 +13,7 @@ from gymnasium.utils.env_checker import check_env
 
 import rlgan  # noqa: F401
 from rlgan.envs.driving import MAPS, DrivingEnv
-from rlgan.envs.driving.simulation import CONTACT_GAP
+from rlgan.envs.driving.simulation import CONTACT_GAP, HAZARD_AHEAD, HAZARD_BESIDE
 
 ID = "rlgan/Driving-v0"
 
@@ -200,6 +200,39 @@ def test_headway_penalty_grows_as_the_car_ahead_comes_closer():
     assert reward_with_car_at(8.0, 0) == pytest.approx(free)  # off by default
     with pytest.raises(ValueError, match="headway must be in 1..100"):
         gymnasium.make(ID, headway=0.5)
+
+
+def test_hazard_starts_put_a_vehicle_close_to_the_bike_and_replay_exactly():
+    env = DrivingEnv(hazard_start=1.0, max_steps=60)
+    kinds, unsafe_episodes = set(), 0
+    for seed in range(40):
+        _, info = env.reset(seed=seed)
+        roads = env.roads
+        assert info["distance"] == 0.0 and not roads.unsafe_now()[0]
+        gap = roads.car_position[0, 0] - roads.position[0]
+        lanes_apart = abs(int(roads.car_lane[0, 0]) - int(roads.lane_index()[0]))
+        window = HAZARD_AHEAD if lanes_apart == 0 else HAZARD_BESIDE
+        assert lanes_apart <= 1 and window[0] <= gap <= window[1]
+        kinds.add(lanes_apart)
+        for _ in range(60):
+            _, _, terminated, truncated, info = env.step(int(env.np_random.integers(3)))
+            if terminated or truncated:
+                break
+        unsafe_episodes += info["unsafe"]
+    assert kinds == {0, 1} and unsafe_episodes >= 10
+    assert 0.0 < info["distance"] < env.roads.position[0]  # counted from the hazard's start
+    actions = np.random.default_rng(2).integers(3, size=40)
+    first, _, _ = rollout(gymnasium.make(ID, hazard_start=1.0), actions, seed=5)
+    second, _, _ = rollout(gymnasium.make(ID, hazard_start=1.0), actions, seed=5)
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+    env.reset(seed=5)
+    state = env.get_state()
+    assert state.start_position > 0 and np.array_equal(DrivingEnv().set_state(state), first[0])
+    plain, _, _ = rollout(gymnasium.make(ID), actions, seed=5)
+    zero, _, _ = rollout(gymnasium.make(ID, hazard_start=0.0), actions, seed=5)
+    assert all(np.array_equal(a, b) for a, b in zip(plain, zero))  # v0 episodes unchanged
+    with pytest.raises(ValueError, match="hazard_start must be a probability in 0..1"):
+        gymnasium.make(ID, hazard_start=1.5)
 
 
 def test_scripted_driver_beats_random():

@@ -112,6 +112,11 @@ class DrivingConfig:
             default (observations as in v0). Meant for world-model and classifier data, since a
             64x64 frame otherwise shows a crash as a pixel or two of overlap. With
             ``on_unsafe="respawn"`` the respawn clears the state, so no frame shows the burst.
+        hazard_start: probability (0..1) that an episode starts in a hazard: at a random point
+            of the track, the bike in a random lane at a random speed, one vehicle close ahead
+            in its lane or beside it in the next. 0 (the default) starts every episode as v0
+            does. Meant for recording near-crash data (world model, safety classifier), where
+            ordinary driving gives a crash every few hundred steps.
     """
 
     map: str = "day"
@@ -129,6 +134,7 @@ class DrivingConfig:
     headway_penalty: float = 0.0
     headway: float = 20.0
     show_unsafe: bool = False
+    hazard_start: float = 0.0
 
     def __post_init__(self) -> None:
         check_choice("map", self.map, MAPS)
@@ -150,6 +156,8 @@ class DrivingConfig:
             raise ValueError(f"headway must be in 1..100 metres, got {self.headway!r}")
         if not isinstance(self.show_unsafe, bool):
             raise ValueError(f"show_unsafe must be true or false, got {self.show_unsafe!r}")
+        if not 0.0 <= self.hazard_start <= 1.0:
+            raise ValueError(f"hazard_start must be a probability in 0..1, got {self.hazard_start!r}")
         if not 0.01 <= self.dt <= 0.5:
             raise ValueError(f"dt must be in 0.01..0.5 seconds, got {self.dt}")
 

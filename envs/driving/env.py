@@ -25,7 +25,7 @@ def step_info(roads: RoadBatch, index: int, crash: bool, offroad: bool) -> dict[
     unsafe = bool(crash or offroad)
     return {
         "unsafe": unsafe, "cost": float(unsafe), "crash": bool(crash), "offroad": bool(offroad),
-        "speed": float(roads.speed[index]), "distance": float(roads.position[index]),
+        "speed": float(roads.speed[index]), "distance": float(roads.distance()[index]),
         "lane": int(roads.lane_index()[index]), "crashes": int(roads.crashes[index]),
     }
 
@@ -110,7 +110,7 @@ class DrivingEnv(gymnasium.Env):
                                                   self.config.show_unsafe)
             self._display = Display(size, self.metadata["render_fps"])
         frame = self._display.with_hud(self._display_renderer.render(self.roads)[0],
-                                       float(self.roads.speed[0]), float(self.roads.position[0]),
+                                       float(self.roads.speed[0]), float(self.roads.distance()[0]),
                                        int(self.roads.crashes[0]))
         if self.render_mode == "human":
             self._display.show(frame)

@@ -36,6 +36,9 @@ CONTACT_SIDE = (CAR_WIDTH + PLAYER_WIDTH) / 2  # ... and the distance across the
 SPAWN_AHEAD = (120.0, 260.0)
 DESPAWN_BEHIND = -15.0
 DESPAWN_AHEAD = 320.0
+TRACK_LENGTH = TRACK_SEGMENTS * SEGMENT
+HAZARD_AHEAD = (CONTACT_GAP + 2.0, 30.0)  # metres to a vehicle placed in the bike's lane
+HAZARD_BESIDE = (-CONTACT_GAP, 15.0)  # ... and to one placed in the next lane
 
 
 class Action(IntEnum):
@@ -87,7 +90,7 @@ class DrivingState:
     """Everything that decides a road's future: a small value, cheap to copy.
 
     Arrays are private copies (not views into a live simulator); ``rng_state`` is the road's
-    ``numpy`` bit-generator state.
+    ``numpy`` bit-generator state; ``start_position`` is where the episode began (metres).
     """
 
     track_seed: int
@@ -101,6 +104,7 @@ class DrivingState:
     crashes: int
     offroads: int
     rng_state: dict[str, Any]
+    start_position: float = 0.0
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, DrivingState):
@@ -129,7 +133,8 @@ class RoadBatch:
 
     Public arrays (shape (N,) unless noted) are read by the renderer and the adapters:
     ``position``, ``lateral``, ``speed``, ``car_position``/``car_lane``/``car_speed`` (N, K),
-    ``curvature`` (N, TRACK_SEGMENTS), ``heading``/``offset`` (N, 2 * TRACK_SEGMENTS), ``steps``, ``crashes``, ``offroads``.
+    ``curvature`` (N, TRACK_SEGMENTS), ``heading``/``offset`` (N, 2 * TRACK_SEGMENTS), ``steps``, ``crashes``, ``offroads``,
+    ``start_position`` (where each episode began).
     """
 
     def __init__(self, num_roads: int, config: DrivingConfig) -> None:
@@ -146,6 +151,7 @@ class RoadBatch:
         self.heading = np.zeros((num_roads, 2 * TRACK_SEGMENTS))
         self.offset = np.zeros((num_roads, 2 * TRACK_SEGMENTS))
         self.position = np.zeros(num_roads)
+        self.start_position = np.zeros(num_roads)
         self.lateral = np.zeros(num_roads)
         self.speed = np.zeros(num_roads)
         self.car_position = np.zeros((num_roads, self.num_cars))
@@ -157,17 +163,47 @@ class RoadBatch:
 
     # -- episodes and states -------------------------------------------------------------
     def reset(self, index: int, seed: int | None = None) -> None:
-        """Start a new episode on road ``index`` (re-seeding its generator when given a seed)."""
+        """Start a new episode on road ``index`` (re-seeding its generator when given a seed).
+
+        The bike starts in the middle lane at the track's start at ``START_SPEED``, the traffic
+        30 m or more ahead; with probability ``config.hazard_start`` the episode starts in a
+        hazard instead (see :meth:`_place_hazard`).
+        """
         if seed is not None:
             self.rngs[index] = np.random.default_rng(seed)
         rng = self.rngs[index]
         self._set_track(index, int(rng.integers(TRACKS_PER_MAP)))
-        self.position[index] = 0.0
+        self.position[index] = self.start_position[index] = 0.0
         self.lateral[index] = self.lane_centres[len(self.lane_centres) // 2]
         self.speed[index] = START_SPEED
         self.steps[index] = self.crashes[index] = self.offroads[index] = 0
         for car in range(self.num_cars):
             self._spawn_car(index, car, rng.uniform(30.0, SPAWN_AHEAD[1]))
+        if self.config.hazard_start and rng.random() < self.config.hazard_start:
+            self._place_hazard(index)
+
+    def _place_hazard(self, index: int) -> None:
+        """Move road ``index``'s fresh episode into a hazard: anywhere along the track, the bike
+        in a random lane at a random speed, vehicle 0 either ahead in the bike's lane
+        (``HAZARD_AHEAD`` metres, half the time) or in a neighbouring lane beside or just ahead
+        of the bike (``HAZARD_BESIDE``). The start itself is safe; what follows may not be."""
+        rng, centres = self.rngs[index], self.lane_centres
+        start = rng.uniform(0.0, TRACK_LENGTH)
+        self.position[index] = self.start_position[index] = start
+        self.car_position[index] += start
+        lane = int(rng.integers(len(centres)))
+        self.lateral[index] = centres[lane] + rng.uniform(-0.5, 0.5)
+        self.speed[index] = rng.uniform(START_SPEED, MAX_SPEED)
+        neighbours = [other for other in (lane - 1, lane + 1) if 0 <= other < len(centres)]
+        if not neighbours or rng.random() < 0.5:
+            self.car_lane[index, 0], ahead = lane, rng.uniform(*HAZARD_AHEAD)
+        else:
+            self.car_lane[index, 0], ahead = rng.choice(neighbours), rng.uniform(*HAZARD_BESIDE)
+        self.car_position[index, 0] = start + ahead
+
+    def distance(self) -> np.ndarray:
+        """(N,) metres each player has driven this episode."""
+        return self.position - self.start_position
 
     def _set_track(self, index: int, track_seed: int) -> None:
         spec = self.spec
@@ -191,6 +227,7 @@ class RoadBatch:
             car_speed=self.car_speed[index].copy(), steps=int(self.steps[index]),
             crashes=int(self.crashes[index]), offroads=int(self.offroads[index]),
             rng_state=_copy_rng_state(self.rngs[index].bit_generator.state),
+            start_position=float(self.start_position[index]),
         )
 
     def set_state(self, index: int, state: DrivingState) -> None:
@@ -207,6 +244,7 @@ class RoadBatch:
         if self.track_seed[index] != state.track_seed or not self.offset[index].any():
             self._set_track(index, state.track_seed)
         self.position[index], self.lateral[index] = state.position, state.lateral
+        self.start_position[index] = state.start_position
         self.speed[index] = state.speed
         self.car_position[index] = state.car_position
         self.car_lane[index] = state.car_lane

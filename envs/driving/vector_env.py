@@ -65,7 +65,7 @@ class DrivingVectorEnv(VectorEnv):
         infos = {
             "unsafe": unsafe, "cost": unsafe.astype(np.float64), "crash": crash,
             "offroad": offroad, "speed": self.roads.speed.copy(),
-            "distance": self.roads.position.copy(), "lane": self.roads.lane_index(),
+            "distance": self.roads.distance(), "lane": self.roads.lane_index(),
             "crashes": self.roads.crashes.copy(),
         }
         mask = np.ones(self.num_envs, dtype=bool)
