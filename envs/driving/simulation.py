@@ -37,8 +37,8 @@ SPAWN_AHEAD = (120.0, 260.0)
 DESPAWN_BEHIND = -15.0
 DESPAWN_AHEAD = 320.0
 TRACK_LENGTH = TRACK_SEGMENTS * SEGMENT
-HAZARD_AHEAD = (CONTACT_GAP + 2.0, 30.0)  # metres to a vehicle placed in the bike's lane
-HAZARD_BESIDE = (-CONTACT_GAP, 15.0)  # ... and to one placed in the next lane
+HAZARD_AHEAD = (CONTACT_GAP + 0.5, 12.0)  # metres to a vehicle placed in the bike's lane
+HAZARD_BESIDE = (-CONTACT_GAP, 6.0)  # ... and to one placed in the next lane
 
 
 class Action(IntEnum):
