@@ -414,6 +414,31 @@ def test_counterfactual_pairs_label_every_action_by_replay(tmp_path):
         TrainConfig(counterfactual="maybe")
 
 
+def test_real_counterfactual_frames_are_the_simulators_next_frames(tmp_path):
+    from rlgan.data import TransitionDataset
+    from rlgan.data.replay import replay_every_action
+
+    driving_one_key_dataset(tmp_path / "data", LEFT)
+    options = dict(max_pairs=30, every_action=True, device=torch.device("cpu"))
+    generated = generated_pairs(tmp_path / "data", None, CopyLastPredictor(), rng=np.random.default_rng(0), **options)
+    real = generated_pairs(tmp_path / "data", None, CopyLastPredictor(), rng=np.random.default_rng(0),
+                           frames="real", **options)
+    both = generated_pairs(tmp_path / "data", None, CopyLastPredictor(), rng=np.random.default_rng(0),
+                           frames="both", **options)
+    assert torch.equal(real.frame_t, generated.frame_t) and np.array_equal(real.unsafe, generated.unsafe)
+    assert torch.equal(generated.frame_t1, generated.frame_t)  # copy-last "predictions"
+    dataset = TransitionDataset(tmp_path / "data", history=1)
+    chosen = [int(np.flatnonzero((dataset.arrays["obs"][dataset.indices] == frame.permute(1, 2, 0).numpy())
+                                 .all(axis=(1, 2, 3)))[0]) for frame in real.frame_t[::3]]
+    true_frames, true_unsafe = replay_every_action(dataset, np.array(chosen), "rlgan/Driving-v0",
+                                                   dataset.metadata["env_kwargs"], 3)
+    assert torch.equal(real.frame_t1, torch.from_numpy(true_frames.reshape(-1, 64, 64, 3)).permute(0, 3, 1, 2))
+    assert np.array_equal(real.unsafe, true_unsafe.reshape(-1))
+    assert len(both) == 60 and torch.equal(both.frame_t1[30:], real.frame_t1)
+    with pytest.raises(ValueError, match="unknown counterfactual_frames 'true'.*'generated', 'real', 'both'"):
+        TrainConfig(counterfactual_frames="true")
+
+
 def test_doomed_steps_are_labelled_unsafe_before_the_crash(driving):
     from rlgan.safety.labels import doom_oracle, outcome_labels
 

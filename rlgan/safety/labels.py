@@ -33,9 +33,10 @@ def check_doom_horizon(value: object) -> None:
         raise ValueError(f"doom_horizon must be an integer in 0..{MAX_DOOM_HORIZON}, got {value!r}")
 
 
-def outcome_labels(env: gymnasium.Env, actions: Sequence[int], oracle: OracleSearch | None = None) -> np.ndarray:
-    """Unsafe (or doomed) outcome of each of ``actions`` taken from the current state of ``env``,
-    which is left as it was.
+def step_outcomes(env: gymnasium.Env, actions: Sequence[int],
+                  oracle: OracleSearch | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Unsafe (or doomed) outcome and next observation of each of ``actions`` taken from the
+    current state of ``env``, which is left as it was.
 
     Args:
         oracle: an oracle search of depth ``h`` on the same env: a safe step that lands where
@@ -43,20 +44,28 @@ def outcome_labels(env: gymnasium.Env, actions: Sequence[int], oracle: OracleSea
             labels the step alone.
 
     Returns:
-        bool ``(len(actions),)``.
+        ``(unsafe, observations)``: bool ``(len(actions),)`` and the observations after each
+        action, stacked ``(len(actions), *observation_shape)``.
     """
     state = env.unwrapped.get_state()
     labels = np.zeros(len(actions), dtype=bool)
+    observations = []
     for column, action in enumerate(actions):
         env.unwrapped.set_state(state)
-        _, _, terminated, truncated, info = env.step(int(action))
+        observation, _, terminated, truncated, info = env.step(int(action))
         unsafe = bool(info.get("unsafe", False))
         if not unsafe and oracle is not None and not (terminated or truncated):
             best = oracle.search_state(env.unwrapped.get_state()).safe_depths.max()
             unsafe = bool(best < oracle.config.depth)
         labels[column] = unsafe
+        observations.append(observation)
     env.unwrapped.set_state(state)
-    return labels
+    return labels, np.stack(observations)
+
+
+def outcome_labels(env: gymnasium.Env, actions: Sequence[int], oracle: OracleSearch | None = None) -> np.ndarray:
+    """The unsafe (or doomed) outcomes of :func:`step_outcomes`, bool ``(len(actions),)``."""
+    return step_outcomes(env, actions, oracle)[0]
 
 
 def doom_oracle(env_id: str, env_kwargs: Mapping[str, Any], doom_horizon: int) -> OracleSearch | None:
@@ -67,17 +76,18 @@ def doom_oracle(env_id: str, env_kwargs: Mapping[str, Any], doom_horizon: int) -
     return OracleSearch(env_id, dict(env_kwargs), SearchConfig(depth=doom_horizon, node_budget=FULL_TREE))
 
 
-def replayed_labels(dataset: TransitionDataset, items: np.ndarray, actions: np.ndarray, env_id: str,
-                    env_kwargs: Mapping[str, Any], doom_horizon: int = 0) -> np.ndarray:
-    """:func:`outcome_labels` of ``actions[i]`` from the state of ``items[i]`` (dataset item
+def replayed_outcomes(dataset: TransitionDataset, items: np.ndarray, actions: np.ndarray, env_id: str,
+                      env_kwargs: Mapping[str, Any], doom_horizon: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`step_outcomes` of ``actions[i]`` from the state of ``items[i]`` (dataset item
     indices), rebuilt by replaying the recorded episodes.
 
     Args:
-        actions: int ``(len(items), k)``, the actions to label from each state.
+        actions: int ``(len(items), k)``, the actions to try from each state.
         doom_horizon: see the module docstring; 0 labels the step alone.
 
     Returns:
-        bool ``(len(items), k)``.
+        ``(unsafe, next_frames)``: bool ``(len(items), k)`` and the true frames t+1, uint8
+        ``(len(items), k, H, W, C)``.
 
     Raises:
         ValueError: a bad horizon or shape, an env without ``get_state``/``set_state``, or data
@@ -87,11 +97,18 @@ def replayed_labels(dataset: TransitionDataset, items: np.ndarray, actions: np.n
     if actions.ndim != 2 or len(actions) != len(items):
         raise ValueError(f"actions must have shape (len(items), k) = ({len(items)}, k), got {actions.shape}")
     labels = np.zeros(actions.shape, dtype=bool)
+    frames = np.zeros((*actions.shape, *dataset.arrays["obs"].shape[1:]), dtype=np.uint8)
     oracle = doom_oracle(env_id, env_kwargs, doom_horizon)
     try:
         for position, env in replay_states(dataset, items, env_id, env_kwargs):
-            labels[position] = outcome_labels(env, actions[position], oracle)
+            labels[position], frames[position] = step_outcomes(env, actions[position], oracle)
     finally:
         if oracle is not None:
             oracle.close()
-    return labels
+    return labels, frames
+
+
+def replayed_labels(dataset: TransitionDataset, items: np.ndarray, actions: np.ndarray, env_id: str,
+                    env_kwargs: Mapping[str, Any], doom_horizon: int = 0) -> np.ndarray:
+    """The labels of :func:`replayed_outcomes`, bool ``(len(items), k)``."""
+    return replayed_outcomes(dataset, items, actions, env_id, env_kwargs, doom_horizon)[0]

@@ -26,10 +26,14 @@ from rlgan.data import DatasetError, TransitionDataset, load_metadata, split_epi
 from rlgan.device import resolve_device
 from rlgan.safety.augment import jitter_colours, mirror
 from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier, make_pairs
-from rlgan.safety.labels import check_doom_horizon, replayed_labels
+from rlgan.config import check_choice
+from rlgan.safety.labels import check_doom_horizon, replayed_labels, replayed_outcomes
 from rlgan.safety.metrics import classification_report
 from rlgan.safety.run import CONFIG_FILE, SafetyRunInfo, check_compatible, save_safety_run
 from rlgan.safety.search import NextFramePredictor
+
+
+COUNTERFACTUAL_FRAMES = ("generated", "real", "both")
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,11 @@ class TrainConfig:
             replaying the state in the true simulator (the env must have ``get_state()`` and
             the data must replay: recorded by ``rlgan record``); otherwise only the recorded
             action's pair, with its recorded label.
+        counterfactual_frames: the frames t+1 of the counterfactual training pairs:
+            ``"generated"`` (the world model's predictions), ``"real"`` (the true simulator's
+            next frame of every action, read while labelling: the classifier learns what each
+            key really leads to, which the predictions may blur) or ``"both"``. Held-out metrics
+            always use the predictions.
         doom_horizon: also label a pair unsafe when its step lands in a state from which every
             sequence of this many actions meets an unsafe step (read by replaying the data in
             the true simulator with the oracle search, like ``counterfactual``), so the search
@@ -73,6 +82,7 @@ class TrainConfig:
     generated_fraction: float = 0.5
     max_generated: int = 4096
     counterfactual: bool = False
+    counterfactual_frames: str = "generated"
     doom_horizon: int = 0
     threshold: float = 0.5
     flip: bool = True
@@ -97,6 +107,7 @@ class TrainConfig:
         for name in ("flip", "colour_jitter", "counterfactual"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        check_choice("counterfactual_frames", self.counterfactual_frames, COUNTERFACTUAL_FRAMES)
         check_doom_horizon(self.doom_horizon)
 
 
@@ -145,7 +156,8 @@ def real_pairs(root: str | Path, episodes: list[int] | None, doom_horizon: int =
 @torch.no_grad()
 def generated_pairs(root: str | Path, episodes: list[int] | None, predictor: NextFramePredictor,
                     max_pairs: int, rng: np.random.Generator, device: torch.device,
-                    every_action: bool = False, doom_horizon: int = 0, batch_size: int = 64) -> PairSet:
+                    every_action: bool = False, doom_horizon: int = 0, batch_size: int = 64,
+                    frames: str = "generated") -> PairSet:
     """(frame t, predicted frame t+1) pairs from the states of every unsafe step of
     ``episodes`` and of safe steps, ``max_pairs`` in all.
 
@@ -153,7 +165,9 @@ def generated_pairs(root: str | Path, episodes: list[int] | None, predictor: Nex
     the recorded ``unsafe``. With it each state gives a pair for every action, labelled by
     replaying the state in the true simulator (:mod:`rlgan.data.replay`): the classifier then
     sees, in the same traffic, which keys crash and which do not. A ``doom_horizon`` replays
-    the labels either way and adds doomed steps (:mod:`rlgan.safety.labels`).
+    the labels either way and adds doomed steps (:mod:`rlgan.safety.labels`). With
+    ``every_action``, ``frames`` picks the frames t+1: ``"generated"``, ``"real"`` (the true
+    next frames of the replay) or ``"both"`` (twice the pairs).
     """
     dataset = TransitionDataset(root, history=int(predictor.history), episodes=episodes)
     n_actions = int(predictor.n_actions) if every_action else 1
@@ -166,28 +180,39 @@ def generated_pairs(root: str | Path, episodes: list[int] | None, predictor: Nex
     n_negatives = max(0, min(len(negatives), n_states - len(positives)))
     chosen = np.sort(np.concatenate([positives[:n_states],
                                      rng.choice(negatives, n_negatives, replace=False)]))
+    true_frames = None
     if every_action or doom_horizon:
         metadata = dataset.metadata
         actions = (np.tile(np.arange(n_actions), (len(chosen), 1)) if every_action
                    else dataset.arrays["action"][dataset.indices[chosen], None])
-        labels = replayed_labels(dataset, chosen, actions, metadata["env_id"], metadata["env_kwargs"],
-                                 doom_horizon)
+        labels, true_frames = replayed_outcomes(dataset, chosen, actions, metadata["env_id"],
+                                                metadata["env_kwargs"], doom_horizon)
         labels = labels.reshape(-1)  # state-major: (state 0, action 0), (state 0, action 1), ...
     else:
         labels = unsafe[chosen]
     frame_t, frame_t1 = [], []
     for start in range(0, len(chosen), batch_size):
         items = [dataset[int(i)] for i in chosen[start:start + batch_size]]
-        frames = torch.stack([item["frames"] for item in items]).to(device)  # (B, h, C, H, W) uint8
+        history = torch.stack([item["frames"] for item in items]).to(device)  # (B, h, C, H, W) uint8
         if every_action:
             actions = torch.arange(n_actions, device=device).repeat(len(items))
-            frames = frames.repeat_interleave(n_actions, dim=0)
+            history = history.repeat_interleave(n_actions, dim=0)
         else:
             actions = torch.stack([item["action"] for item in items]).to(device)
-        predicted = predictor.predict(frames.float().div(127.5).sub(1.0), actions, 1)[:, 0]
-        frame_t.append(frames[:, -1].cpu())
+        predicted = predictor.predict(history.float().div(127.5).sub(1.0), actions, 1)[:, 0]
+        frame_t.append(history[:, -1].cpu())
         frame_t1.append(predicted.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu())
-    return PairSet(frame_t=torch.cat(frame_t), frame_t1=torch.cat(frame_t1), unsafe=labels)
+    generated = PairSet(frame_t=torch.cat(frame_t), frame_t1=torch.cat(frame_t1), unsafe=labels)
+    if not every_action or frames == "generated":
+        return generated
+    real = PairSet(frame_t=generated.frame_t,
+                   frame_t1=torch.from_numpy(true_frames.reshape(-1, *true_frames.shape[2:])).permute(0, 3, 1, 2).contiguous(),
+                   unsafe=labels)
+    if frames == "real":
+        return real
+    return PairSet(frame_t=torch.cat([generated.frame_t, real.frame_t]),
+                   frame_t1=torch.cat([generated.frame_t1, real.frame_t1]),
+                   unsafe=np.concatenate([labels, labels]))
 
 
 def steps_before(dataset: TransitionDataset, items: np.ndarray, count: int) -> np.ndarray:
@@ -299,7 +324,8 @@ def train_classifier(data: str | Path, run_dir: str | Path, config: TrainConfig 
     train_generated = val_generated = None
     if predictor is not None and config.generated_fraction > 0:
         train_generated = generated_pairs(data, train_episodes, predictor, config.max_generated, rng,
-                                          device, config.counterfactual, config.doom_horizon)
+                                          device, config.counterfactual, config.doom_horizon,
+                                          frames=config.counterfactual_frames)
         sources = [(train_real, 1.0 - config.generated_fraction),
                    (train_generated, config.generated_fraction)]
         if val_episodes:
