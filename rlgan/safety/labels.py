@@ -10,7 +10,7 @@ flags a key up to ``h`` steps before the crash it makes unavoidable, from a one-
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import gymnasium
@@ -93,22 +93,39 @@ def replayed_outcomes(dataset: TransitionDataset, items: np.ndarray, actions: np
         ValueError: a bad horizon or shape, an env without ``get_state``/``set_state``, or data
             that does not replay (recorded with other env options).
     """
-    actions = np.asarray(actions, dtype=np.int64)
-    if actions.ndim != 2 or len(actions) != len(items):
-        raise ValueError(f"actions must have shape (len(items), k) = ({len(items)}, k), got {actions.shape}")
+    actions = _check_actions(items, actions)
     labels = np.zeros(actions.shape, dtype=bool)
     frames = np.zeros((*actions.shape, *dataset.arrays["obs"].shape[1:]), dtype=np.uint8)
-    oracle = doom_oracle(env_id, env_kwargs, doom_horizon)
-    try:
-        for position, env in replay_states(dataset, items, env_id, env_kwargs):
-            labels[position], frames[position] = step_outcomes(env, actions[position], oracle)
-    finally:
-        if oracle is not None:
-            oracle.close()
+    for position, outcome, observations in _replay_outcomes(dataset, items, actions, env_id, env_kwargs,
+                                                            doom_horizon):
+        labels[position], frames[position] = outcome, observations
     return labels, frames
 
 
 def replayed_labels(dataset: TransitionDataset, items: np.ndarray, actions: np.ndarray, env_id: str,
                     env_kwargs: Mapping[str, Any], doom_horizon: int = 0) -> np.ndarray:
-    """The labels of :func:`replayed_outcomes`, bool ``(len(items), k)``."""
-    return replayed_outcomes(dataset, items, actions, env_id, env_kwargs, doom_horizon)[0]
+    """The labels of :func:`replayed_outcomes` alone, bool ``(len(items), k)`` (no frames kept)."""
+    actions = _check_actions(items, actions)
+    labels = np.zeros(actions.shape, dtype=bool)
+    for position, outcome, _ in _replay_outcomes(dataset, items, actions, env_id, env_kwargs, doom_horizon):
+        labels[position] = outcome
+    return labels
+
+
+def _check_actions(items: np.ndarray, actions: np.ndarray) -> np.ndarray:
+    actions = np.asarray(actions, dtype=np.int64)
+    if actions.ndim != 2 or len(actions) != len(items):
+        raise ValueError(f"actions must have shape (len(items), k) = ({len(items)}, k), got {actions.shape}")
+    return actions
+
+
+def _replay_outcomes(dataset: TransitionDataset, items: np.ndarray, actions: np.ndarray, env_id: str,
+                     env_kwargs: Mapping[str, Any], doom_horizon: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Yield ``(position, unsafe, observations)`` of :func:`step_outcomes` for every item."""
+    oracle = doom_oracle(env_id, env_kwargs, doom_horizon)
+    try:
+        for position, env in replay_states(dataset, items, env_id, env_kwargs):
+            yield (position, *step_outcomes(env, actions[position], oracle))
+    finally:
+        if oracle is not None:
+            oracle.close()

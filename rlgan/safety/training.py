@@ -21,12 +21,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from rlgan.config import config_to_dict
+from rlgan.config import check_choice, config_to_dict
 from rlgan.data import DatasetError, TransitionDataset, load_metadata, split_episodes
 from rlgan.device import resolve_device
 from rlgan.safety.augment import jitter_colours, mirror
 from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier, make_pairs
-from rlgan.config import check_choice
 from rlgan.safety.labels import check_doom_horizon, replayed_labels, replayed_outcomes
 from rlgan.safety.metrics import classification_report
 from rlgan.safety.run import CONFIG_FILE, SafetyRunInfo, check_compatible, save_safety_run
