@@ -189,6 +189,7 @@ def generated_pairs(root: str | Path, episodes: list[int] | None, predictor: Nex
         labels = labels.reshape(-1)  # state-major: (state 0, action 0), (state 0, action 1), ...
     else:
         labels = unsafe[chosen]
+    predict = not every_action or frames != "real"
     frame_t, frame_t1 = [], []
     for start in range(0, len(chosen), batch_size):
         items = [dataset[int(i)] for i in chosen[start:start + batch_size]]
@@ -198,20 +199,22 @@ def generated_pairs(root: str | Path, episodes: list[int] | None, predictor: Nex
             history = history.repeat_interleave(n_actions, dim=0)
         else:
             actions = torch.stack([item["action"] for item in items]).to(device)
-        predicted = predictor.predict(history.float().div(127.5).sub(1.0), actions, 1)[:, 0]
         frame_t.append(history[:, -1].cpu())
-        frame_t1.append(predicted.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu())
-    generated = PairSet(frame_t=torch.cat(frame_t), frame_t1=torch.cat(frame_t1), unsafe=labels)
-    if not every_action or frames == "generated":
-        return generated
-    real = PairSet(frame_t=generated.frame_t,
-                   frame_t1=torch.from_numpy(true_frames.reshape(-1, *true_frames.shape[2:])).permute(0, 3, 1, 2).contiguous(),
-                   unsafe=labels)
-    if frames == "real":
-        return real
-    return PairSet(frame_t=torch.cat([generated.frame_t, real.frame_t]),
-                   frame_t1=torch.cat([generated.frame_t1, real.frame_t1]),
-                   unsafe=np.concatenate([labels, labels]))
+        if predict:
+            predicted = predictor.predict(history.float().div(127.5).sub(1.0), actions, 1)[:, 0]
+            frame_t1.append(predicted.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu())
+    frame_t = torch.cat(frame_t)
+    pair_sets = []
+    if predict:
+        pair_sets.append(PairSet(frame_t=frame_t, frame_t1=torch.cat(frame_t1), unsafe=labels))
+    if every_action and frames != "generated":
+        true_t1 = torch.from_numpy(true_frames.reshape(-1, *true_frames.shape[2:])).permute(0, 3, 1, 2)
+        pair_sets.append(PairSet(frame_t=frame_t, frame_t1=true_t1.contiguous(), unsafe=labels))
+    if len(pair_sets) == 1:
+        return pair_sets[0]
+    return PairSet(frame_t=torch.cat([pairs.frame_t for pairs in pair_sets]),
+                   frame_t1=torch.cat([pairs.frame_t1 for pairs in pair_sets]),
+                   unsafe=np.concatenate([pairs.unsafe for pairs in pair_sets]))
 
 
 def steps_before(dataset: TransitionDataset, items: np.ndarray, count: int) -> np.ndarray:
