@@ -7,7 +7,7 @@ an env with ``get_state()``/``set_state()`` then shows what each action would ha
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import gymnasium
@@ -73,10 +73,36 @@ def replay_every_action(dataset: TransitionDataset, items: np.ndarray, env_id: s
     frames = np.zeros((len(items), n_actions, *dataset.arrays["obs"].shape[1:]), np.uint8)
     unsafe = np.zeros((len(items), n_actions), bool)
     for position, env in replay_states(dataset, items, env_id, env_kwargs):
-        state = env.unwrapped.get_state()
-        for action in range(n_actions):
-            env.unwrapped.set_state(state)
-            observation, _, _, _, info = env.step(action)
-            frames[position, action] = observation
-            unsafe[position, action] = bool(info.get("unsafe", False))
+        unsafe[position], frames[position] = step_outcomes(env, range(n_actions))
     return frames, unsafe
+
+
+def step_outcomes(env: gymnasium.Env, actions: Sequence[int],
+                  oracle: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Unsafe (or doomed) outcome and next observation of each of ``actions`` taken from the
+    current state of ``env``, which is left as it was.
+
+    Args:
+        oracle: an oracle search of depth ``h`` on the same env
+            (:class:`rlgan.safety.oracle.OracleSearch`): a safe step that lands where its best
+            safe depth is below ``h`` counts as unsafe (doomed, see
+            :mod:`rlgan.safety.labels`); None labels the step alone.
+
+    Returns:
+        ``(unsafe, observations)``: bool ``(len(actions),)`` and the observations after each
+        action, stacked ``(len(actions), *observation_shape)``.
+    """
+    state = env.unwrapped.get_state()
+    labels = np.zeros(len(actions), dtype=bool)
+    observations = []
+    for column, action in enumerate(actions):
+        env.unwrapped.set_state(state)
+        observation, _, terminated, truncated, info = env.step(int(action))
+        unsafe = bool(info.get("unsafe", False))
+        if not unsafe and oracle is not None and not (terminated or truncated):
+            best = oracle.search_state(env.unwrapped.get_state()).safe_depths.max()
+            unsafe = bool(best < oracle.config.depth)
+        labels[column] = unsafe
+        observations.append(observation)
+    env.unwrapped.set_state(state)
+    return labels, np.stack(observations)

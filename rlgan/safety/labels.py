@@ -17,7 +17,7 @@ import gymnasium
 import numpy as np
 
 from rlgan.data import TransitionDataset
-from rlgan.data.replay import replay_states
+from rlgan.data.replay import replay_states, step_outcomes
 from rlgan.safety.oracle import OracleSearch
 from rlgan.safety.search import SearchConfig
 
@@ -31,36 +31,6 @@ def check_doom_horizon(value: object) -> None:
     """Raise ``ValueError`` unless ``value`` is an integer in ``0..MAX_DOOM_HORIZON``."""
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_DOOM_HORIZON:
         raise ValueError(f"doom_horizon must be an integer in 0..{MAX_DOOM_HORIZON}, got {value!r}")
-
-
-def step_outcomes(env: gymnasium.Env, actions: Sequence[int],
-                  oracle: OracleSearch | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Unsafe (or doomed) outcome and next observation of each of ``actions`` taken from the
-    current state of ``env``, which is left as it was.
-
-    Args:
-        oracle: an oracle search of depth ``h`` on the same env: a safe step that lands where
-            its best safe depth is below ``h`` is doomed (see the module docstring); None
-            labels the step alone.
-
-    Returns:
-        ``(unsafe, observations)``: bool ``(len(actions),)`` and the observations after each
-        action, stacked ``(len(actions), *observation_shape)``.
-    """
-    state = env.unwrapped.get_state()
-    labels = np.zeros(len(actions), dtype=bool)
-    observations = []
-    for column, action in enumerate(actions):
-        env.unwrapped.set_state(state)
-        observation, _, terminated, truncated, info = env.step(int(action))
-        unsafe = bool(info.get("unsafe", False))
-        if not unsafe and oracle is not None and not (terminated or truncated):
-            best = oracle.search_state(env.unwrapped.get_state()).safe_depths.max()
-            unsafe = bool(best < oracle.config.depth)
-        labels[column] = unsafe
-        observations.append(observation)
-    env.unwrapped.set_state(state)
-    return labels, np.stack(observations)
 
 
 def outcome_labels(env: gymnasium.Env, actions: Sequence[int], oracle: OracleSearch | None = None) -> np.ndarray:
