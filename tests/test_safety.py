@@ -588,3 +588,94 @@ def test_play_with_the_oracle_shield_runs_headless(tmp_path, capsys):
     assert main(["play", "driving", "--steps", "5", "--shield", "oracle"]) == 0
     assert "played 5 steps" in capsys.readouterr().out
     assert main(["play", "driving", "--steps", "5", "--shield", "oracle", "--record", str(tmp_path / "d")]) == 2
+
+
+# -- outcome records --------------------------------------------------------------------------
+OUTCOME_KWARGS = {"max_steps": 30, "hazard_start": 1.0}
+
+
+def collect_random(path, episodes=4, resume=False, **options):
+    from rlgan.safety.outcomes import OutcomeConfig, collect_outcomes
+
+    settings = {"episodes": episodes, "num_envs": 2, "before": 3, "safe_fraction": 0.05, "doom_horizon": 1,
+                "seed": 3, **options}
+    config = OutcomeConfig(**settings)
+    return collect_outcomes("rlgan/Driving-v0", OUTCOME_KWARGS, "random", path, config, resume, progress=False)
+
+
+def test_outcome_records_hold_the_states_before_each_unsafe_step_and_every_actions_outcome(tmp_path):
+    from rlgan.data.outcomes import load_outcomes
+
+    metadata = collect_random(tmp_path / "a")
+    records = load_outcomes(tmp_path / "a")
+    assert records["frames"].shape[1:] == (2, 64, 64, 3) and records["next_frames"].shape[1:] == (3, 64, 64, 3)
+    assert records["unsafe"].dtype == bool and records["action"].dtype == np.int64
+    last = np.flatnonzero(records["steps_to_unsafe"] == 1)
+    assert len(last) == sum(entry["unsafe_events"] for entry in metadata["shards"]) > 0
+    assert records["unsafe"][last, records["action"][last]].all()  # the agent's own unsafe step
+    assert set(records["steps_to_unsafe"]) <= {-1, 1, 2, 3} and (records["steps_to_unsafe"] == -1).any()
+    for row in np.flatnonzero(records["steps_to_unsafe"] == 2):  # the next record is the state after
+        after = row + 1
+        assert records["episode"][after] == records["episode"][row] and records["steps_to_unsafe"][after] == 1
+        assert np.array_equal(records["next_frames"][row, records["action"][row]], records["frames"][after, -1])
+        assert np.array_equal(records["frames"][row, -1], records["frames"][after, 0])
+    again = collect_random(tmp_path / "b")
+    assert all(np.array_equal(value, load_outcomes(tmp_path / "b")[name]) for name, value in records.items())
+    assert again["shards"][0]["sha256"] == metadata["shards"][0]["sha256"]
+
+
+def test_outcome_collection_resumes_and_rejects_bad_input(tmp_path):
+    from rlgan.data import DatasetError
+    from rlgan.io import write_json
+    from rlgan.data.outcomes import load_outcome_metadata, load_outcomes
+    from rlgan.safety.outcomes import OutcomeConfig
+
+    full = collect_random(tmp_path / "full")
+    metadata = collect_random(tmp_path / "cut")
+    metadata["shards"] = metadata["shards"][:1]  # as if stopped before the second batch was written
+    write_json(tmp_path / "cut" / "metadata.json", metadata)
+    with pytest.raises(DatasetError, match="pass --resume"):
+        collect_random(tmp_path / "cut")
+    with pytest.raises(DatasetError, match="cannot resume .* config"):
+        collect_random(tmp_path / "cut", resume=True, before=2)
+    collect_random(tmp_path / "cut", resume=True)
+    assert load_outcome_metadata(tmp_path / "cut")["shards"] == full["shards"]
+    longer = collect_random(tmp_path / "cut", episodes=6, resume=True)  # extended by one batch
+    assert longer["shards"][:2] == full["shards"] and len(longer["shards"]) == 3
+    (tmp_path / "cut" / "shard_00001.npz").write_bytes(b"not a shard")
+    with pytest.raises(DatasetError, match="shard_00001.npz is corrupt"):
+        load_outcomes(tmp_path / "cut")
+    for options, message in [({"before": 0}, "before must be an integer >= 1"),
+                             ({"safe_fraction": 1.5}, r"safe_fraction must be in \[0, 1\]"),
+                             ({"doom_horizon": 9}, "doom_horizon must be an integer in 0..4")]:
+        with pytest.raises(ValueError, match=message):
+            OutcomeConfig(**options)
+    with pytest.raises(FileNotFoundError, match="neither 'random', 'scripted' nor a run directory"):
+        from rlgan.safety.outcomes import collect_outcomes
+
+        collect_outcomes("rlgan/Driving-v0", OUTCOME_KWARGS, "nobody", tmp_path / "c",
+                         OutcomeConfig(episodes=2, num_envs=2), progress=False)
+
+
+def test_classifier_trains_on_every_actions_outcome_records(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("rlgan.safety.predictor.load_predictor", lambda run, device: CopyLastPredictor())
+    collect_random(tmp_path / "records", episodes=8)
+    from rlgan.data.outcomes import load_outcomes
+
+    records = load_outcomes(tmp_path / "records")
+    config = TrainConfig(steps=3, batch_size=8, device="cpu", val_fraction=0.25)
+    summary = train_classifier(tmp_path / "records", tmp_path / "run", config, predictor=CopyLastPredictor(),
+                               worldmodel_run=tmp_path / "wm", progress=False)
+    _, info = load_safety_run(tmp_path / "run")
+    held_out = np.isin(records["episode"], info.val_episodes)
+    assert summary["train_pairs"] == summary["generated_pairs"] == 3 * int((~held_out).sum())
+    assert summary["train_unsafe"] == int(records["unsafe"][~held_out].sum())
+    assert summary["metrics"]["real"]["n"] == summary["metrics"]["generated"]["n"] == 3 * int(held_out.sum())
+    result = evaluate_run(tmp_path / "run", tmp_path / "records", worldmodel_run=tmp_path / "wm")
+    assert result["split"] == "held-out episodes" and result["real"]["n"] == 3 * int(held_out.sum())
+    with pytest.raises(ValueError, match="leave counterfactual and doom_horizon unset"):
+        train_classifier(tmp_path / "records", tmp_path / "x", dataclasses.replace(config, doom_horizon=1),
+                         progress=False)
+    assert main(["safety", "collect", "--env-kwargs", "max_steps=20", "--agent", "random", "--episodes", "2",
+                 "--num-envs", "2", "--doom-horizon", "0", "--out", str(tmp_path / "cli"), "--no-progress"]) == 0
+    assert "states of 2 episodes" in capsys.readouterr().out

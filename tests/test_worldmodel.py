@@ -343,6 +343,28 @@ def test_init_from_starts_the_generator_from_another_run(square_data, driving_ru
     assert not (tmp_path / "wide").exists() and not (tmp_path / "x").exists()
 
 
+def test_outcome_records_fine_tune_the_generator_on_every_actions_next_frame(driving_run, tmp_path):
+    from rlgan.data.outcomes import OutcomeTransitions, load_outcomes
+    from rlgan.safety.outcomes import OutcomeConfig, collect_outcomes
+
+    kwargs = {"obs_height": 32, "obs_width": 32, "max_steps": 30, "hazard_start": 1.0}
+    collect_outcomes("rlgan/Driving-v0", kwargs, "random", tmp_path / "records",
+                     OutcomeConfig(episodes=4, num_envs=2, safe_fraction=0.3, doom_horizon=0), progress=False)
+    records = load_outcomes(tmp_path / "records")
+    transitions = OutcomeTransitions(tmp_path / "records", history=2)
+    last = len(records["action"]) - 1
+    assert len(transitions) == 3 * (last + 1) and int(transitions.arrays["unsafe"].sum()) == records["unsafe"].sum()
+    item = transitions[3 * last + 2]  # the last record's third action
+    assert int(item["action"]) == 2 and item["frames"].shape == (2, 3, 32, 32)
+    assert torch.equal(item["next_frame"], torch.from_numpy(records["next_frames"][last, 2]).permute(2, 0, 1))
+    assert torch.equal(item["frames"][1], torch.from_numpy(records["frames"][last, 1]).permute(2, 0, 1))
+    result = train_worldmodel(tmp_path / "records", tmp_path / "tuned", {**FAST, "steps": 2, "history": 2},
+                              progress=False, init_from=driving_run)
+    assert result["step"] == 2 and WorldModel.load(tmp_path / "tuned").step == 2
+    with pytest.raises(DatasetError, match=r"keep 2 frame\(s\) per state, 3 are needed"):
+        OutcomeTransitions(tmp_path / "records", history=3)
+
+
 def test_checkpoint_round_trip_gives_identical_predictions(tmp_path):
     config = WorldModelConfig(frame_height=16, frame_width=16, history=2, base_width=8)
     generator, critic = Generator(config), Discriminator(config)

@@ -1,4 +1,4 @@
-"""``rlgan safety train|eval``: the safety classifier on recorded transitions."""
+"""``rlgan safety collect|train|eval``: the safety classifier's data, training and metrics."""
 
 from __future__ import annotations
 
@@ -6,21 +6,51 @@ import argparse
 import json
 from typing import Any
 
+from rlgan.cli.common import add_env_arguments, env_kwargs_from
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "safety", help="train or evaluate the safety classifier (frame t, frame t+1) -> P(unsafe)",
         description="The safety classifier of the SAD-GAN search. 'train' fits it on a recorded "
                     "dataset (with --worldmodel also on generated next frames) into a safety "
-                    "run; 'eval' prints precision, recall and ROC AUC on held-out pairs.")
-    commands = parser.add_subparsers(dest="safety_command", metavar="{train,eval}", required=True)
+                    "run; 'eval' prints precision, recall and ROC AUC on held-out pairs; "
+                    "'collect' writes outcome records of an agent's near-unsafe states to train on.")
+    commands = parser.add_subparsers(dest="safety_command", metavar="{collect,train,eval}", required=True)
+
+    collect = commands.add_parser(
+        "collect", help="outcome records of an agent's states before its unsafe steps",
+        description="Run --agent on --num-envs copies of the env at once; keep the --before "
+                    "states before each of its unsafe steps and a --safe-fraction of the others, "
+                    "and step every action from each in the true simulator (next frame, unsafe "
+                    "or doomed within --doom-horizon steps). rlgan safety train --data DIR "
+                    "trains on every action's pair (see rlgan.safety.outcomes).")
+    collect.add_argument("--env", default="rlgan/Driving-v0", help="Gymnasium id (default: rlgan/Driving-v0)")
+    add_env_arguments(collect)
+    collect.add_argument("--agent", default="scripted",
+                         help="run directory of rlgan train, random or scripted (default: scripted)")
+    collect.add_argument("--out", required=True, help="outcome records directory to write")
+    for name, default, kind, text in [
+            ("episodes", 640, int, "episodes to run (rounded up to a multiple of --num-envs)"),
+            ("num-envs", 64, int, "episodes run at once; one shard each batch"),
+            ("before", 6, int, "states kept before each unsafe step"),
+            ("safe-fraction", 0.01, float, "probability of keeping any other state"),
+            ("doom-horizon", 2, int, "also label an action unsafe when every sequence of this "
+                                     "many actions after it meets an unsafe step (0..4)"),
+            ("history", 2, int, "frames kept per state (the world model's history)"),
+            ("seed", 0, int, "episode e resets with seed + e")]:
+        collect.add_argument(f"--{name}", type=kind, default=default, help=f"{text} (default: {default})")
+    collect.add_argument("--resume", action="store_true",
+                         help="carry on an interrupted collection, or extend one to more --episodes")
+    collect.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    collect.set_defaults(func=run_collect)
 
     train = commands.add_parser(
         "train", help="train a classifier into --run DIR",
         description="Train on the ground-truth unsafe labels of --data, holding out episodes; "
                     "the run records the world model (--worldmodel) that rlgan shield eval "
                     "--model DIR will search with.")
-    train.add_argument("--data", required=True, help="dataset from rlgan record")
+    train.add_argument("--data", required=True, help="dataset from rlgan record or rlgan safety collect")
     train.add_argument("--run", required=True, help="safety run directory to write")
     train.add_argument("--worldmodel", metavar="RUN", help="world-model run: also train on its predictions")
     train.add_argument("--steps", type=int, default=2000)
@@ -41,7 +71,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "training dataset, every episode otherwise. Generated pairs use --worldmodel "
                     "(default: the run's world model, if any).")
     evaluate.add_argument("--run", required=True, help="safety run directory")
-    evaluate.add_argument("--data", required=True, help="dataset from rlgan record")
+    evaluate.add_argument("--data", required=True, help="dataset from rlgan record or rlgan safety collect")
     evaluate.add_argument("--worldmodel", metavar="RUN", help="world-model run for generated pairs")
     evaluate.add_argument("--threshold", type=float, help="override the run's threshold")
     evaluate.add_argument("--max-generated", type=int, default=4096, help="most generated pairs")
@@ -49,6 +79,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(func=run_eval)
+
+
+def run_collect(args: argparse.Namespace) -> int:
+    from rlgan.safety.outcomes import OutcomeConfig, collect_outcomes
+
+    env_id, env_kwargs = args.env, env_kwargs_from(args)
+    config = OutcomeConfig(episodes=args.episodes, num_envs=args.num_envs, before=args.before,
+                           safe_fraction=args.safe_fraction, doom_horizon=args.doom_horizon,
+                           history=args.history, seed=args.seed)
+    metadata = collect_outcomes(env_id, env_kwargs, args.agent, args.out, config, args.resume,
+                                progress=not args.no_progress)
+    shards = metadata["shards"]
+    print(f"{args.out}: {sum(entry['records'] for entry in shards)} states of "
+          f"{len(shards) * config.num_envs} episodes, "
+          f"{sum(entry['unsafe_events'] for entry in shards)} unsafe events")
+    return 0
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -29,7 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Train G and D on --data (rlgan record), holding out episodes for eval. "
                     "Also runs under torchrun --nproc_per_node=N -m rlgan worldmodel train "
                     "--data DIR --run-dir RUN ... (DistributedDataParallel; rank 0 writes the run).")
-    train.add_argument("--data", required=True, help="dataset from rlgan record")
+    train.add_argument("--data", required=True,
+                       help="dataset from rlgan record, or outcome records from rlgan safety collect")
     train.add_argument("--run", "--run-dir", dest="run", required=True,
                        help="run directory to write (under torchrun spell it --run-dir: "
                             "torchrun reads --run as an abbreviation of its --run-path)")

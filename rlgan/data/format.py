@@ -33,7 +33,8 @@ class DatasetError(ValueError):
     """A dataset directory is missing, empty, corrupt or does not match what was asked for."""
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
@@ -117,7 +118,7 @@ class TransitionWriter:
             with open(tmp, "wb") as file:
                 np.savez_compressed(file, **arrays)
         self.metadata["shards"].append(
-            {"file": name, "transitions": count, "sha256": _sha256(self.root / name)}
+            {"file": name, "transitions": count, "sha256": file_sha256(self.root / name)}
         )
         self.metadata["transitions"] += count
         self.metadata["episodes"] = max(self.metadata["episodes"], int(arrays["episode"].max()) + 1)
@@ -170,6 +171,23 @@ def load_metadata(root: str | Path) -> dict[str, Any]:
     return metadata
 
 
+def read_npz_shard(path: Path, sha256: str | None) -> dict[str, np.ndarray]:
+    """The arrays of the shard file ``path``, whose bytes must hash to ``sha256`` (unless None).
+
+    Raises:
+        DatasetError: the file is missing, altered or not a readable ``.npz``.
+    """
+    if not path.is_file():
+        raise DatasetError(f"shard {path} listed in metadata.json is missing")
+    if sha256 is not None and file_sha256(path) != sha256:
+        raise DatasetError(f"shard {path} is corrupt: its sha256 does not match metadata.json")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise DatasetError(f"shard {path} is corrupt: {error}") from error
+
+
 def load_shard(root: str | Path, entry: dict[str, Any], verify: bool = True) -> dict[str, np.ndarray]:
     """Load one shard listed in the metadata; check its checksum, fields, dtypes and length.
 
@@ -177,15 +195,7 @@ def load_shard(root: str | Path, entry: dict[str, Any], verify: bool = True) -> 
         DatasetError: the shard file is missing, truncated, altered or malformed.
     """
     path = Path(root) / entry["file"]
-    if not path.is_file():
-        raise DatasetError(f"shard {path} listed in metadata.json is missing")
-    if verify and _sha256(path) != entry["sha256"]:
-        raise DatasetError(f"shard {path} is corrupt: its sha256 does not match metadata.json")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise DatasetError(f"shard {path} is corrupt: {error}") from error
+    arrays = read_npz_shard(path, entry["sha256"] if verify else None)
     missing = set(FIELDS) - set(arrays)
     if missing:
         raise DatasetError(f"shard {path} lacks fields {sorted(missing)}")

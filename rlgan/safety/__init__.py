@@ -2,7 +2,9 @@
 
 - :mod:`rlgan.safety.classifier`: (frame t, frame t+1) -> P(unsafe), AlexNet-style;
   :mod:`rlgan.safety.training` trains it on recorded transitions (``rlgan safety train``) and
-  :mod:`rlgan.safety.run` stores it in a safety run directory.
+  :mod:`rlgan.safety.run` stores it in a safety run directory; :mod:`rlgan.safety.outcomes`
+  collects what every key leads to from the states before an agent's unsafe steps
+  (``rlgan safety collect``), for the classifier and the world model to train on.
 - :mod:`rlgan.safety.search`: the batched search on a world model (one generator call per
   level); :mod:`rlgan.safety.oracle`: the same search in the true simulator;
   :mod:`rlgan.safety.tree` defines the safe depth both return.
@@ -14,6 +16,7 @@
 from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier
 from rlgan.safety.models import make_search, shielded_env
 from rlgan.safety.oracle import OracleSearch
+from rlgan.safety.outcomes import OutcomeConfig, collect_outcomes
 from rlgan.safety.policies import as_policy, load_policy
 from rlgan.safety.search import LearnedSearch, SearchConfig, recursive_search
 from rlgan.safety.shield import Shield, ShieldDecision, ShieldWrapper, choose_action
@@ -21,8 +24,8 @@ from rlgan.safety.training import TrainConfig, train_classifier
 from rlgan.safety.tree import SearchResult, safe_depths
 
 __all__ = [
-    "ClassifierConfig", "LearnedSearch", "OracleSearch", "SafetyClassifier", "SearchConfig",
-    "SearchResult", "Shield", "ShieldDecision", "ShieldWrapper", "TrainConfig", "as_policy",
-    "choose_action", "load_policy", "make_search", "recursive_search", "safe_depths",
-    "shielded_env", "train_classifier",
+    "ClassifierConfig", "LearnedSearch", "OracleSearch", "OutcomeConfig", "SafetyClassifier",
+    "SearchConfig", "SearchResult", "Shield", "ShieldDecision", "ShieldWrapper", "TrainConfig",
+    "as_policy", "choose_action", "collect_outcomes", "load_policy", "make_search",
+    "recursive_search", "safe_depths", "shielded_env", "train_classifier",
 ]

@@ -7,6 +7,10 @@ frames the search feeds it. With a doom horizon every label is read again from t
 simulator, and a step into a state from which every continuation crashes within the horizon
 counts as unsafe too (:mod:`rlgan.safety.labels`). Unsafe steps are rare, so every batch draws a
 fixed fraction of unsafe pairs (balanced sampling). The held-out split is by episode.
+
+Outcome records (:mod:`rlgan.data.outcomes`, ``rlgan safety collect``) give pairs for every
+action from the states an agent met before its unsafe steps, labelled when collected: real
+pairs with the true next frames and, with a world model, generated pairs with its predictions.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from tqdm import tqdm
 
 from rlgan.config import check_choice, config_to_dict
 from rlgan.data import DatasetError, TransitionDataset, load_metadata, split_episodes
+from rlgan.data.outcomes import (is_outcome_dataset, load_outcome_metadata, load_outcomes,
+                                 split_outcome_episodes)
 from rlgan.device import resolve_device
 from rlgan.safety.augment import jitter_colours, mirror
 from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier, make_pairs
@@ -231,6 +237,46 @@ def steps_before(dataset: TransitionDataset, items: np.ndarray, count: int) -> n
     return np.unique(np.concatenate(found))
 
 
+@torch.no_grad()
+def outcome_pairs(root: str | Path, episodes: list[int] | None, predictor: NextFramePredictor | None,
+                  device: torch.device, batch_size: int = 64) -> tuple[PairSet, PairSet | None]:
+    """(frame t, frame t+1 of every action) pairs of the outcome records of ``episodes``
+    (all when None), labelled with the recorded outcomes: ``(real, generated)``, the second
+    (None without a predictor) with the predictor's next frames from the recorded history.
+
+    Raises:
+        DatasetError: bad records, or records with fewer history frames than the predictor takes.
+    """
+    records = load_outcomes(root, episodes)
+    frames, n_actions = records["frames"], records["next_frames"].shape[1]
+    frame_t = torch.from_numpy(np.ascontiguousarray(frames[:, -1].transpose(0, 3, 1, 2)))
+    frame_t = frame_t.repeat_interleave(n_actions, dim=0)  # record-major, as next_frames
+    unsafe = records["unsafe"].reshape(-1)
+    real = PairSet(frame_t=frame_t, unsafe=unsafe, frame_t1=torch.from_numpy(np.ascontiguousarray(
+        records["next_frames"].reshape(-1, *frames.shape[2:]).transpose(0, 3, 1, 2))))
+    if predictor is None:
+        return real, None
+    history = int(predictor.history)
+    if frames.shape[1] < history:
+        raise DatasetError(f"the outcome records in {root} keep {frames.shape[1]} frame(s) per "
+                           f"state, the world model takes {history}; collect with --history {history}")
+    predicted = []
+    for start in range(0, len(frames), batch_size):
+        chunk = torch.from_numpy(frames[start:start + batch_size, -history:]).to(device)
+        chunk = chunk.permute(0, 1, 4, 2, 3).float().div(127.5).sub(1.0).repeat_interleave(n_actions, dim=0)
+        actions = torch.arange(n_actions, device=device).repeat(len(chunk) // n_actions)
+        predicted.append(predictor.predict(chunk, actions, 1)[:, 0].add(1.0).mul(127.5).round()
+                         .clamp(0, 255).to(torch.uint8).cpu())
+    return real, PairSet(frame_t=frame_t, frame_t1=torch.cat(predicted), unsafe=unsafe)
+
+
+def _check_outcome_settings(config: TrainConfig) -> None:
+    if config.counterfactual or config.doom_horizon:
+        raise ValueError("outcome records already hold every action's outcome, labelled when "
+                         "collected: leave counterfactual and doom_horizon unset (rlgan safety "
+                         "collect --doom-horizon sets the horizon)")
+
+
 class BalancedSampler:
     """Draws batch indices of a :class:`PairSet` with a fixed fraction of unsafe pairs."""
 
@@ -272,6 +318,12 @@ def evaluate_pairs(model: SafetyClassifier, pairs: PairSet | None, threshold: fl
     return classification_report(pairs.unsafe, predict_probabilities(model, pairs, device), threshold)
 
 
+def _check_has_unsafe(pairs: PairSet, data: Path) -> None:
+    if not pairs.unsafe.any():
+        raise DatasetError(f"the training episodes of {data} hold no unsafe step to learn from; "
+                           "record more steps or with more exploration (--epsilon, --policy random)")
+
+
 def _check_predictor(predictor: NextFramePredictor, metadata: dict[str, Any], data: Path) -> None:
     env_id = getattr(predictor, "env_id", metadata["env_id"])
     check_compatible("the world model", env_id, tuple(predictor.frame_shape), predictor.n_actions,
@@ -307,7 +359,8 @@ def train_classifier(data: str | Path, run_dir: str | Path, config: TrainConfig 
     if (run_dir / CONFIG_FILE).exists() and not overwrite:
         raise FileExistsError(f"{run_dir} already holds a safety run; pass --overwrite or choose "
                               "another directory")
-    metadata = load_metadata(data)
+    outcomes = is_outcome_dataset(data)
+    metadata = load_outcome_metadata(data) if outcomes else load_metadata(data)
     frame_shape = frame_shape_of(metadata, data)
     if predictor is not None:
         _check_predictor(predictor, metadata, data)
@@ -316,23 +369,32 @@ def train_classifier(data: str | Path, run_dir: str | Path, config: TrainConfig 
     torch.manual_seed(config.seed)
     start = time.perf_counter()
 
-    train_episodes, val_episodes = split_episodes(data, config.val_fraction, config.seed)
-    train_real = real_pairs(data, train_episodes, config.doom_horizon)
-    if not train_real.unsafe.any():
-        raise DatasetError(f"the training episodes of {data} hold no unsafe step to learn from; "
-                           "record more steps or with more exploration (--epsilon, --policy random)")
-    val_real = real_pairs(data, val_episodes, config.doom_horizon) if val_episodes else None
+    train_generated = val_generated = val_real = None
+    generator = predictor if config.generated_fraction > 0 else None
+    if outcomes:
+        _check_outcome_settings(config)
+        train_episodes, val_episodes = split_outcome_episodes(metadata, config.val_fraction, config.seed)
+        train_real, train_generated = outcome_pairs(data, train_episodes, generator, device)
+        _check_has_unsafe(train_real, data)
+        if val_episodes:
+            val_real, val_generated = outcome_pairs(data, val_episodes, generator, device)
+    else:
+        train_episodes, val_episodes = split_episodes(data, config.val_fraction, config.seed)
+        train_real = real_pairs(data, train_episodes, config.doom_horizon)
+        _check_has_unsafe(train_real, data)
+        if val_episodes:
+            val_real = real_pairs(data, val_episodes, config.doom_horizon)
+        if generator is not None:
+            train_generated = generated_pairs(data, train_episodes, generator, config.max_generated, rng,
+                                              device, config.counterfactual, config.doom_horizon,
+                                              frames=config.counterfactual_frames)
+            if val_episodes:
+                val_generated = generated_pairs(data, val_episodes, generator, config.max_generated,
+                                                rng, device, config.counterfactual, config.doom_horizon)
     sources = [(train_real, 1.0)]
-    train_generated = val_generated = None
-    if predictor is not None and config.generated_fraction > 0:
-        train_generated = generated_pairs(data, train_episodes, predictor, config.max_generated, rng,
-                                          device, config.counterfactual, config.doom_horizon,
-                                          frames=config.counterfactual_frames)
+    if train_generated is not None:
         sources = [(train_real, 1.0 - config.generated_fraction),
                    (train_generated, config.generated_fraction)]
-        if val_episodes:
-            val_generated = generated_pairs(data, val_episodes, predictor, config.max_generated, rng,
-                                            device, config.counterfactual, config.doom_horizon)
     samplers = [(pairs, BalancedSampler(pairs, config.positive_fraction, rng), share)
                 for pairs, share in sources]
 
@@ -411,7 +473,8 @@ def evaluate_run(run_dir: str | Path, data: str | Path, worldmodel_run: str | Pa
     device = torch.device(device)
     model, info = load_safety_run(run_dir, device)
     data = Path(data)
-    metadata = load_metadata(data)
+    outcomes = is_outcome_dataset(data)
+    metadata = load_outcome_metadata(data) if outcomes else load_metadata(data)
     check_compatible(f"safety run {run_dir}", info.env_id, info.frame_shape, info.n_actions,
                      f"the data in {data}", metadata["env_id"], frame_shape_of(metadata, data),
                      metadata["n_actions"])
@@ -425,17 +488,20 @@ def evaluate_run(run_dir: str | Path, data: str | Path, worldmodel_run: str | Pa
     threshold = info.threshold if threshold is None else threshold
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {threshold}")
-    result = {"run": str(run_dir), "data": str(data),
-              "split": "held-out episodes" if same_data else "all episodes", "threshold": threshold,
-              "real": evaluate_pairs(model, real_pairs(data, episodes, doom_horizon), threshold, device),
-              "generated": None}
     if worldmodel_run is None and info.worldmodel_run is not None:
         worldmodel_run = Path(run_dir) / info.worldmodel_run  # a relative path is the run's
-    if worldmodel_run:
-        predictor = load_predictor(worldmodel_run, device)
+    predictor = load_predictor(worldmodel_run, device) if worldmodel_run else None
+    if predictor is not None:
         _check_predictor(predictor, metadata, data)
-        every_action = bool(trained.get("counterfactual", False))
-        pairs = generated_pairs(data, episodes, predictor, max_generated,
-                                np.random.default_rng(seed), device, every_action, doom_horizon)
-        result["generated"] = evaluate_pairs(model, pairs, threshold, device)
-    return result
+    if outcomes:
+        real, generated = outcome_pairs(data, episodes, predictor, device)
+    else:
+        real, generated = real_pairs(data, episodes, doom_horizon), None
+        if predictor is not None:
+            every_action = bool(trained.get("counterfactual", False))
+            generated = generated_pairs(data, episodes, predictor, max_generated,
+                                        np.random.default_rng(seed), device, every_action, doom_horizon)
+    return {"run": str(run_dir), "data": str(data),
+            "split": "held-out episodes" if same_data else "all episodes", "threshold": threshold,
+            "real": evaluate_pairs(model, real, threshold, device),
+            "generated": evaluate_pairs(model, generated, threshold, device)}

@@ -1,8 +1,9 @@
 """The recorded transitions a world model trains and is evaluated on.
 
-Wraps :class:`rlgan.data.TransitionDataset`: checks that frames suit the networks, splits
-episodes, gives each ``torchrun`` rank its own shards, and turns items into batches of float
-tensors in [-1, 1].
+Wraps :class:`rlgan.data.TransitionDataset` (or, for outcome records of every action from
+chosen states, :class:`rlgan.data.outcomes.OutcomeTransitions`): checks that frames suit the
+networks, splits episodes, gives each ``torchrun`` rank its own shards, and turns items into
+batches of float tensors in [-1, 1].
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import torch
 from torch.utils.data import default_collate
 
 from rlgan.data import DatasetError, TransitionDataset, load_metadata, split_episodes
+from rlgan.data.outcomes import (OutcomeTransitions, is_outcome_dataset, load_outcome_metadata,
+                                 split_outcome_episodes)
 from rlgan.worldmodel.frames import stack_history, to_unit
 from rlgan.worldmodel.run import DataInfo
 
@@ -30,7 +33,8 @@ def dataset_identity(root: str | Path) -> dict[str, Any]:
         DatasetError: missing, empty or corrupt dataset, or frames the networks cannot take
             (not ``(H, W, C)`` images with H and W multiples of 16).
     """
-    metadata = load_metadata(root)
+    outcomes = is_outcome_dataset(root)
+    metadata = load_outcome_metadata(root) if outcomes else load_metadata(root)
     if not metadata.get("shards"):
         raise DatasetError(f"dataset {root} has no finished shards (empty recording)")
     shape = tuple(int(n) for n in metadata.get("obs_shape", ()))
@@ -41,14 +45,17 @@ def dataset_identity(root: str | Path) -> dict[str, Any]:
             "such as obs_height=64 obs_width=64)")
     return {"env_id": metadata["env_id"], "env_kwargs": dict(metadata.get("env_kwargs", {})),
             "frame_shape": shape, "n_actions": int(metadata["n_actions"]),
-            "seed": int(metadata.get("seed", 0)),
+            "seed": int(metadata["config"]["seed"] if outcomes else metadata.get("seed", 0)),
             "shards": tuple(entry["sha256"] for entry in metadata["shards"])}
 
 
 def data_info(root: str | Path, val_fraction: float, seed: int) -> DataInfo:
     """The :class:`DataInfo` of a dataset with its episodes split under ``seed``."""
     identity = dataset_identity(root)
-    train, val = split_episodes(root, val_fraction, seed)
+    if is_outcome_dataset(root):
+        train, val = split_outcome_episodes(load_outcome_metadata(root), val_fraction, seed)
+    else:
+        train, val = split_episodes(root, val_fraction, seed)
     return DataInfo(env_id=identity["env_id"], env_kwargs=identity["env_kwargs"],
                     frame_shape=identity["frame_shape"], n_actions=identity["n_actions"],
                     dataset=str(Path(root).resolve()), dataset_seed=identity["seed"],
@@ -65,7 +72,7 @@ class RankData:
         rows: indices into ``dataset`` this rank draws batches from.
     """
 
-    dataset: TransitionDataset
+    dataset: TransitionDataset | OutcomeTransitions
     rows: np.ndarray
 
     @cached_property
@@ -85,12 +92,20 @@ class RankData:
                                rng.choice(self.rows, batch_size - n_unsafe)])
 
 
+def open_transitions(root: str | Path, history: int,
+                     episodes: Sequence[int] | None = None) -> TransitionDataset | OutcomeTransitions:
+    """The transitions of ``episodes`` (all when None) of recorded data or outcome records."""
+    if is_outcome_dataset(root):
+        return OutcomeTransitions(root, history, episodes)
+    return TransitionDataset(root, history, episodes=episodes)
+
+
 def rank_data(root: str | Path, history: int, episodes: Sequence[int], rank: int,
               world_size: int) -> RankData:
     """Training transitions of ``rank``: shards ``rank, rank + world_size, ...`` when there
-    are at least ``world_size`` shards and they hold training episodes, else every shard with
-    every ``world_size``-th transition (a distributed sampler)."""
-    n_shards = len(load_metadata(root)["shards"])
+    are at least ``world_size`` shards of recorded data and they hold training episodes, else
+    every shard with every ``world_size``-th transition (a distributed sampler)."""
+    n_shards = 0 if is_outcome_dataset(root) else len(load_metadata(root)["shards"])
     if world_size > 1 and n_shards >= world_size:
         try:
             dataset = TransitionDataset(root, history, episodes=episodes,
@@ -98,7 +113,7 @@ def rank_data(root: str | Path, history: int, episodes: Sequence[int], rank: int
             return RankData(dataset, np.arange(len(dataset)))
         except DatasetError:
             pass  # this rank's shards hold only held-out episodes: fall back to striding
-    dataset = TransitionDataset(root, history, episodes=episodes)
+    dataset = open_transitions(root, history, episodes)
     rows = np.arange(rank, len(dataset), world_size)
     if len(rows) == 0:
         raise DatasetError(f"dataset {root} has {len(dataset)} training transitions, too few "
@@ -106,7 +121,7 @@ def rank_data(root: str | Path, history: int, episodes: Sequence[int], rank: int
     return RankData(dataset, rows)
 
 
-def collate(dataset: TransitionDataset, indices: Sequence[int],
+def collate(dataset: TransitionDataset | OutcomeTransitions, indices: Sequence[int],
             device: torch.device) -> dict[str, torch.Tensor]:
     """Items ``indices`` of ``dataset`` as a batch on ``device``.
 

@@ -20,9 +20,10 @@ from tqdm import tqdm
 
 from rlgan.config import build_config
 from rlgan.data import DatasetError, TransitionDataset
+from rlgan.data.outcomes import OutcomeTransitions
 from rlgan.io import atomic_path
 from rlgan.worldmodel.config import WorldModelConfig
-from rlgan.worldmodel.data import collate, data_info, evenly_spaced, rank_data
+from rlgan.worldmodel.data import collate, data_info, evenly_spaced, open_transitions, rank_data
 from rlgan.worldmodel.distributed import Distributed, barrier, mean_over_ranks, setup, teardown
 from rlgan.worldmodel.frames import to_uint8
 from rlgan.worldmodel.metrics import PSNR_CAP_DB, psnr
@@ -140,7 +141,7 @@ def _check_finite(logs: dict[str, float], step: int, run: Path, last_checkpoint:
 class _Validation:
     """Fixed held-out batch, noise and grid rows, so numbers and pictures compare over time."""
 
-    def __init__(self, dataset: TransitionDataset, config: WorldModelConfig,
+    def __init__(self, dataset: TransitionDataset | OutcomeTransitions, config: WorldModelConfig,
                  device: torch.device) -> None:
         self.batch = collate(dataset, evenly_spaced(len(dataset), VAL_BATCH), device)
         noise = torch.Generator().manual_seed(config.seed + 12345)
@@ -187,7 +188,9 @@ def train_worldmodel(data: str | Path, run: str | Path,
     """Train SAD-GAN's generator and discriminator on a recorded dataset into ``run``.
 
     Args:
-        data: dataset directory (``rlgan record``).
+        data: dataset directory (``rlgan record``), or outcome records (``rlgan safety collect``:
+            every action's true next frame from the chosen states, e.g. to fine-tune with
+            ``init_from`` on the states a shield will meet).
         run: run directory to create (or continue with ``resume``).
         overrides: :class:`WorldModelConfig` options (e.g. ``{"lambda_adv": 0.0}``).
         resume: continue the run's latest checkpoint up to ``steps``.
@@ -254,7 +257,7 @@ def _train(data: Path, run: Path, config: WorldModelConfig, info: DataInfo, cont
         done = load_checkpoint(run, generator, discriminator, optimizers)
         start, samples_seen = int(done["step"]), int(done["samples_seen"])
         train_seconds, last_checkpoint = float(done["train_seconds"]), start
-    val_dataset = (TransitionDataset(data, config.history, episodes=info.val_episodes)
+    val_dataset = (open_transitions(data, config.history, info.val_episodes)
                    if info.val_episodes else part.dataset)
     validation = _Validation(val_dataset, config, device) if context.is_main else None
     g_train = _wrap(generator, context)
