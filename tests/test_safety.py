@@ -655,6 +655,7 @@ def test_outcome_collection_resumes_and_rejects_bad_input(tmp_path):
 
         collect_outcomes("rlgan/Driving-v0", OUTCOME_KWARGS, "nobody", tmp_path / "c",
                          OutcomeConfig(episodes=2, num_envs=2), progress=False)
+    assert not (tmp_path / "c").exists()  # nothing written, so a corrected retry needs no --resume
 
 
 def test_classifier_trains_on_every_actions_outcome_records(tmp_path, capsys, monkeypatch):

@@ -190,15 +190,15 @@ def collect_outcomes(env_id: str, env_kwargs: dict[str, Any], agent: str, out: s
         if not hasattr(env.unwrapped, "get_state"):
             raise ValueError(f"{env_id} has no get_state()/set_state(): the outcome of actions the "
                              "agent did not take cannot be read")
-        writer = OutcomeWriter(out, {"env_id": env_id, "env_kwargs": dict(env_kwargs), "agent": str(agent),
-                                     "obs_shape": list(env.observation_space.shape),
-                                     "n_actions": int(env.action_space.n),
-                                     "config": _settings(config)}, resume)
         venv = gymnasium.make_vec(env_id, num_envs=config.num_envs,
                                   vectorization_mode="vector_entry_point", **env_kwargs)
         if not hasattr(venv, "get_states"):
             raise ValueError(f"{env_id}'s vector env has no get_states(); outcomes need it")
         policy = batch_policy(agent, venv, env)
+        writer = OutcomeWriter(out, {"env_id": env_id, "env_kwargs": dict(env_kwargs), "agent": str(agent),
+                                     "obs_shape": list(env.observation_space.shape),
+                                     "n_actions": int(env.action_space.n),
+                                     "config": _settings(config)}, resume)
         oracle = doom_oracle(env_id, env_kwargs, config.doom_horizon)
         env.reset(seed=config.seed)
         n_shards = -(-config.episodes // config.num_envs)
