@@ -39,9 +39,10 @@ class OutcomeConfig:
     """Settings of :func:`collect_outcomes`.
 
     Attributes:
-        episodes: episodes to run the agent for (a multiple of ``num_envs`` is rounded up to).
+        episodes: episodes to run the agent for, rounded up to a multiple of ``num_envs``.
         num_envs: episodes run at once; one shard per batch.
-        before: states kept before each unsafe step of the agent (1 = the state it acted unsafely from).
+        before: states kept before each of the agent's unsafe steps (the last is the state it
+            acted unsafely from).
         safe_fraction: probability of keeping any other state, in [0, 1].
         doom_horizon: label an action unsafe also when it lands in a state from which every
             sequence of this many actions meets an unsafe step (0..4).
