@@ -150,7 +150,16 @@ def episode_seed(metadata: dict[str, Any], episode: int) -> int:
 
 
 def load_metadata(root: str | Path) -> dict[str, Any]:
-    """Read and check ``root/metadata.json``.
+    """Read and check ``root/metadata.json`` of an ``rlgan-transitions`` dataset.
+
+    Raises:
+        DatasetError: the directory or metadata is missing, corrupt or of another format.
+    """
+    return read_format_metadata(root, FORMAT_NAME, FORMAT_VERSION)
+
+
+def read_format_metadata(root: str | Path, format_name: str, version: int) -> dict[str, Any]:
+    """Read ``root/metadata.json`` and check that it declares ``format_name`` at ``version``.
 
     Raises:
         DatasetError: the directory or metadata is missing, corrupt or of another format.
@@ -162,12 +171,12 @@ def load_metadata(root: str | Path) -> dict[str, Any]:
         metadata = read_json(root / METADATA_FILE, what="dataset metadata")
     except (FileNotFoundError, ValueError) as error:
         raise DatasetError(str(error)) from error
-    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
-        raise DatasetError(f"{root} is not an {FORMAT_NAME} dataset (metadata.json has no "
-                           f"format {FORMAT_NAME!r})")
-    if metadata.get("version") != FORMAT_VERSION:
+    if not isinstance(metadata, dict) or metadata.get("format") != format_name:
+        raise DatasetError(f"{root} is not an {format_name} dataset (metadata.json has no "
+                           f"format {format_name!r})")
+    if metadata.get("version") != version:
         raise DatasetError(f"{root}: unsupported format version {metadata.get('version')!r}, "
-                           f"this rlgan reads version {FORMAT_VERSION}")
+                           f"this rlgan reads version {version}")
     return metadata
 
 

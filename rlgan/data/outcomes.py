@@ -36,7 +36,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from rlgan.data.format import DatasetError, file_sha256, read_npz_shard
+from rlgan.data.format import DatasetError, file_sha256, read_format_metadata, read_npz_shard
+from rlgan.data.torch_dataset import split_episode_ids
 from rlgan.io import atomic_path, read_json, write_json
 
 FORMAT_NAME = "rlgan-outcomes"
@@ -117,17 +118,7 @@ def load_outcome_metadata(root: str | Path) -> dict[str, Any]:
     Raises:
         DatasetError: missing, corrupt or of another format or version.
     """
-    root = Path(root)
-    try:
-        metadata = read_json(root / METADATA_FILE, what="outcome records' metadata")
-    except (FileNotFoundError, ValueError) as error:
-        raise DatasetError(str(error)) from error
-    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT_NAME:
-        raise DatasetError(f"{root} does not hold {FORMAT_NAME} records")
-    if metadata.get("version") != FORMAT_VERSION:
-        raise DatasetError(f"{root}: unsupported {FORMAT_NAME} version {metadata.get('version')!r}, "
-                           f"this rlgan reads version {FORMAT_VERSION}")
-    return metadata
+    return read_format_metadata(root, FORMAT_NAME, FORMAT_VERSION)
 
 
 def load_outcomes(root: str | Path, episodes: Sequence[int] | None = None) -> dict[str, np.ndarray]:
@@ -161,14 +152,8 @@ def _load_shard(root: Path, entry: dict[str, Any]) -> dict[str, np.ndarray]:
 
 def split_outcome_episodes(metadata: dict[str, Any], val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """(train, held-out) episode lists of the finished shards, reproducibly under ``seed``."""
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    episodes = np.arange(len(metadata["shards"]) * int(metadata["config"]["num_envs"]))
-    np.random.default_rng(seed).shuffle(episodes)
-    n_val = int(round(len(episodes) * val_fraction))
-    if val_fraction > 0 and n_val == 0 and len(episodes) >= 2:
-        n_val = 1
-    return sorted(episodes[n_val:].tolist()), sorted(episodes[:n_val].tolist())
+    return split_episode_ids(len(metadata["shards"]) * int(metadata["config"]["num_envs"]),
+                             val_fraction, seed)
 
 
 class OutcomeTransitions(Dataset):

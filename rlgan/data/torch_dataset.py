@@ -102,10 +102,15 @@ def split_episodes(root: str | Path, val_fraction: float = 0.2, seed: int = 0) -
 
     The held-out part has at least one episode when the dataset has two or more.
     """
+    return split_episode_ids(int(load_metadata(root)["episodes"]), val_fraction, seed)
+
+
+def split_episode_ids(n_episodes: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Split episodes ``0 .. n_episodes - 1`` into (train, held-out) lists, reproducibly under
+    ``seed``; the held-out part has at least one episode when there are two or more."""
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    metadata = load_metadata(root)
-    episodes = np.arange(int(metadata["episodes"]))
+    episodes = np.arange(n_episodes)
     rng = np.random.default_rng(seed)
     rng.shuffle(episodes)
     n_val = int(round(len(episodes) * val_fraction))

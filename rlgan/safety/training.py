@@ -31,7 +31,7 @@ from rlgan.data.outcomes import (is_outcome_dataset, load_outcome_metadata, load
                                  split_outcome_episodes)
 from rlgan.device import resolve_device
 from rlgan.safety.augment import jitter_colours, mirror
-from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier, make_pairs
+from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier, make_pairs, to_unit
 from rlgan.safety.labels import check_doom_horizon, replayed_labels, replayed_outcomes
 from rlgan.safety.metrics import classification_report
 from rlgan.safety.run import CONFIG_FILE, SafetyRunInfo, check_compatible, save_safety_run
@@ -158,6 +158,13 @@ def real_pairs(root: str | Path, episodes: list[int] | None, doom_horizon: int =
         unsafe=unsafe)
 
 
+def predicted_frames(predictor: NextFramePredictor, history: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """The predictor's next frames, uint8 ``(B, C, H, W)`` on the CPU, from uint8 histories
+    ``(B, h, C, H, W)`` and int64 ``actions`` ``(B,)``."""
+    predicted = predictor.predict(to_unit(history), actions, 1)[:, 0]
+    return predicted.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu()
+
+
 @torch.no_grad()
 def generated_pairs(root: str | Path, episodes: list[int] | None, predictor: NextFramePredictor,
                     max_pairs: int, rng: np.random.Generator, device: torch.device,
@@ -207,8 +214,7 @@ def generated_pairs(root: str | Path, episodes: list[int] | None, predictor: Nex
             actions = torch.stack([item["action"] for item in items]).to(device)
         frame_t.append(history[:, -1].cpu())
         if predict:
-            predicted = predictor.predict(history.float().div(127.5).sub(1.0), actions, 1)[:, 0]
-            frame_t1.append(predicted.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu())
+            frame_t1.append(predicted_frames(predictor, history, actions))
     frame_t = torch.cat(frame_t)
     pair_sets = []
     if predict:
@@ -263,10 +269,9 @@ def outcome_pairs(root: str | Path, episodes: list[int] | None, predictor: NextF
     predicted = []
     for start in range(0, len(frames), batch_size):
         chunk = torch.from_numpy(frames[start:start + batch_size, -history:]).to(device)
-        chunk = chunk.permute(0, 1, 4, 2, 3).float().div(127.5).sub(1.0).repeat_interleave(n_actions, dim=0)
+        chunk = chunk.permute(0, 1, 4, 2, 3).repeat_interleave(n_actions, dim=0)  # (B*A, h, C, H, W)
         actions = torch.arange(n_actions, device=device).repeat(len(chunk) // n_actions)
-        predicted.append(predictor.predict(chunk, actions, 1)[:, 0].add(1.0).mul(127.5).round()
-                         .clamp(0, 255).to(torch.uint8).cpu())
+        predicted.append(predicted_frames(predictor, chunk, actions))
     return real, PairSet(frame_t=frame_t, frame_t1=torch.cat(predicted), unsafe=unsafe)
 
 
