@@ -77,15 +77,21 @@ class FixedSearch:
 
     history, n_actions = 1, 3
 
-    def __init__(self, depths, depth=3):
+    def __init__(self, depths, depth=3, risks=None):
         self.depths = np.asarray(depths)
+        self.risks = None if risks is None else np.asarray(risks, dtype=float)
         self.config = SearchConfig(depth=depth)
 
     def search(self, frames=None, env=None, actions=None):
         depths = self.depths.copy()
+        risks = None if self.risks is None else self.risks.copy()
         if actions is not None:
-            depths[[a for a in range(3) if a not in actions]] = -1
-        return SearchResult(safe_depths=depths, depth=self.config.depth, nodes=0, elapsed_ms=0.0)
+            skipped = [a for a in range(3) if a not in actions]
+            depths[skipped] = -1
+            if risks is not None:
+                risks[skipped] = np.nan
+        return SearchResult(safe_depths=depths, depth=self.config.depth, nodes=0, elapsed_ms=0.0,
+                            risks=risks)
 
 
 class QPolicy:
@@ -192,6 +198,24 @@ def test_searching_some_first_actions_gives_their_full_search_depths(start):
         assert all(part[a] == -1 for a in range(3) if a not in actions)
     with pytest.raises(ValueError, match="distinct values in 0..2"):
         search.search(frames, actions=[3])
+
+
+@pytest.mark.parametrize("samples", [1, 3])
+def test_search_reports_the_first_step_risk_of_each_searched_action(samples):
+    predictor = ChaoticPredictor()
+    frames = np.full((2, 16, 16, 1), 90, dtype=np.uint8)
+    search = LearnedSearch(predictor, threshold_classifier, SearchConfig(depth=2, samples=samples))
+    root = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(127.5).sub(1).unsqueeze(0)
+    children = predictor.predict(root.expand(3, -1, -1, -1, -1), torch.arange(3), samples)
+    parents = root[:, -1].expand(3 * samples, -1, -1, -1)
+    pairs = torch.cat([parents, children.reshape(3 * samples, 1, 16, 16)], dim=1)
+    expected = torch.sigmoid(threshold_classifier(pairs)).reshape(3, samples).amax(dim=1).numpy()
+    result = search.search(frames)
+    assert result.risks.dtype == np.float64 and result.risks.shape == (3,)
+    np.testing.assert_allclose(result.risks, expected, rtol=1e-5)
+    assert ((result.risks >= 0.5) == (result.safe_depths == 0)).all()
+    part = search.search(frames, actions=[2]).risks
+    assert np.isnan(part[:2]).all() and part[2] == pytest.approx(expected[2], rel=1e-5)
 
 
 def test_search_prunes_unsafe_nodes_and_stops_at_the_budget():
@@ -303,6 +327,30 @@ def test_choose_action_breaks_ties_by_policy_preference():
     assert choose_action(depths, 1, 3) == 0
     assert choose_action(depths, 1, 3, order=[2, 1, 0]) == 2
     assert choose_action(np.array([2, 1, 2]), 0, 3) == 0  # already among the safest
+
+
+def test_choose_action_takes_the_least_risky_action_when_none_reaches_the_required_depth():
+    risks = np.array([0.95, 0.6, 0.99])
+    assert choose_action(np.array([0, 0, 0]), 2, 1, risks=risks) == 1
+    assert choose_action(np.array([0, 0, 0]), 2, 1) == 2  # without risks the policy's own stays
+    assert choose_action(np.array([1, 0, 1]), 1, 3, preferences=np.array([0.0, 0.0, 5.0]),
+                         risks=risks) == 0  # depth first, then risk
+    assert choose_action(np.array([0, 0, 0]), 1, 1, preferences=np.array([9.0, 0.0, 0.0]),
+                         risks=np.array([0.7, 0.7, 0.9])) == 1  # the policy's own among the least risky
+    # an action reaching the required depth is never swapped for a less risky one
+    assert choose_action(np.array([0, 2, 2]), 0, 2, preferences=np.array([0.0, 0.0, 1.0]),
+                         risks=np.array([0.9, 0.0, 0.4])) == 2
+    assert choose_action(np.array([0, 3, 1]), 1, 3, risks=np.array([0.0, 0.9, 0.0])) == 1
+
+
+def test_lazy_shield_with_risks_decides_like_the_full_search():
+    rng = np.random.default_rng(2)
+    for _ in range(200):
+        depths, proposed, risks = rng.integers(0, 3, size=3), int(rng.integers(3)), rng.random(3)
+        q = rng.normal(size=3)
+        lazy = Shield(FixedSearch(depths, depth=2, risks=risks), policy=QPolicy(proposed, q))
+        full = Shield(FixedSearch(depths, depth=2, risks=risks), policy=QPolicy(proposed, q), lazy=False)
+        assert lazy.decide(None, proposed).shielded_action == full.decide(None, proposed).shielded_action
 
 
 def test_shield_wrapper_reports_its_decisions_on_a_toy_env():
@@ -622,6 +670,25 @@ def test_outcome_records_hold_the_states_before_each_unsafe_step_and_every_actio
     again = collect_random(tmp_path / "b")
     assert all(np.array_equal(value, load_outcomes(tmp_path / "b")[name]) for name, value in records.items())
     assert again["shards"][0]["sha256"] == metadata["shards"][0]["sha256"]
+
+
+def test_outcome_collection_with_epsilon_records_the_random_actions_it_takes(tmp_path, monkeypatch):
+    from rlgan.data.outcomes import load_outcomes
+    from rlgan.safety import outcomes
+
+    monkeypatch.setattr(outcomes, "batch_policy", lambda agent, venv, env: lambda obs, rng: np.zeros(len(obs), int))
+    collect_random(tmp_path / "greedy", safe_fraction=1.0)
+    assert (load_outcomes(tmp_path / "greedy")["action"] == 0).all()
+    collect_random(tmp_path / "explore", episodes=8, before=6, safe_fraction=1.0, epsilon=0.3)
+    records = load_outcomes(tmp_path / "explore")
+    assert 0.1 < (records["action"] != 0).mean() < 0.3  # about epsilon * 2/3 of the steps
+    chained = np.flatnonzero(records["steps_to_unsafe"] >= 2)  # the next record is the state after
+    assert (records["action"][chained] != 0).any()
+    for row in chained:
+        assert records["steps_to_unsafe"][row + 1] == records["steps_to_unsafe"][row] - 1
+        assert np.array_equal(records["next_frames"][row, records["action"][row]], records["frames"][row + 1, -1])
+    with pytest.raises(ValueError, match=r"epsilon must be in \[0, 1\)"):
+        outcomes.OutcomeConfig(epsilon=1.0)
 
 
 def test_outcome_collection_resumes_and_rejects_bad_input(tmp_path):

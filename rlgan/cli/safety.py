@@ -38,6 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             ("doom-horizon", 2, int, "also label an action unsafe when every sequence of this "
                                      "many actions after it meets an unsafe step (0..4)"),
             ("history", 2, int, "frames kept per state (the world model's history)"),
+            ("epsilon", 0.0, float, "probability of a random action instead of the agent's at "
+                                    "each step, to reach states a shield steers it into"),
             ("seed", 0, int, "episode e resets with seed + e")]:
         collect.add_argument(f"--{name}", type=kind, default=default, help=f"{text} (default: {default})")
     collect.add_argument("--resume", action="store_true",
@@ -87,7 +89,7 @@ def run_collect(args: argparse.Namespace) -> int:
     env_id, env_kwargs = args.env, env_kwargs_from(args)
     config = OutcomeConfig(episodes=args.episodes, num_envs=args.num_envs, before=args.before,
                            safe_fraction=args.safe_fraction, doom_horizon=args.doom_horizon,
-                           history=args.history, seed=args.seed)
+                           history=args.history, epsilon=args.epsilon, seed=args.seed)
     metadata = collect_outcomes(env_id, env_kwargs, args.agent, args.out, config, args.resume,
                                 progress=not args.no_progress)
     shards = metadata["shards"]

@@ -47,6 +47,9 @@ class OutcomeConfig:
         doom_horizon: label an action unsafe also when it lands in a state from which every
             sequence of this many actions meets an unsafe step (0..4).
         history: frames kept per record (the world model's history).
+        epsilon: probability of replacing the agent's action by a uniformly random one at each
+            step, in [0, 1): the agent then also meets states it would not reach alone, like
+            those a shield steers it into. The records hold the action actually taken.
         seed: episode e resets with ``seed + e``.
     """
 
@@ -56,6 +59,7 @@ class OutcomeConfig:
     safe_fraction: float = 0.01
     doom_horizon: int = 2
     history: int = 2
+    epsilon: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -65,6 +69,8 @@ class OutcomeConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if not 0.0 <= self.safe_fraction <= 1.0:
             raise ValueError(f"safe_fraction must be in [0, 1], got {self.safe_fraction!r}")
+        if not 0.0 <= self.epsilon < 1.0:
+            raise ValueError(f"epsilon must be in [0, 1), got {self.epsilon!r}")
         check_doom_horizon(self.doom_horizon)
 
 
@@ -114,8 +120,12 @@ def _run_batch(venv: gymnasium.vector.VectorEnv, policy: BatchPolicy, first_epis
     def keep_at_random(candidates: list[_Kept]) -> None:
         kept.extend(item for item in candidates if rng.random() < config.safe_fraction)
 
+    n_actions = int(venv.single_action_space.n)
     while not done.all():
         actions = policy(observations, rng)
+        if config.epsilon > 0:
+            explore = rng.random(n) < config.epsilon
+            actions = np.where(explore, rng.integers(n_actions, size=n), actions)
         for road in np.flatnonzero(~done):
             recent[road].append(_Kept(first_episode + int(road), states[road],
                                       np.stack(history[road]), int(actions[road]), -1))

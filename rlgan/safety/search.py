@@ -5,8 +5,9 @@ every action come from ONE batched generator call per level (``samples`` noise d
 child), a classifier labels each (parent frame, child frame) pair, a child is unsafe when any
 of its samples is, and unsafe children are pruned (not expanded). Each expanded child carries
 its first sample forward as its newest frame. The result per root action is its safe depth,
-defined in :mod:`rlgan.safety.tree`. A search may be limited to some first actions (the shield
-first checks only the policy's own action); the others then get safe depth -1.
+defined in :mod:`rlgan.safety.tree`, and the P(unsafe) of its first step (its risk). A search
+may be limited to some first actions (the shield first checks only the policy's own action);
+the others then get safe depth -1.
 """
 
 from __future__ import annotations
@@ -169,6 +170,7 @@ class LearnedSearch:
         roots = root_actions(actions, n_actions)
         nodes_frames = frames_to_tensor(frames, self.predictor.frame_shape, self.history).to(self.device)
         levels: list[Level] = []
+        risks = np.full(n_actions, np.nan)
         nodes, searched = 0, config.depth
         for number in range(1, config.depth + 1):
             level_actions = roots if number == 1 else np.arange(n_actions)
@@ -182,7 +184,10 @@ class LearnedSearch:
             step_actions = torch.as_tensor(level_actions, device=self.device).repeat(width)  # (F*A,)
             children = self.predictor.predict(parents, step_actions, config.samples,
                                               generator=self.generator)  # (F*A, K, C, H, W)
-            unsafe = (self.unsafe_probability(parents[:, -1], children) >= config.threshold).any(dim=1)
+            probabilities = self.unsafe_probability(parents[:, -1], children).amax(dim=1)
+            if number == 1:
+                risks[roots] = probabilities.cpu().numpy()
+            unsafe = probabilities >= config.threshold
             levels.append(Level(unsafe=unsafe.reshape(width, branching).cpu().numpy(),
                                 terminal=np.zeros((width, branching), dtype=bool)))
             nodes += width * branching
@@ -191,7 +196,7 @@ class LearnedSearch:
                 nodes_frames = torch.cat([parents[keep, 1:], children[keep, :1]], dim=1)
         return SearchResult(safe_depths=scatter_depths(safe_depths(levels, searched), roots, n_actions),
                             depth=searched, nodes=nodes,
-                            elapsed_ms=1000.0 * (time.perf_counter() - start))
+                            elapsed_ms=1000.0 * (time.perf_counter() - start), risks=risks)
 
 
 def root_actions(actions: Sequence[int] | None, n_actions: int) -> np.ndarray:

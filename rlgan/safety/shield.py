@@ -3,7 +3,11 @@
 Rule (:func:`choose_action`): keep the proposed action when its safe depth reaches the
 required depth (default: the search depth); otherwise take the action with the greatest safe
 depth, ties broken by the policy's own preference: its action if it is among the best, else
-the best by its Q-values when it has them, else the first in a fixed order.
+the best by its Q-values when it has them, else the first in a fixed order. When even the
+greatest safe depth falls short of the required depth and the search reports risks (the
+learned search: each action's first-step P(unsafe)), the least risky of the tied actions are
+kept before the policy's preference decides: with every key predicted unsafe, the one the
+model finds least likely to be unsafe beats the policy's own, which is often the doomed one.
 
 :class:`Shield` wraps a policy (SB3 model, Q-learning agent, scripted driver, keyboard) and
 keeps the frame history the search needs; :class:`ShieldWrapper` puts a shield around a
@@ -40,7 +44,8 @@ class SafetySearch(Protocol):
 
 
 def choose_action(safe_depths: np.ndarray, proposed: int, required: int,
-                  preferences: np.ndarray | None = None, order: Sequence[int] | None = None) -> int:
+                  preferences: np.ndarray | None = None, order: Sequence[int] | None = None,
+                  risks: np.ndarray | None = None) -> int:
     """The shielded action (see the module docstring).
 
     Args:
@@ -49,14 +54,19 @@ def choose_action(safe_depths: np.ndarray, proposed: int, required: int,
         required: safe depth at which the proposed action is kept.
         preferences: float ``(A,)`` policy scores (higher preferred), or None.
         order: fallback order of actions (default ``0, 1, ...``).
+        risks: float ``(A,)`` P(unsafe) of each action's first step, or None; breaks ties
+            when no action reaches ``required``.
     """
     safe_depths = np.asarray(safe_depths)
     if safe_depths[proposed] >= required:
         return int(proposed)
     best = safe_depths.max()
-    if safe_depths[proposed] == best:
-        return int(proposed)
     candidates = np.flatnonzero(safe_depths == best)
+    if risks is not None and best < required:
+        candidate_risks = np.asarray(risks, dtype=np.float64)[candidates]
+        candidates = candidates[candidate_risks == np.nanmin(candidate_risks)]
+    if proposed in candidates:
+        return int(proposed)
     if preferences is not None:
         scores = np.asarray(preferences, dtype=np.float64)[candidates]
         return int(candidates[int(np.argmax(scores))])
@@ -146,12 +156,13 @@ class Shield:
         ``env`` is needed by the oracle search)."""
         start = time.perf_counter()
         action = int(action)
-        depths, searched = self._safe_depths(self._push(observation), action, env)
-        required = min(self.required_depth, searched)
+        result = self._search(self._push(observation), action, env)
+        depths, required = result.safe_depths, min(self.required_depth, result.depth)
         preferences = None
         if self.policy is not None and depths[action] < required:
             preferences = self.policy.preferences(observation, env)
-        shielded = choose_action(depths, action, required, preferences, self.action_order)
+        shielded = choose_action(depths, action, required, preferences, self.action_order,
+                                 result.risks)
         decision = ShieldDecision(
             original_action=action, shielded_action=shielded, intervened=shielded != action,
             safe_depths=depths, required_depth=required,
@@ -159,21 +170,23 @@ class Shield:
         self.last_decision = decision
         return decision
 
-    def _safe_depths(self, frames: np.ndarray, action: int,
-                     env: gymnasium.Env | None) -> tuple[np.ndarray, int]:
-        """Safe depths (-1 where not searched) and the levels searched."""
+    def _search(self, frames: np.ndarray, action: int, env: gymnasium.Env | None) -> SearchResult:
+        """The search result for this decision (safe depths -1 where not searched)."""
         if not self.lazy:
-            result = self.search.search(frames, env)
-            return result.safe_depths, result.depth
+            return self.search.search(frames, env)
         first = self.search.search(frames, env, actions=[action])
         if first.safe_depths[action] >= min(self.required_depth, first.depth):
-            return first.safe_depths, first.depth
+            return first
         others = [other for other in range(int(self.search.n_actions)) if other != action]
         rest = self.search.search(frames, env, actions=others)
-        depths = np.where(np.arange(len(first.safe_depths)) == action, first.safe_depths,
-                          rest.safe_depths)
         searched = min(first.depth, rest.depth)
-        return np.minimum(depths, searched), searched
+        proposed = np.arange(len(first.safe_depths)) == action
+        depths = np.minimum(np.where(proposed, first.safe_depths, rest.safe_depths), searched)
+        risks = None
+        if first.risks is not None and rest.risks is not None:
+            risks = np.where(proposed, first.risks, rest.risks)
+        return SearchResult(safe_depths=depths, depth=searched, nodes=first.nodes + rest.nodes,
+                            elapsed_ms=first.elapsed_ms + rest.elapsed_ms, risks=risks)
 
     def act(self, observation: np.ndarray, env: gymnasium.Env | None = None) -> int:
         """The policy's action at ``observation``, shielded.

@@ -47,12 +47,16 @@ class SearchResult:
             safe depths never exceed it).
         nodes: tree nodes evaluated (one per (node, action) pair).
         elapsed_ms: wall-clock time of the search in milliseconds.
+        risks: float64 ``(n_actions,)``, the model's P(unsafe) of each first action's first
+            step (the largest over noise samples; NaN for skipped actions), or None when the
+            search only knows safe or unsafe (the oracle).
     """
 
     safe_depths: np.ndarray
     depth: int
     nodes: int
     elapsed_ms: float
+    risks: np.ndarray | None = None
 
 
 def safe_depths(levels: list[Level], depth: int) -> np.ndarray:
