@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from rlgan.data.format import DatasetError, file_sha256, read_format_metadata, read_npz_shard
-from rlgan.data.torch_dataset import split_episode_ids
+from rlgan.data.format import DatasetError, file_sha256, load_metadata, read_format_metadata, read_npz_shard
+from rlgan.data.torch_dataset import split_episode_ids, split_episodes
 from rlgan.io import atomic_path, read_json, write_json
 
 FORMAT_NAME = "rlgan-outcomes"
@@ -119,6 +119,27 @@ def load_outcome_metadata(root: str | Path) -> dict[str, Any]:
         DatasetError: missing, corrupt or of another format or version.
     """
     return read_format_metadata(root, FORMAT_NAME, FORMAT_VERSION)
+
+
+def load_data_metadata(root: str | Path) -> tuple[dict[str, Any], bool]:
+    """The checked metadata of recorded transitions or outcome records in ``root``, and
+    whether they are outcome records.
+
+    Raises:
+        DatasetError: missing, corrupt or of another format or version.
+    """
+    if is_outcome_dataset(root):
+        return load_outcome_metadata(root), True
+    return load_metadata(root), False
+
+
+def split_data_episodes(root: str | Path, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(train, held-out) episode lists of recorded transitions or outcome records, reproducibly
+    under ``seed``."""
+    metadata, outcomes = load_data_metadata(root)
+    if outcomes:
+        return split_outcome_episodes(metadata, val_fraction, seed)
+    return split_episodes(root, val_fraction, seed)
 
 
 def load_outcomes(root: str | Path, episodes: Sequence[int] | None = None) -> dict[str, np.ndarray]:

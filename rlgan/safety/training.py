@@ -26,9 +26,8 @@ from torch import nn
 from tqdm import tqdm
 
 from rlgan.config import check_choice, config_to_dict
-from rlgan.data import DatasetError, TransitionDataset, load_metadata, split_episodes
-from rlgan.data.outcomes import (is_outcome_dataset, load_outcome_metadata, load_outcomes,
-                                 split_outcome_episodes)
+from rlgan.data import DatasetError, TransitionDataset
+from rlgan.data.outcomes import load_data_metadata, load_outcomes, split_data_episodes
 from rlgan.device import resolve_device
 from rlgan.safety.augment import jitter_colours, mirror
 from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier, make_pairs, to_unit
@@ -364,8 +363,7 @@ def train_classifier(data: str | Path, run_dir: str | Path, config: TrainConfig 
     if (run_dir / CONFIG_FILE).exists() and not overwrite:
         raise FileExistsError(f"{run_dir} already holds a safety run; pass --overwrite or choose "
                               "another directory")
-    outcomes = is_outcome_dataset(data)
-    metadata = load_outcome_metadata(data) if outcomes else load_metadata(data)
+    metadata, outcomes = load_data_metadata(data)
     frame_shape = frame_shape_of(metadata, data)
     if predictor is not None:
         _check_predictor(predictor, metadata, data)
@@ -376,15 +374,14 @@ def train_classifier(data: str | Path, run_dir: str | Path, config: TrainConfig 
 
     train_generated = val_generated = val_real = None
     generator = predictor if config.generated_fraction > 0 else None
+    train_episodes, val_episodes = split_data_episodes(data, config.val_fraction, config.seed)
     if outcomes:
         _check_outcome_settings(config)
-        train_episodes, val_episodes = split_outcome_episodes(metadata, config.val_fraction, config.seed)
         train_real, train_generated = outcome_pairs(data, train_episodes, generator, device)
         _check_has_unsafe(train_real, data)
         if val_episodes:
             val_real, val_generated = outcome_pairs(data, val_episodes, generator, device)
     else:
-        train_episodes, val_episodes = split_episodes(data, config.val_fraction, config.seed)
         train_real = real_pairs(data, train_episodes, config.doom_horizon)
         _check_has_unsafe(train_real, data)
         if val_episodes:
@@ -478,8 +475,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path, worldmodel_run: str | Pa
     device = torch.device(device)
     model, info = load_safety_run(run_dir, device)
     data = Path(data)
-    outcomes = is_outcome_dataset(data)
-    metadata = load_outcome_metadata(data) if outcomes else load_metadata(data)
+    metadata, outcomes = load_data_metadata(data)
     check_compatible(f"safety run {run_dir}", info.env_id, info.frame_shape, info.n_actions,
                      f"the data in {data}", metadata["env_id"], frame_shape_of(metadata, data),
                      metadata["n_actions"])

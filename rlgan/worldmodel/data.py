@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch.utils.data import default_collate
 
-from rlgan.data import DatasetError, TransitionDataset, load_metadata, split_episodes
-from rlgan.data.outcomes import (OutcomeTransitions, is_outcome_dataset, load_outcome_metadata,
-                                 split_outcome_episodes)
+from rlgan.data import DatasetError, TransitionDataset, load_metadata
+from rlgan.data.outcomes import (OutcomeTransitions, is_outcome_dataset, load_data_metadata,
+                                 split_data_episodes)
 from rlgan.worldmodel.frames import stack_history, to_unit
 from rlgan.worldmodel.run import DataInfo
 
@@ -33,8 +33,7 @@ def dataset_identity(root: str | Path) -> dict[str, Any]:
         DatasetError: missing, empty or corrupt dataset, or frames the networks cannot take
             (not ``(H, W, C)`` images with H and W multiples of 16).
     """
-    outcomes = is_outcome_dataset(root)
-    metadata = load_outcome_metadata(root) if outcomes else load_metadata(root)
+    metadata, outcomes = load_data_metadata(root)
     if not metadata.get("shards"):
         raise DatasetError(f"dataset {root} has no finished shards (empty recording)")
     shape = tuple(int(n) for n in metadata.get("obs_shape", ()))
@@ -52,10 +51,7 @@ def dataset_identity(root: str | Path) -> dict[str, Any]:
 def data_info(root: str | Path, val_fraction: float, seed: int) -> DataInfo:
     """The :class:`DataInfo` of a dataset with its episodes split under ``seed``."""
     identity = dataset_identity(root)
-    if is_outcome_dataset(root):
-        train, val = split_outcome_episodes(load_outcome_metadata(root), val_fraction, seed)
-    else:
-        train, val = split_episodes(root, val_fraction, seed)
+    train, val = split_data_episodes(root, val_fraction, seed)
     return DataInfo(env_id=identity["env_id"], env_kwargs=identity["env_kwargs"],
                     frame_shape=identity["frame_shape"], n_actions=identity["n_actions"],
                     dataset=str(Path(root).resolve()), dataset_seed=identity["seed"],
