@@ -35,7 +35,10 @@ import torch
 
 import rlgan  # noqa: F401
 from common import machine, table
+from rlgan.data import DatasetError
+from rlgan.data.outcomes import load_data_metadata
 from rlgan.demo.pipeline import BUDGETS, run_pipeline
+from rlgan.io import read_json
 from rlgan.make import make_env
 from rlgan.safety.evaluation import compare
 from rlgan.safety.models import check_env_fits, load_learned_search
@@ -52,6 +55,23 @@ def from_scratch(workdir: Path, quick: bool) -> tuple[Path, Path, Path]:
     ``workdir``; returns ``(dqn_run, safety_run, worldmodel_run)``."""
     weights = run_pipeline(workdir, BUDGETS["tiny" if quick else "default"])
     return weights.agent, weights.safety, weights.worldmodel
+
+
+def maps_trained_on(safety_data: str, worldmodel_run: str | None) -> set[str] | None:
+    """Driving maps in the classifier's dataset and in every dataset of the world model's
+    chain of runs (``--init-from``); None when one of them is no longer on disk."""
+    maps: set[str] = set()
+    dataset, run = safety_data, worldmodel_run
+    try:
+        while dataset:
+            metadata, _ = load_data_metadata(dataset)
+            for variant in metadata.get("variants") or [{}]:
+                maps.add(variant.get("map", metadata["env_kwargs"].get("map", "day")))
+            info = read_json(Path(run) / "run.json") if run else {}
+            dataset, run = info.get("data", {}).get("dataset"), info.get("init_from")
+    except (DatasetError, FileNotFoundError):
+        return None
+    return maps
 
 
 def reduction(alone: float, shielded: float) -> float:
@@ -150,8 +170,12 @@ def main(argv: list[str] | None = None) -> None:
     config = SearchConfig(depth=args.depth)
     gan, info = load_learned_search(args.safety, config, threshold=args.threshold, device="cpu",
                                     worldmodel_run=args.worldmodel, compiled=args.compile)
+    trained_maps = maps_trained_on(info.data, args.worldmodel or info.worldmodel_run)
     print(f"safety run {args.safety} (env {info.env_id} {info.env_kwargs}), world model "
-          f"{args.worldmodel or info.worldmodel_run}, DQN {args.dqn}", flush=True)
+          f"{args.worldmodel or info.worldmodel_run}, DQN {args.dqn}; maps trained on: "
+          f"{', '.join(sorted(trained_maps)) if trained_maps else 'unknown (datasets gone)'}", flush=True)
+    if trained_maps and args.test_map in trained_maps:
+        parser.error(f"--test-map {args.test_map} is among the maps the models were trained on")
 
     lines, shield_latency = [], []
     maps = () if args.latency_only else (("training map", args.train_map), ("unseen map", args.test_map))

@@ -16,7 +16,7 @@ from rlgan.cli import main
 from rlgan.data import TransitionWriter
 from rlgan.data.record import make_policy, record
 from rlgan.envs.driving import Action
-from rlgan.safety.augment import jitter_colours
+from rlgan.data.augment import jitter_colours
 from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier
 from rlgan.safety.evaluation import evaluate_row
 from rlgan.safety.metrics import classification_report, precision_recall, roc_auc
@@ -689,6 +689,32 @@ def test_outcome_collection_with_epsilon_records_the_random_actions_it_takes(tmp
         assert np.array_equal(records["next_frames"][row, records["action"][row]], records["frames"][row + 1, -1])
     with pytest.raises(ValueError, match=r"epsilon must be in \[0, 1\)"):
         outcomes.OutcomeConfig(epsilon=1.0)
+
+
+def test_outcome_collection_takes_turns_between_variants_by_shard(tmp_path):
+    from rlgan.data.outcomes import load_outcome_metadata, load_outcomes
+    from rlgan.safety.outcomes import OutcomeConfig, collect_outcomes
+    from rlgan.make import make_env
+
+    config = OutcomeConfig(episodes=4, num_envs=2, before=2, safe_fraction=1.0, doom_horizon=0, seed=3)
+    variants = [{"map": "snow"}, {"map": "night"}]
+    metadata = collect_outcomes("rlgan/Driving-v0", {"max_steps": 4}, "random", tmp_path / "maps",
+                                config, progress=False, variants=variants)
+    assert metadata["variants"] == variants and load_outcome_metadata(tmp_path / "maps")["variants"] == variants
+    records = load_outcomes(tmp_path / "maps")
+    for episode, name in [(0, "snow"), (1, "snow"), (2, "night"), (3, "night")]:
+        env = make_env("rlgan/Driving-v0", max_steps=4, map=name)
+        first, _ = env.reset(seed=3 + episode)
+        row = np.flatnonzero(records["episode"] == episode)[0]
+        assert np.array_equal(records["frames"][row, -1], first)  # the shard's map drew it
+        env.close()
+    with pytest.raises(ValueError, match=r"variant \{'map': 'day'\} sets \['map'\]"):
+        collect_outcomes("rlgan/Driving-v0", {"map": "day"}, "random", tmp_path / "twice", config,
+                         progress=False, variants=[{"map": "day"}])
+    with pytest.raises(ValueError, match="every variant must keep the observation and action spaces"):
+        collect_outcomes("rlgan/Driving-v0", {"max_steps": 4}, "random", tmp_path / "gray", config,
+                         progress=False, variants=[{}, {"grayscale": True}])
+    assert not (tmp_path / "gray").exists()  # checked before anything is written
 
 
 def test_outcome_collection_resumes_and_rejects_bad_input(tmp_path):

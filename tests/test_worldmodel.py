@@ -361,6 +361,11 @@ def test_outcome_records_fine_tune_the_generator_on_every_actions_next_frame(dri
     result = train_worldmodel(tmp_path / "records", tmp_path / "tuned", {**FAST, "steps": 2, "history": 2},
                               progress=False, init_from=driving_run)
     assert result["step"] == 2 and WorldModel.load(tmp_path / "tuned").step == 2
+    report = evaluate_run(tmp_path / "tuned", tmp_path / "records", states=5)
+    assert report["split"] == "held-out episodes" and report["rollouts"] == 0
+    held_out = np.isin(records["episode"], WorldModel.load(tmp_path / "tuned").data.val_episodes).sum()
+    assert report["counterfactual_states"] + report["counterfactual_states_skipped"] == min(5, held_out) > 0
+    assert np.isfinite(report["psnr"]) and np.isfinite(report["psnr_copy_last"])
     with pytest.raises(DatasetError, match=r"keep 2 frame\(s\) per state, 3 are needed"):
         OutcomeTransitions(tmp_path / "records", history=3)
 
@@ -586,6 +591,25 @@ def test_batches_oversample_unsafe_transitions(square_data, tmp_path):
     assert not (tmp_path / "none").exists()
     with pytest.raises(ValueError, match=r"unsafe_fraction must be a number in \[0, 1\), got 1.0"):
         WorldModelConfig(unsafe_fraction=1.0)
+
+
+def test_colour_jitter_recolours_history_and_next_frame_alike(square_data, tmp_path):
+    from rlgan.worldmodel.train import recolour
+
+    torch.manual_seed(0)
+    frame = torch.rand(16, 3, 8, 8) * 2 - 1
+    batch = {"frames": torch.cat([frame, frame], dim=1), "next_frame": frame.clone()}
+    recolour(batch, channels=3, fraction=0.5)
+    assert batch["frames"].shape == (16, 6, 8, 8) and batch["next_frame"].shape == (16, 3, 8, 8)
+    assert torch.equal(batch["frames"][:, :3], batch["next_frame"])  # one transform per transition
+    assert torch.equal(batch["frames"][:, 3:], batch["next_frame"])
+    changed = (batch["next_frame"] != frame).flatten(1).any(dim=1)
+    assert 0 < int(changed.sum()) < 16
+    result = train_worldmodel(square_data, tmp_path / "run", {**FAST, "steps": 2, "colour_jitter": 1.0},
+                              progress=False)
+    assert result["step"] == 2
+    with pytest.raises(ValueError, match=r"colour_jitter must be a number in \[0, 1\], got 1.5"):
+        WorldModelConfig(colour_jitter=1.5)
 
 
 def test_data_from_another_env_or_frame_size_is_refused(square_data, driving_run, tmp_path):

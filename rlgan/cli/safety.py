@@ -30,6 +30,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     collect.add_argument("--agent", default="scripted",
                          help="run directory of rlgan train, random or scripted (default: scripted)")
     collect.add_argument("--out", required=True, help="outcome records directory to write")
+    collect.add_argument("--maps", nargs="+", metavar="MAP",
+                         help="driving maps that take turns by shard, for records of several maps "
+                              "in one dataset (instead of --map)")
     for name, default, kind, text in [
             ("episodes", 640, int, "episodes to run (rounded up to a multiple of --num-envs)"),
             ("num-envs", 64, int, "episodes run at once; one shard each batch"),
@@ -87,11 +90,14 @@ def run_collect(args: argparse.Namespace) -> int:
     from rlgan.safety.outcomes import OutcomeConfig, collect_outcomes
 
     env_id, env_kwargs = args.env, env_kwargs_from(args)
+    if args.maps and "map" in env_kwargs:
+        raise ValueError("give either --maps or a single map (--map or --env-kwargs map=M), not both")
+    variants = [{"map": name} for name in args.maps or ()]
     config = OutcomeConfig(episodes=args.episodes, num_envs=args.num_envs, before=args.before,
                            safe_fraction=args.safe_fraction, doom_horizon=args.doom_horizon,
                            history=args.history, epsilon=args.epsilon, seed=args.seed)
     metadata = collect_outcomes(env_id, env_kwargs, args.agent, args.out, config, args.resume,
-                                progress=not args.no_progress)
+                                progress=not args.no_progress, variants=variants)
     shards = metadata["shards"]
     print(f"{args.out}: {sum(entry['records'] for entry in shards)} states of "
           f"{len(shards) * config.num_envs} episodes, "

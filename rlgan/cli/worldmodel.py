@@ -60,9 +60,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Evaluate a run on --data: its held-out episodes when --data is the "
                     "training dataset, every episode otherwise (e.g. another map). The "
                     "counterfactual test rebuilds states in the simulator (--env/--map default "
-                    "to the data's).")
+                    "to the data's); outcome records (rlgan safety collect) hold every key's "
+                    "true next frame already, and no rollouts.")
     evaluate.add_argument("--run", required=True, help="world-model run directory")
-    evaluate.add_argument("--data", required=True, help="dataset from rlgan record")
+    evaluate.add_argument("--data", required=True,
+                          help="dataset from rlgan record, or outcome records from rlgan safety collect")
     evaluate.add_argument("--env", help="simulator id for the counterfactual test (default: the data's)")
     add_env_arguments(evaluate)
     evaluate.add_argument("--baseline-run", help="a lambda_adv=0 run to compare with")
@@ -137,8 +139,10 @@ def format_report(result: dict[str, Any]) -> str:
             for key, name, digits in (("psnr", "PSNR", 2), ("sharpness", "sharpness", 2))))
     depths = ", ".join(_number(v) for v in result["psnr_by_depth"])
     copies = ", ".join(_number(v) for v in result["psnr_by_depth_copy_last"])
-    lines.append(f"  open-loop PSNR, depth 1..{len(result['psnr_by_depth'])}: {depths or 'n/a'} "
-                 f"(copy-last {copies or 'n/a'}; {result['rollouts']} rollouts)")
+    lines.append(f"  open-loop PSNR, depth 1..{len(result['psnr_by_depth'])}: {depths} (copy-last "
+                 f"{copies}; {result['rollouts']} rollouts)" if result["rollouts"] else
+                 "  open-loop PSNR: n/a (no rollouts: no episode in the data goes on long enough, "
+                 "or outcome records)")
     accuracy = result["counterfactual_accuracy"]
     lines.append(
         f"  counterfactual accuracy: "

@@ -9,7 +9,9 @@ Format ``rlgan-outcomes`` version 1 (a directory)::
     DIR/metadata.json     env id and kwargs, agent, frame shape (``obs_shape``), number of
                           actions, the collection settings (``config``: ``num_envs``, ``seed``,
                           ...) and the finished shards (file, records, unsafe events, sha256);
-                          shard k holds episodes k*num_envs .. (k+1)*num_envs-1
+                          shard k holds episodes k*num_envs .. (k+1)*num_envs-1;
+                          with ``variants`` (a list of env options, e.g. maps), shard k
+                          ran env_kwargs updated with variants[k % len(variants)]
     DIR/shard_00000.npz   arrays of N records:
         frames           (N, history, H, W, C) uint8  frames t-history+1..t, oldest first
                                                       (the first frame repeated at an
@@ -183,8 +185,8 @@ class OutcomeTransitions(Dataset):
     Item ``i`` is action ``i % A`` from record ``i // A``, a dict like
     :class:`rlgan.data.TransitionDataset`'s: ``frames`` uint8 ``(history, C, H, W)`` (the last
     ``history`` frames kept), ``next_frame`` uint8 ``(C, H, W)``, ``action`` int64 and
-    ``unsafe`` bool (0-dim tensors). ``arrays["unsafe"]`` and ``indices`` give every item's
-    label, as they do there.
+    ``unsafe`` bool (0-dim tensors). ``arrays["unsafe"]``, ``arrays["episode"]`` and
+    ``indices`` give every item's label and episode, as they do there.
 
     Raises:
         DatasetError: bad records, none selected, or fewer frames kept than ``history``.
@@ -200,8 +202,13 @@ class OutcomeTransitions(Dataset):
         self.frames = records["frames"][:, -history:]
         self.next_frames = records["next_frames"]
         self.n_actions = self.next_frames.shape[1]
-        self.arrays = {"unsafe": records["unsafe"].reshape(-1)}
+        self.arrays = {"unsafe": records["unsafe"].reshape(-1),
+                       "episode": np.repeat(records["episode"], self.n_actions)}
         self.indices = np.arange(len(self.arrays["unsafe"]))
+
+    def episode_ids(self) -> np.ndarray:
+        """Sorted unique episode indices of the records."""
+        return np.unique(self.arrays["episode"])
 
     def __len__(self) -> int:
         return len(self.indices)

@@ -12,6 +12,7 @@ with a ``doom_horizon``, lands in a doomed state (:mod:`rlgan.safety.labels`).
 
 The records' format and readers are in :mod:`rlgan.data.outcomes`; ``resume=True`` carries on
 after the last finished shard, up to the (possibly larger) number of episodes asked for.
+``variants`` (e.g. driving maps) take turns by shard, so one dataset spans several of them.
 """
 
 from __future__ import annotations
@@ -176,10 +177,53 @@ def _settings(config: OutcomeConfig) -> dict[str, Any]:
     return settings
 
 
+class _Simulators:
+    """The env (for labelling), its vector version (to run the agent), the doom oracle and
+    the agent's batch policy for one set of env options."""
+
+    def __init__(self, env_id: str, env_kwargs: dict[str, Any], agent: str, config: OutcomeConfig) -> None:
+        from rlgan.make import make_env
+
+        self.env = make_env(env_id, **env_kwargs)
+        self.venv = self.oracle = None
+        try:
+            if not hasattr(self.env.unwrapped, "get_state"):
+                raise ValueError(f"{env_id} has no get_state()/set_state(): the outcome of actions "
+                                 "the agent did not take cannot be read")
+            self.venv = gymnasium.make_vec(env_id, num_envs=config.num_envs,
+                                           vectorization_mode="vector_entry_point", **env_kwargs)
+            if not hasattr(self.venv, "get_states"):
+                raise ValueError(f"{env_id}'s vector env has no get_states(); outcomes need it")
+            self.policy = batch_policy(agent, self.venv, self.env)
+            self.oracle = doom_oracle(env_id, env_kwargs, config.doom_horizon)
+            self.env.reset(seed=config.seed)
+        except BaseException:
+            self.close()
+            raise
+
+    def check_like(self, other: _Simulators) -> None:
+        """Raise ``ValueError`` unless both envs have the same observation and action spaces."""
+        if (self.env.observation_space != other.env.observation_space
+                or self.env.action_space != other.env.action_space):
+            raise ValueError("every variant must keep the observation and action spaces: "
+                             f"{self.env.observation_space}, {self.env.action_space} vs "
+                             f"{other.env.observation_space}, {other.env.action_space}")
+
+    def close(self) -> None:
+        for closable in (self.env, self.venv, self.oracle):
+            if closable is not None:
+                closable.close()
+
+
 def collect_outcomes(env_id: str, env_kwargs: dict[str, Any], agent: str, out: str | Path,
                      config: OutcomeConfig | None = None, resume: bool = False,
-                     progress: bool = True) -> dict[str, Any]:
+                     progress: bool = True, variants: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """Run ``agent`` and write the outcome records of its near-unsafe states to ``out``.
+
+    Args:
+        variants: env options that take turns by shard (shard k runs ``env_kwargs`` updated
+            with ``variants[k % len(variants)]``), e.g. ``[{"map": "day"}, {"map": "snow"}]``
+            for records of several driving maps in one dataset; empty for ``env_kwargs`` alone.
 
     Returns:
         The records' metadata (:mod:`rlgan.data.outcomes`; each shard lists its records and
@@ -189,39 +233,36 @@ def collect_outcomes(env_id: str, env_kwargs: dict[str, Any], agent: str, out: s
         DatasetError: ``out`` holds records and ``resume`` is False, or records made with other
             settings.
         ValueError: an env without ``get_state()``/``set_state()`` or whose vector version has
-            no ``get_states()``, or an agent trained on another env.
+            no ``get_states()``, an agent trained on another env, or a variant that repeats a
+            key of ``env_kwargs``.
         FileNotFoundError: ``agent`` is not a run directory, ``random`` or ``scripted``.
     """
-    from rlgan.make import make_env
-
     config = config or OutcomeConfig()
-    env = make_env(env_id, **env_kwargs)
-    venv = oracle = None
+    variants = [dict(variant) for variant in variants]
+    for variant in variants:
+        if set(variant) & set(env_kwargs):
+            raise ValueError(f"variant {variant} sets {sorted(set(variant) & set(env_kwargs))}, "
+                             "which env_kwargs already fix; leave them out of one of the two")
+    simulators: list[_Simulators] = []
     try:
-        if not hasattr(env.unwrapped, "get_state"):
-            raise ValueError(f"{env_id} has no get_state()/set_state(): the outcome of actions the "
-                             "agent did not take cannot be read")
-        venv = gymnasium.make_vec(env_id, num_envs=config.num_envs,
-                                  vectorization_mode="vector_entry_point", **env_kwargs)
-        if not hasattr(venv, "get_states"):
-            raise ValueError(f"{env_id}'s vector env has no get_states(); outcomes need it")
-        policy = batch_policy(agent, venv, env)
-        writer = OutcomeWriter(out, {"env_id": env_id, "env_kwargs": dict(env_kwargs), "agent": str(agent),
-                                     "obs_shape": list(env.observation_space.shape),
-                                     "n_actions": int(env.action_space.n),
-                                     "config": _settings(config)}, resume)
-        oracle = doom_oracle(env_id, env_kwargs, config.doom_horizon)
-        env.reset(seed=config.seed)
+        for variant in variants or [{}]:  # all made before anything is written
+            simulators.append(_Simulators(env_id, {**env_kwargs, **variant}, agent, config))
+            simulators[-1].check_like(simulators[0])
+        space = simulators[0].env
+        settings = {"env_id": env_id, "env_kwargs": dict(env_kwargs), "agent": str(agent),
+                    "obs_shape": list(space.observation_space.shape),
+                    "n_actions": int(space.action_space.n), "config": _settings(config)}
+        if variants:
+            settings["variants"] = variants
+        writer = OutcomeWriter(out, settings, resume)
         n_shards = -(-config.episodes // config.num_envs)
         for shard in tqdm(range(writer.finished_shards, n_shards), desc="outcomes", unit="shard",
                           disable=not progress):
+            sim = simulators[shard % len(simulators)]
             rng = np.random.default_rng([config.seed, shard])
-            kept = _run_batch(venv, policy, shard * config.num_envs, config, rng)
-            writer.write(_label(env, kept, oracle, config.history))
+            kept = _run_batch(sim.venv, sim.policy, shard * config.num_envs, config, rng)
+            writer.write(_label(sim.env, kept, sim.oracle, config.history))
     finally:
-        env.close()
-        if venv is not None:
-            venv.close()
-        if oracle is not None:
-            oracle.close()
+        for sim in simulators:
+            sim.close()
     return writer.metadata

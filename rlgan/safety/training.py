@@ -27,9 +27,9 @@ from tqdm import tqdm
 
 from rlgan.config import check_choice, config_to_dict
 from rlgan.data import DatasetError, TransitionDataset
+from rlgan.data.augment import jitter_colours, mirror
 from rlgan.data.outcomes import load_data_metadata, load_outcomes, split_data_episodes
 from rlgan.device import resolve_device
-from rlgan.safety.augment import jitter_colours, mirror
 from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier, make_pairs, to_unit
 from rlgan.safety.labels import check_doom_horizon, replayed_labels, replayed_outcomes
 from rlgan.safety.metrics import classification_report
@@ -70,7 +70,7 @@ class TrainConfig:
         threshold: P(unsafe) at or above which a pair is called unsafe (saved with the run).
         flip: mirror both frames left-right in half the pairs (unsafe labels are symmetric).
         colour_jitter: recolour both frames of half the pairs alike (random channel order, gain
-            and offset, :func:`rlgan.safety.augment.jitter_colours`), for maps of other palettes.
+            and offset, :func:`rlgan.data.augment.jitter_colours`), for maps of other palettes.
         width_multiplier: channels of the classifier's first convolution.
         seed: seed of the split, the sampling and the initial weights.
         device: ``auto``, ``cpu`` or ``cuda[:N]``.

@@ -49,6 +49,10 @@ class WorldModelConfig:
         unsafe_fraction: share of every batch drawn from the training transitions recorded as
             unsafe, in [0, 1): crashes are rare (about 1 in 500 recorded steps), so without it
             the generator hardly sees one; 0 draws every transition alike.
+        colour_jitter: share of every batch recoloured, in [0, 1]: a random channel order, gain
+            and offset per transition, the same for its history and next frame
+            (:func:`rlgan.data.augment.jitter_colours`), so the model also reads maps of other
+            palettes; 0 trains on the recorded colours only.
         steps: generator updates in all (``--resume`` continues up to this count).
         val_fraction: fraction of episodes held out for validation and ``eval``.
         seed: seeds weights, batch sampling, noise and the episode split.
@@ -79,6 +83,7 @@ class WorldModelConfig:
     lr_schedule: str = "constant"
     batch_size: int = 32
     unsafe_fraction: float = 0.0
+    colour_jitter: float = 0.0
     steps: int = 2000
     val_fraction: float = 0.2
     seed: int = 0
@@ -123,6 +128,9 @@ class WorldModelConfig:
         if not isinstance(self.unsafe_fraction, (int, float)) or isinstance(self.unsafe_fraction, bool) \
                 or not 0.0 <= self.unsafe_fraction < 1.0:
             raise ValueError(f"unsafe_fraction must be a number in [0, 1), got {self.unsafe_fraction!r}")
+        if not isinstance(self.colour_jitter, (int, float)) or isinstance(self.colour_jitter, bool) \
+                or not 0.0 <= self.colour_jitter <= 1.0:
+            raise ValueError(f"colour_jitter must be a number in [0, 1], got {self.colour_jitter!r}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
         if not isinstance(self.device, str) or not self.device:

@@ -11,6 +11,10 @@
    the prediction for action a must be closer (MSE) to the true next frame of a than to the
    true next frame of every other action whose frame differs.
 
+Outcome records (``rlgan safety collect``) hold every action's true next frame already, so
+their counterfactual test reads those instead of replaying; they keep no episode's sequence of
+steps, so they give no open-loop rollouts.
+
 Metrics are computed on predictions rounded to uint8, on the 0..255 scale; per-frame PSNR and
 sharpness are capped at :data:`rlgan.worldmodel.metrics.PSNR_CAP_DB` before averaging.
 """
@@ -26,14 +30,15 @@ import torch
 from torch.utils.data import default_collate
 
 from rlgan.data import TransitionDataset
+from rlgan.data.outcomes import OutcomeTransitions
 from rlgan.data.replay import replay_every_action
-from rlgan.worldmodel.data import dataset_identity, evenly_spaced
+from rlgan.worldmodel.data import dataset_identity, evenly_spaced, open_transitions
 from rlgan.worldmodel.frames import observations_to_tensor, to_uint8, to_unit
 from rlgan.worldmodel.metrics import PSNR_CAP_DB, psnr, sharpness, ssim
 from rlgan.worldmodel.predictor import WorldModel
 
 
-def _frames(dataset: TransitionDataset, items: np.ndarray) -> dict[str, torch.Tensor]:
+def _frames(dataset: TransitionDataset | OutcomeTransitions, items: np.ndarray) -> dict[str, torch.Tensor]:
     batch = default_collate([dataset[int(i)] for i in items])
     return {"frames": to_unit(batch["frames"]), "next_frame": batch["next_frame"].float(),
             "action": batch["action"]}
@@ -55,7 +60,7 @@ def _scores(predicted: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Te
             "sharpness": sharpness(predicted, target, cap=PSNR_CAP_DB)}
 
 
-def one_step(model: WorldModel, dataset: TransitionDataset, items: np.ndarray,
+def one_step(model: WorldModel, dataset: TransitionDataset | OutcomeTransitions, items: np.ndarray,
              baseline: WorldModel | None, noise: torch.Generator,
              batch_size: int = 64) -> dict[str, float | None]:
     """Mean one-step PSNR/SSIM/sharpness of the model, copy-last and the baseline, and with a
@@ -138,7 +143,7 @@ def rollouts(model: WorldModel, dataset: TransitionDataset, depth: int, count: i
             "rollouts": int(len(starts))}
 
 
-def counterfactual(model: WorldModel, dataset: TransitionDataset, items: np.ndarray,
+def counterfactual(model: WorldModel, dataset: TransitionDataset | OutcomeTransitions, items: np.ndarray,
                    true_frames: np.ndarray, noise: torch.Generator,
                    batch_size: int = 32) -> dict[str, Any]:
     """Counterfactual accuracy of ``model`` on the states of ``items``.
@@ -213,7 +218,7 @@ def evaluate_run(run: str | Path, data: str | Path, env_id: str | None = None,
              else "all episodes (training data, none held out)" if same_data
              else "all episodes (not the training data)")
     history = max(model.history, baseline.history if baseline else 1)
-    dataset = TransitionDataset(data, history, episodes=episodes)
+    dataset = open_transitions(data, history, episodes)
     noise = torch.Generator().manual_seed(seed)
     result: dict[str, Any] = {
         "run": str(run), "step": model.step, "data": str(data), "split": split,
@@ -224,10 +229,16 @@ def evaluate_run(run: str | Path, data: str | Path, env_id: str | None = None,
     items = evenly_spaced(len(dataset), max_samples)
     result["samples"] = int(len(items))
     result.update(one_step(model, dataset, items, baseline, noise))
-    result.update(rollouts(model, dataset, depth, rollouts_count, noise))
+    outcome_records = isinstance(dataset, OutcomeTransitions)
+    result.update({"psnr_by_depth": [], "psnr_by_depth_copy_last": [], "rollouts": 0} if outcome_records
+                  else rollouts(model, dataset, depth, rollouts_count, noise))
     result.update({"counterfactual_accuracy": None, "counterfactual_pair_accuracy": None,
                    "counterfactual_states": 0, "counterfactual_states_skipped": 0})
-    if states > 0:
+    if states > 0 and outcome_records:
+        records = evenly_spaced(len(dataset.frames), states)
+        result.update(counterfactual(model, dataset, records * dataset.n_actions,
+                                     dataset.next_frames[records], noise))
+    elif states > 0:
         cf_items = evenly_spaced(len(dataset), states)
         true_frames, _ = replay_every_action(dataset, cf_items, identity["env_id"],
                                              result["env_kwargs"], model.n_actions)

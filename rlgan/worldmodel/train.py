@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from rlgan.config import build_config
 from rlgan.data import DatasetError, TransitionDataset
+from rlgan.data.augment import jitter_colours
 from rlgan.data.outcomes import OutcomeTransitions
 from rlgan.io import atomic_path
 from rlgan.worldmodel.config import WorldModelConfig
@@ -111,6 +112,13 @@ def check_init_from(source: Path, config: WorldModelConfig, info: DataInfo) -> N
                          f"{', '.join(different)}; pass the same options")
     if not (checkpoint_dir(source) / "generator.safetensors").is_file():
         raise FileNotFoundError(f"{source} has no checkpoint to start from; train it first")
+
+
+def recolour(batch: dict[str, torch.Tensor], channels: int, fraction: float) -> None:
+    """Recolour a random ``fraction`` of a training batch's transitions in place, each the same
+    way in its ``frames`` ``(B, history*C, H, W)`` and its ``next_frame`` ``(B, C, H, W)``."""
+    stacks = jitter_colours(torch.cat([batch["frames"], batch["next_frame"]], dim=1), channels, fraction)
+    batch["frames"], batch["next_frame"] = stacks[:, :-channels], stacks[:, -channels:]
 
 
 def _prepare_run_dir(run: Path, resume: bool, overwrite: bool) -> None:
@@ -283,6 +291,9 @@ def _train(data: Path, run: Path, config: WorldModelConfig, info: DataInfo, cont
         for step in range(start + 1, config.steps + 1):
             batches = [collate(part.dataset, part.draw(rng, config.batch_size, config.unsafe_fraction),
                                device) for _ in range(n_batches)]
+            if config.colour_jitter:
+                for batch in batches:
+                    recolour(batch, config.channels, config.colour_jitter)
             learning_rate = config.learning_rate_at(step)
             for optimizer in optimizers.values():
                 for group in optimizer.param_groups:
