@@ -248,10 +248,10 @@ def collect_outcomes(env_id: str, env_kwargs: dict[str, Any], agent: str, out: s
         for variant in variants or [{}]:  # all made before anything is written
             simulators.append(_Simulators(env_id, {**env_kwargs, **variant}, agent, config))
             simulators[-1].check_like(simulators[0])
-        space = simulators[0].env
+        env = simulators[0].env
         settings = {"env_id": env_id, "env_kwargs": dict(env_kwargs), "agent": str(agent),
-                    "obs_shape": list(space.observation_space.shape),
-                    "n_actions": int(space.action_space.n), "config": _settings(config)}
+                    "obs_shape": list(env.observation_space.shape),
+                    "n_actions": int(env.action_space.n), "config": _settings(config)}
         if variants:
             settings["variants"] = variants
         writer = OutcomeWriter(out, settings, resume)
