@@ -38,6 +38,7 @@ from common import machine, table
 from rlgan.data import DatasetError
 from rlgan.data.outcomes import load_data_metadata
 from rlgan.demo.pipeline import BUDGETS, run_pipeline
+from rlgan.envs.driving import DrivingConfig
 from rlgan.io import read_json
 from rlgan.make import make_env
 from rlgan.safety.evaluation import compare
@@ -66,7 +67,7 @@ def maps_trained_on(safety_data: str, worldmodel_run: str | None) -> set[str] | 
         while dataset:
             metadata, _ = load_data_metadata(dataset)
             for variant in metadata.get("variants") or [{}]:
-                maps.add(variant.get("map", metadata["env_kwargs"].get("map", "day")))
+                maps.add(variant.get("map", metadata["env_kwargs"].get("map", DrivingConfig.map)))
             info = read_json(Path(run) / "run.json") if run else {}
             dataset, run = info.get("data", {}).get("dataset"), info.get("init_from")
     except (DatasetError, FileNotFoundError):
