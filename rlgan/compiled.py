@@ -42,8 +42,8 @@ class FixedBatchNetwork:
     eager network's up to float rounding.
 
     Args:
-        network: a module in eval mode whose positional tensor inputs and single tensor output
-            all have the batch on their first axis.
+        network: a module in eval mode whose positional tensor inputs and output (a tensor or
+            a tuple of tensors) all have the batch on their first axis.
         sizes: the batch sizes to compile, e.g. :func:`tree_batch_sizes`.
         example: builds example inputs for a batch size (for :meth:`warm_up`).
     """
@@ -80,7 +80,7 @@ class FixedBatchNetwork:
                                "the CPU it needs a C++ compiler such as g++); run without "
                                f"compiling instead. The compiler said: {error}") from error
 
-    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
         rows, largest = inputs[0].shape[0], self.sizes[-1]
         outputs = []
         for start in range(0, rows, largest):
@@ -90,5 +90,11 @@ class FixedBatchNetwork:
             if size > length:
                 piece = [torch.cat([tensor, tensor[-1:].expand(size - length, *tensor.shape[1:])])
                          for tensor in piece]
-            outputs.append(self.compiled(*piece)[:length])
+            output = self.compiled(*piece)
+            outputs.append(tuple(part[:length] for part in output) if isinstance(output, tuple)
+                           else output[:length])
+        if len(outputs) == 1:
+            return outputs[0]
+        if isinstance(outputs[0], tuple):
+            return tuple(torch.cat(parts) for parts in zip(*outputs))
         return torch.cat(outputs)

@@ -421,6 +421,53 @@ def test_world_model_load_and_predict(driving_run, driving_data):
     assert load_predictor(driving_run).frame_shape == (32, 32, 3)
 
 
+def test_children_are_predicted_from_one_encoding_per_parent(driving_run, monkeypatch):
+    model = WorldModel.load(driving_run)
+    encoded_rows = []
+    encode = model.network.encode
+    monkeypatch.setattr(model.network, "encode", lambda frames: encoded_rows.append(len(frames)) or encode(frames))
+    frames = torch.rand(4, 2, 3, 32, 32) * 2 - 1
+    actions = torch.tensor([2, 0, 1])
+    children = model.predict_children(frames, actions, 2, generator=torch.Generator().manual_seed(3))
+    assert children.shape == (4, 3, 2, 3, 32, 32) and encoded_rows == [4]
+    repeated = model.predict(frames.repeat_interleave(3, dim=0), actions.repeat(4), 2,
+                             generator=torch.Generator().manual_seed(3))  # same noise, same order
+    assert torch.allclose(children.flatten(0, 1), repeated, atol=1e-5)
+    observations = np.random.default_rng(1).integers(0, 256, (2, 2, 32, 32, 3), dtype=np.uint8)
+    as_uint8 = model.predict_children(observations, [1], generator=torch.Generator().manual_seed(4))
+    assert as_uint8.shape == (2, 1, 1, 32, 32, 3) and as_uint8.dtype == np.uint8
+    with pytest.raises(ValueError, match="at least one action"):
+        model.predict_children(frames, [])
+    with pytest.raises(ValueError, match=r"0\.\.2"):
+        model.predict_children(frames, [0, 3])
+
+
+def test_search_on_shared_encodings_equals_the_search_on_repeated_parents(driving_run):
+    from rlgan.safety.search import LearnedSearch, SearchConfig
+
+    model = WorldModel.load(driving_run)
+    torch.nn.init.normal_(model.network.flow.weight, 0.0, 0.5)  # children that differ by action
+
+    class PredictOnly:  # the model without predict_children: the search repeats the parents
+        history, frame_shape, n_actions = model.history, model.frame_shape, model.n_actions
+        predict = staticmethod(model.predict)
+
+    def brightness_classifier(pairs):  # unsafe when the child is brighter than its parent
+        return 400.0 * (pairs[:, 3:].mean(dim=(1, 2, 3)) - pairs[:, :3].mean(dim=(1, 2, 3)))
+
+    rng = np.random.default_rng(2)
+    depths = []
+    for _ in range(4):
+        frames = rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+        config = SearchConfig(depth=3, samples=2, threshold=0.5)
+        shared = LearnedSearch(model, brightness_classifier, config).search(frames)
+        repeated = LearnedSearch(PredictOnly(), brightness_classifier, config).search(frames)
+        assert shared.safe_depths.tolist() == repeated.safe_depths.tolist()
+        assert shared.nodes == repeated.nodes and np.allclose(shared.risks, repeated.risks, atol=1e-5)
+        depths += shared.safe_depths.tolist()
+    assert len(set(depths)) > 1  # the trees were not all alike
+
+
 def test_tree_batch_sizes():
     assert tree_batch_sizes(3, 27) == (1, 3, 9, 27)
     assert tree_batch_sizes(3, 10) == (1, 3, 9, 10)
@@ -442,14 +489,18 @@ def test_compiled_world_model_predicts_what_the_eager_one_does(driving_run, monk
     monkeypatch.setattr(FixedBatchNetwork, "__call__", spy)
     eager = WorldModel.load(driving_run)
     compiled = WorldModel(eager.network, eager.config, eager.data, compiled=True, max_batch=3)
-    assert compiled.fixed_batches.sizes == (1, 3)
+    assert compiled.encoder.sizes == compiled.decoder.sizes == (1, 3)
     frames = torch.rand(7, 2, 3, 32, 32) * 2 - 1  # pieces of 3, 3 and 1 rows
     actions = torch.arange(7) % 3
     expected = eager.predict(frames, actions, 2, generator=torch.Generator().manual_seed(5))
     got = compiled.predict(frames, actions, 2, generator=torch.Generator().manual_seed(5))
-    assert compiled_calls == [14]
+    assert compiled_calls == [7, 14]  # the encoder once per row, the decoder once per sample
     assert got.shape == expected.shape == (7, 2, 3, 32, 32)
     assert torch.allclose(got, expected, atol=1e-4)
+    children = compiled.predict_children(frames[:3], [0, 2], 2, generator=torch.Generator().manual_seed(8))
+    assert torch.allclose(children, eager.predict_children(frames[:3], [0, 2], 2,
+                                                           generator=torch.Generator().manual_seed(8)),
+                          atol=1e-4)
     for rows in (1, 2):  # padded up to the compiled sizes 1 and 3
         got = compiled.predict(frames[:rows], actions[:rows], generator=torch.Generator().manual_seed(6))
         expected = eager.predict(frames[:rows], actions[:rows], generator=torch.Generator().manual_seed(6))

@@ -46,6 +46,23 @@ class NextFramePredictor(Protocol):
         ...
 
 
+def predict_children(predictor: NextFramePredictor, frames: torch.Tensor, actions: torch.Tensor,
+                     n_samples: int, generator: torch.Generator | None) -> torch.Tensor:
+    """Next frames of every row of ``frames`` under every action: float ``(F, history, C, H, W)``
+    and int64 ``(A,)`` -> ``(F * A, K, C, H, W)``, rows ordered parent-major.
+
+    A predictor may offer ``predict_children(frames, actions, n_samples, generator)`` returning
+    ``(F, A, K, C, H, W)`` (:class:`rlgan.worldmodel.WorldModel` does: it encodes each parent
+    once for all its children); otherwise ``predict`` runs on the parents repeated per action.
+    Both draw the same noise in the same order.
+    """
+    if hasattr(predictor, "predict_children"):
+        children = predictor.predict_children(frames, actions, n_samples, generator=generator)
+        return children.flatten(0, 1)
+    parents = frames.repeat_interleave(len(actions), dim=0)
+    return predictor.predict(parents, actions.repeat(len(frames)), n_samples, generator=generator)
+
+
 class PairClassifier(Protocol):
     """Unsafe logits of stacked pairs: float ``(B, 2C, H, W)`` in [-1, 1] -> ``(B,)``."""
 
@@ -180,10 +197,10 @@ class LearnedSearch:
             if nodes + width * branching > config.node_budget:
                 searched = number - 1
                 break
+            step_actions = torch.as_tensor(level_actions, device=self.device)
+            children = predict_children(self.predictor, nodes_frames, step_actions, config.samples,
+                                        self.generator)  # (F*A, K, C, H, W)
             parents = nodes_frames.repeat_interleave(branching, dim=0)  # (F*A, h, C, H, W)
-            step_actions = torch.as_tensor(level_actions, device=self.device).repeat(width)  # (F*A,)
-            children = self.predictor.predict(parents, step_actions, config.samples,
-                                              generator=self.generator)  # (F*A, K, C, H, W)
             probabilities = self.unsafe_probability(parents[:, -1], children).amax(dim=1)
             if number == 1:
                 risks[roots] = probabilities.cpu().numpy()

@@ -198,17 +198,28 @@ class Generator(nn.Module):
         Returns:
             float ``(B, C, H, W)`` in [-1, 1].
         """
-        batch, channels = frames.shape[0], self.config.channels
         if z is None:
-            z = frames.new_zeros(batch, self.config.z_dim)
-        cond = torch.cat([self.action_embedding(action), z], dim=1)  # (B, action_dim + z_dim)
-        skips = []
+            z = frames.new_zeros(frames.shape[0], self.config.z_dim)
+        return self.decode(frames, *self.encode(frames), action, z)
+
+    def encode(self, frames: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The encoder's maps ``e1..e4`` of ``frames`` (B, history*C, H, W): they do not depend
+        on the action or the noise, so a search encodes each node once for all its children."""
+        features = []
         x = frames
         for down in self.encoder:
             x = down(x)
-            skips.append(x)
-        x = self.bottleneck(x, cond)  # (B, 8w, H/16, W/16)
-        for up, skip in zip(self.decoder[:3], [skips[2], skips[1], skips[0]]):
+            features.append(x)
+        return tuple(features)
+
+    def decode(self, frames: torch.Tensor, e1: torch.Tensor, e2: torch.Tensor, e3: torch.Tensor,
+               e4: torch.Tensor, action: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Frame t+1 from the frames, their encoder maps (:meth:`encode`), the action and the
+        noise z ``(B, z_dim)``: float ``(B, C, H, W)`` in [-1, 1]."""
+        channels = self.config.channels
+        cond = torch.cat([self.action_embedding(action), z], dim=1)  # (B, action_dim + z_dim)
+        x = self.bottleneck(e4, cond)  # (B, 8w, H/16, W/16)
+        for up, skip in zip(self.decoder[:3], (e3, e2, e1)):
             x = up(x, cond) + skip  # ... -> (B, w, H/2, W/2)
         flow = F.interpolate(self.flow(x), scale_factor=2, mode="bilinear", align_corners=False)
         warped = self.warp(frames[:, -channels:], flow)  # (B, C, H, W)
