@@ -425,7 +425,12 @@ def test_children_are_predicted_from_one_encoding_per_parent(driving_run, monkey
     model = WorldModel.load(driving_run)
     encoded_rows = []
     encode = model.network.encode
-    monkeypatch.setattr(model.network, "encode", lambda frames: encoded_rows.append(len(frames)) or encode(frames))
+
+    def counting_encode(frames):
+        encoded_rows.append(len(frames))
+        return encode(frames)
+
+    monkeypatch.setattr(model.network, "encode", counting_encode)
     frames = torch.rand(4, 2, 3, 32, 32) * 2 - 1
     actions = torch.tensor([2, 0, 1])
     children = model.predict_children(frames, actions, 2, generator=torch.Generator().manual_seed(3))

@@ -200,8 +200,8 @@ class LearnedSearch:
             step_actions = torch.as_tensor(level_actions, device=self.device)
             children = predict_children(self.predictor, nodes_frames, step_actions, config.samples,
                                         self.generator)  # (F*A, K, C, H, W)
-            parents = nodes_frames.repeat_interleave(branching, dim=0)  # (F*A, h, C, H, W)
-            probabilities = self.unsafe_probability(parents[:, -1], children).amax(dim=1)
+            parent_of = torch.arange(width, device=self.device).repeat_interleave(branching)  # (F*A,)
+            probabilities = self.unsafe_probability(nodes_frames[parent_of, -1], children).amax(dim=1)
             if number == 1:
                 risks[roots] = probabilities.cpu().numpy()
             unsafe = probabilities >= config.threshold
@@ -210,7 +210,7 @@ class LearnedSearch:
             nodes += width * branching
             if number < config.depth:
                 keep = ~unsafe
-                nodes_frames = torch.cat([parents[keep, 1:], children[keep, :1]], dim=1)
+                nodes_frames = torch.cat([nodes_frames[parent_of[keep], 1:], children[keep, :1]], dim=1)
         return SearchResult(safe_depths=scatter_depths(safe_depths(levels, searched), roots, n_actions),
                             depth=searched, nodes=nodes,
                             elapsed_ms=1000.0 * (time.perf_counter() - start), risks=risks)
