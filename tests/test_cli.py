@@ -11,6 +11,7 @@ import pytest
 
 from rlgan.cli import SUBCOMMANDS, build_parser, main
 from rlgan.data import TransitionDataset, load_metadata
+from rlgan.data.outcomes import load_outcome_metadata
 
 
 def test_help_lists_every_subcommand():
@@ -72,6 +73,9 @@ def test_play_runs_headless_and_records(tmp_path, capsys):
     (["record", "--env-kwargs", "lanse=2", "--out", "x"], "no option 'lanse'"),
     (["record", "--steps", "0", "--out", "x"], "--steps must be >= 1"),
     (["record", "--env-kwargs", "lanes", "--out", "x"], "expected key=value"),
+    (["safety", "collect", "--palette-seeds", "none", "-2", "--out", "x"], "a palette seed is none or an integer >= 0, got '-2'"),
+    (["safety", "collect", "--env-kwargs", "palette_seed=1", "--palette-seeds", "2", "--out", "x"],
+     "give either --palette-seeds or --env-kwargs palette_seed=S"),
 ])
 def test_bad_input_is_one_clear_line(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -102,3 +106,13 @@ def test_eval_can_watch_in_a_window(capsys):
     assert main(["eval", "--agent", "scripted", "--env", "rlgan/HideAndSeek-v0", "--env-kwargs",
                  "max_steps=5", "--episodes", "1", "--render", "human", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["mean_length"] == 5.0
+
+
+def test_collect_takes_turns_between_palettes_of_every_map(tmp_path, capsys):
+    out = tmp_path / "palettes"
+    assert main(["safety", "collect", "--agent", "random", "--episodes", "4", "--num-envs", "1",
+                 "--env-kwargs", "max_steps=3", "--maps", "day", "snow", "--palette-seeds", "none", "5",
+                 "--safe-fraction", "1", "--doom-horizon", "0", "--out", str(out), "--no-progress"]) == 0
+    assert load_outcome_metadata(out)["variants"] == [
+        {"map": "day", "palette_seed": None}, {"map": "snow", "palette_seed": None},
+        {"map": "day", "palette_seed": 5}, {"map": "snow", "palette_seed": 5}]

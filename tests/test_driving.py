@@ -109,6 +109,35 @@ def test_every_map_renders_and_maps_look_different():
     assert set(MAPS) == set(DrivingEnv.MAPS) and len(MAPS) >= 4
 
 
+def test_random_palettes_recolour_the_map_but_keep_its_road_and_traffic():
+    from rlgan.envs.driving.palette import MIN_CONTRAST, MIN_GROUND_CONTRAST, contrast, random_palette
+
+    day = MAPS["day"]
+    palettes = [random_palette(day, seed) for seed in range(200)]
+    assert random_palette(day, 7) == palettes[7] and palettes[7] != palettes[8]
+    for palette in palettes:
+        assert (palette.lanes, palette.max_curvature, palette.cars, palette.scenery_style) == (
+            day.lanes, day.max_curvature, day.cars, day.scenery_style)
+        assert contrast(palette.lane_mark, palette.road[0]) >= MIN_CONTRAST
+        assert contrast(palette.grass[0], palette.road[0]) >= MIN_GROUND_CONTRAST
+        assert all(contrast(car, palette.road[0]) >= MIN_CONTRAST for car in palette.car_colours)
+    roads = np.array([palette.road[0] for palette in palettes])
+    assert roads.min() < 40 and roads.max() > 215  # dim and bright ones
+    assert 0.3 < np.mean([palette.fog_distance > 0 for palette in palettes]) < 0.7
+
+    actions = [2, 2, 0, 2, 1, 2, 2, 2] * 5
+    own, own_rewards, own_infos = rollout(gymnasium.make(ID), actions, seed=4)
+    recoloured, rewards, infos = rollout(gymnasium.make(ID, palette_seed=3), actions, seed=4)
+    again, *_ = rollout(gymnasium.make(ID, palette_seed=3), actions, seed=4)
+    assert rewards == own_rewards and [i["lane"] for i in infos] == [i["lane"] for i in own_infos]
+    assert all(np.array_equal(a, b) for a, b in zip(recoloured, again))
+    assert np.abs(recoloured[0].astype(int) - own[0]).mean() > 20
+    check_env(gymnasium.make(ID, palette_seed=3).unwrapped)
+    for bad in (-1, 1.5, True, "3"):
+        with pytest.raises(ValueError, match="palette_seed must be None or an integer >= 0"):
+            gymnasium.make(ID, palette_seed=bad)
+
+
 def test_motion_is_visible_between_frames():
     env = gymnasium.make(ID)
     first, _ = env.reset(seed=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rlgan.config import check_choice
+from rlgan.envs.driving.palette import random_palette
 
 RGB = tuple[int, int, int]
 
@@ -117,6 +118,11 @@ class DrivingConfig:
             in its lane or beside it in the next. 0 (the default) starts every episode as v0
             does. Meant for recording near-crash data (world model, safety classifier), where
             ordinary driving gives a crash every few hundred steps.
+        palette_seed: ``None`` (the default) draws the map in its own colours; an integer
+            >= 0 draws it in random colours from that seed (:func:`rlgan.envs.driving.palette.
+            random_palette`: sky, grass, road, kerb, lane marks, scenery, roadside posts,
+            vehicles and fog; the road, scenery shapes and traffic stay the map's). Records
+            over many seeds teach a world model the road rather than one map's colours.
     """
 
     map: str = "day"
@@ -135,6 +141,7 @@ class DrivingConfig:
     headway: float = 20.0
     show_unsafe: bool = False
     hazard_start: float = 0.0
+    palette_seed: int | None = None
 
     def __post_init__(self) -> None:
         check_choice("map", self.map, MAPS)
@@ -160,11 +167,17 @@ class DrivingConfig:
             raise ValueError(f"hazard_start must be a probability in 0..1, got {self.hazard_start!r}")
         if not 0.01 <= self.dt <= 0.5:
             raise ValueError(f"dt must be in 0.01..0.5 seconds, got {self.dt}")
+        if self.palette_seed is not None and (
+                isinstance(self.palette_seed, bool) or not isinstance(self.palette_seed, int)
+                or self.palette_seed < 0):
+            raise ValueError(f"palette_seed must be None or an integer >= 0, got {self.palette_seed!r}")
 
     @property
     def map_spec(self) -> MapSpec:
-        """The preset of :attr:`map`."""
-        return MAPS[self.map]
+        """The preset of :attr:`map`, recoloured when :attr:`palette_seed` is set."""
+        if self.palette_seed is None:
+            return MAPS[self.map]
+        return random_palette(MAPS[self.map], self.palette_seed)
 
     @property
     def n_cars(self) -> int:

@@ -33,6 +33,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     collect.add_argument("--maps", nargs="+", metavar="MAP",
                          help="driving maps that take turns by shard, for records of several maps "
                               "in one dataset (instead of --map)")
+    collect.add_argument("--palette-seeds", nargs="+", metavar="SEED",
+                         help="driving palettes that take turns by shard: an integer draws the "
+                              "map in random colours from that seed (the env's palette_seed), "
+                              "none keeps its own; with --maps, every map in every palette")
     for name, default, kind, text in [
             ("episodes", 640, int, "episodes to run (rounded up to a multiple of --num-envs)"),
             ("num-envs", 64, int, "episodes run at once; one shard each batch"),
@@ -86,13 +90,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(func=run_eval)
 
 
+def palette_seed(text: str) -> int | None:
+    """A ``--palette-seeds`` value: ``none`` or an integer >= 0.
+
+    Raises:
+        ValueError: anything else.
+    """
+    if text.lower() == "none":
+        return None
+    if not text.isdigit():
+        raise ValueError(f"a palette seed is none or an integer >= 0, got {text!r}")
+    return int(text)
+
+
 def run_collect(args: argparse.Namespace) -> int:
     from rlgan.safety.outcomes import OutcomeConfig, collect_outcomes
 
     env_id, env_kwargs = args.env, env_kwargs_from(args)
     if args.maps and "map" in env_kwargs:
         raise ValueError("give either --maps or a single map (--map or --env-kwargs map=M), not both")
+    if args.palette_seeds and "palette_seed" in env_kwargs:
+        raise ValueError("give either --palette-seeds or --env-kwargs palette_seed=S, not both")
     variants = [{"map": name} for name in args.maps or ()]
+    if args.palette_seeds:
+        variants = [{**variant, "palette_seed": palette_seed(text)}
+                    for text in args.palette_seeds for variant in variants or [{}]]
     config = OutcomeConfig(episodes=args.episodes, num_envs=args.num_envs, before=args.before,
                            safe_fraction=args.safe_fraction, doom_horizon=args.doom_horizon,
                            history=args.history, epsilon=args.epsilon, seed=args.seed)

@@ -39,10 +39,11 @@ class WorldModel:
         data: what it was trained on.
         device: where it runs.
         step: generator updates it was trained for.
-        compiled: run the generator through ``torch.compile`` on the batch sizes of a search
+        compiled: run the generator's encoder and decoder (:meth:`Generator.encode`,
+            :meth:`Generator.decode`) through ``torch.compile`` on the batch sizes of a search
             tree's levels (:mod:`rlgan.compiled`), compiled here, before the first prediction:
-            a depth-3 search about 1.4x faster on 2 CPU cores, after a compile of 20-60 s
-            per batch size the first time on a machine.
+            a depth-3 search about 1.3x faster on 2 CPU cores, after a compile of 10-60 s per
+            part and batch size the first time on a machine.
         max_batch: the largest compiled batch (default :data:`COMPILED_BATCH`).
 
     Raises:
