@@ -25,8 +25,12 @@ take turns, so a shared machine's changing speed affects them alike).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import itertools
 import statistics
 import time
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import common  # noqa: F401  (sets the dummy SDL driver)
@@ -99,33 +103,56 @@ def shield_rows(env_id: str, env_kwargs: dict, agent: str, shields: dict, episod
     return {row["name"]: row for row in rows}
 
 
-def latency_ms(searches: dict, frames: np.ndarray, repeats: int, rounds: int = 5) -> dict[str, float]:
-    """Median wall-clock ms of ``search.search(frames)`` per named search, after a warm-up.
+def timing_states(dqn: str, map_name: str, history: int, count: int, seed: int,
+                  stride: int = 20) -> list[tuple[np.ndarray, object]]:
+    """``count`` decision states of the DQN agent driving ``map_name``: every ``stride``-th
+    step of episodes reset with ``seed``, ``seed + 1``, ... as ``(frames, simulator state)``,
+    frames uint8 ``(history, H, W, C)`` oldest first (the first frame repeated at the start)."""
+    env = make_env(DRIVING, map=map_name, max_steps=1000)
+    policy = load_policy(dqn, env, seed)
+    states: list[tuple[np.ndarray, object]] = []
+    episode = 0
+    while len(states) < count:
+        observation, _ = env.reset(seed=seed + episode)
+        frames = deque([observation] * history, maxlen=history)
+        for step in itertools.count():
+            if step % stride == 0:
+                states.append((np.stack(frames), env.unwrapped.get_state()))
+                if len(states) == count:
+                    break
+            observation, _, terminated, truncated, _ = env.step(policy.act(observation, env))
+            frames.append(observation)
+            if terminated or truncated:
+                break
+        episode += 1
+    return states
 
-    The searches take turns, ``repeats`` each per round, so every one is timed through the
-    same spells of a shared machine's speed and their ratios stay fair.
+
+def latency_ms(searches: dict[str, Callable], states: list, repeats: int) -> dict[str, dict[str, float]]:
+    """Wall-clock ms of each named search over the ``states`` of :func:`timing_states`: the
+    median and the 90th percentile over states of each state's median over ``repeats``, and
+    the mean number of predicted frames (``nodes``), after a warm-up.
+
+    The searches take turns at every state, so every one is timed through the same spells of
+    a shared machine's speed and their ratios stay fair.
     """
     for search in searches.values():
-        for _ in range(3):
-            search.search(frames)
-    times: dict[str, list[float]] = {name: [] for name in searches}
-    for _ in range(rounds):
+        for frames, state in states[:3]:
+            search(frames, state)
+    per_state: dict[str, list[float]] = {name: [] for name in searches}
+    nodes: dict[str, list[int]] = {name: [] for name in searches}
+    for frames, state in states:
         for name, search in searches.items():
+            times = []
             for _ in range(repeats):
                 start = time.perf_counter()
-                search.search(frames)
-                times[name].append(1000.0 * (time.perf_counter() - start))
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
-class AtState:
-    """Times the oracle from one fixed state (frames are ignored)."""
-
-    def __init__(self, oracle: OracleSearch, env) -> None:
-        self.oracle, self.state = oracle, env.unwrapped.get_state()
-
-    def search(self, frames: np.ndarray):
-        return self.oracle.search_state(self.state)
+                result = search(frames, state)
+                times.append(1000.0 * (time.perf_counter() - start))
+            per_state[name].append(statistics.median(times))
+            nodes[name].append(result.nodes)
+    return {name: {"median": float(np.median(values)), "p90": float(np.percentile(values, 90)),
+                   "nodes": float(np.mean(nodes[name]))}
+            for name, values in per_state.items()}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -153,6 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline-safety", metavar="RUN",
                         help="another safety run whose search is timed in the same rounds "
                              "(e.g. wider networks), printed beside the GAN search's latency")
+    parser.add_argument("--timing-states", type=int, default=40,
+                        help="decision states of the DQN agent the latency is timed on")
     parser.add_argument("--seed", type=int, default=1000, help="evaluation episodes reset with seed + e")
     parser.add_argument("--quick", action="store_true", help="2 episodes of at most 300 steps")
     args = parser.parse_args(argv)
@@ -208,34 +237,42 @@ def main(argv: list[str] | None = None) -> None:
                       "existed)", f"{alone['misses_per_1000']:.1f} / {gan_row['misses_per_1000']:.1f} / "
                       f"{oracle_row['misses_per_1000']:.1f}", "-", "-"))
 
-    frame_env = make_env(DRIVING, map=args.train_map)
-    observation, _ = frame_env.reset(seed=args.seed)
-    frames = np.stack([observation] * gan.history)
-    repeats = 2 if args.quick else 10
-    searches = {"gan": gan, "oracle": AtState(OracleSearch.for_env(frame_env, config), frame_env)}
+    states = timing_states(args.dqn, args.train_map, gan.history, 8 if args.quick else args.timing_states,
+                           args.seed)
+    oracle = OracleSearch.for_env(make_env(DRIVING, map=args.train_map), config)
+    threshold = gan.config.threshold
+    breadth_search, _ = load_learned_search(
+        args.safety, dataclasses.replace(gan.config, strategy="breadth-first"), threshold,
+        device="cpu", worldmodel_run=args.worldmodel, compiled=args.compile)
+    searches = {"gan": lambda frames, state: gan.search(frames),
+                "breadth": lambda frames, state: breadth_search.search(frames),
+                "oracle": lambda frames, state: oracle.search_state(state)}
     if args.compile:
-        searches["eager"], _ = load_learned_search(args.safety, config, threshold=args.threshold,
-                                                   device="cpu", worldmodel_run=args.worldmodel)
+        eager, _ = load_learned_search(args.safety, gan.config, threshold, device="cpu",
+                                       worldmodel_run=args.worldmodel)
+        searches["eager"] = lambda frames, state: eager.search(frames)
     if args.baseline_safety:
-        searches["baseline"], _ = load_learned_search(args.baseline_safety, config,
-                                                      threshold=args.threshold, device="cpu",
-                                                      compiled=args.compile)
-    latency = latency_ms(searches, frames, repeats)
-    gan_latency = latency["gan"]
-    # Unsafe nodes are not expanded, so a classifier that calls this frame's futures unsafe (an
-    # untrained one does) times a smaller tree: the row says how many frames were predicted.
-    nodes = gan.search(frames).nodes
-    comparison = f"oracle {latency['oracle']:.1f} ms"
+        baseline, _ = load_learned_search(args.baseline_safety, gan.config, threshold,
+                                          device="cpu", compiled=args.compile)
+        searches["baseline"] = lambda frames, state: baseline.search(frames)
+    latency = latency_ms(searches, states, 2 if args.quick else 5)
+    gan_latency = latency["gan"]["median"]
+
+    def timed(name: str) -> str:
+        return f"{latency[name]['median']:.1f} ms ({latency[name]['median'] / gan_latency:.2f}x)"
+
+    comparison = f"breadth-first {timed('breadth')}, {latency['breadth']['nodes']:.1f} frames"
     if args.compile:
-        comparison = (f"eager {latency['eager']:.1f} ms ({latency['eager'] / gan_latency:.2f}x); "
-                      + comparison)
+        comparison += f"; eager {timed('eager')}"
     if args.baseline_safety:
-        comparison = (f"{args.baseline_safety} {latency['baseline']:.1f} ms "
-                      f"({latency['baseline'] / gan_latency:.2f}x); " + comparison)
-    lines.append((f"decision latency, depth-{args.depth} GAN search at 64x64 on CPU, {nodes} "
-                  f"predicted frames ({torch.get_num_threads()} threads"
-                  f"{', compiled' if args.compile else ''})",
-                  f"{gan_latency:.1f} ms", comparison, "<= 30 ms (depth 3)"))
+        comparison += f"; {args.baseline_safety} {timed('baseline')}"
+    comparison += f"; oracle {timed('oracle')}"
+    lines.append((f"decision latency, depth-{args.depth} GAN search (depth-first) at 64x64 on CPU, "
+                  f"median over {len(states)} states of the DQN driving {args.train_map}; "
+                  f"{latency['gan']['nodes']:.1f} predicted frames on average "
+                  f"({torch.get_num_threads()} threads{', compiled' if args.compile else ''})",
+                  f"{gan_latency:.1f} ms (p90 {latency['gan']['p90']:.1f})", comparison,
+                  "<= 30 ms (depth 3)"))
     if args.latency_only:
         print(f"\nSafety shield latency ({machine()})\n")
         print(table(lines, ("measure", "rlgan", "comparison", "target")))

@@ -33,6 +33,16 @@ def tree_batch_sizes(branching: int, largest: int) -> tuple[int, ...]:
     return tuple(sizes)
 
 
+def pad_rows(tensor: torch.Tensor, rows: int) -> torch.Tensor:
+    """``tensor`` with copies of its last row appended up to ``rows`` rows, in its own memory
+    layout: a compiled network guards on strides, so a channels-last input padded into the
+    default layout would compile the network again (and past its recompile limit, run eager)."""
+    padded = torch.cat([tensor, tensor[-1:].expand(rows - len(tensor), *tensor.shape[1:])])
+    if tensor.dim() == 4 and tensor.is_contiguous(memory_format=torch.channels_last):
+        padded = padded.contiguous(memory_format=torch.channels_last)
+    return padded
+
+
 class FixedBatchNetwork:
     """``network`` compiled once per batch size in ``sizes``, called on any batch.
 
@@ -88,8 +98,7 @@ class FixedBatchNetwork:
             length = piece[0].shape[0]
             size = next(size for size in self.sizes if size >= length)
             if size > length:
-                piece = [torch.cat([tensor, tensor[-1:].expand(size - length, *tensor.shape[1:])])
-                         for tensor in piece]
+                piece = [pad_rows(tensor, size) for tensor in piece]
             output = self.compiled(*piece)
             outputs.append(tuple(part[:length] for part in output) if isinstance(output, tuple)
                            else output[:length])

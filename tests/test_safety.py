@@ -174,17 +174,76 @@ def test_safe_depths_of_a_hand_made_tree():
 
 
 # -- learned search ---------------------------------------------------------------------------
+@pytest.mark.parametrize("strategy", ["breadth-first", "depth-first"])
 @pytest.mark.parametrize("depth,samples,history", [(1, 1, 1), (2, 1, 2), (3, 2, 2), (4, 1, 1), (4, 3, 2)])
 @pytest.mark.parametrize("start", [0.05, 0.37, 0.81])
-def test_batched_search_equals_recursive_search(depth, samples, history, start):
+def test_batched_search_equals_recursive_search(depth, samples, history, start, strategy):
     predictor = ChaoticPredictor(history)
     frames = np.full((history, 16, 16, 1), int(start * 255), dtype=np.uint8)
-    config = SearchConfig(depth=depth, samples=samples, threshold=0.5, node_budget=10_000)
+    config = SearchConfig(depth=depth, samples=samples, threshold=0.5, node_budget=10_000,
+                          strategy=strategy)
     result = LearnedSearch(predictor, threshold_classifier, config).search(frames)
     assert result.safe_depths.dtype == np.int64 and result.safe_depths.shape == (3,)
     assert result.depth == depth and result.elapsed_ms >= 0.0
-    assert predictor.calls <= depth  # one batched generator call per level
+    if strategy == "breadth-first":
+        assert predictor.calls <= depth  # one batched generator call per level
     assert result.safe_depths.tolist() == recursive_search(predictor, threshold_classifier, frames, config).tolist()
+
+
+@pytest.mark.parametrize("depth,budget", [(3, 10_000), (5, 10_000), (4, 40)])
+@pytest.mark.parametrize("start", np.linspace(0.02, 0.98, 13).tolist())
+def test_depth_first_search_gives_the_breadth_first_depths_from_fewer_nodes(depth, budget, start):
+    frames = np.full((2, 16, 16, 1), int(start * 255), dtype=np.uint8)
+    results = {strategy: LearnedSearch(ChaoticPredictor(), threshold_classifier,
+                                       SearchConfig(depth=depth, node_budget=budget, strategy=strategy)
+                                       ).search(frames)
+               for strategy in ("breadth-first", "depth-first")}
+    breadth, deep = results["breadth-first"], results["depth-first"]
+    assert deep.nodes <= breadth.nodes <= budget
+    if breadth.depth == deep.depth == depth:  # neither ran out of budget
+        assert deep.safe_depths.tolist() == breadth.safe_depths.tolist()
+    else:  # each knows every safe depth up to the horizon it reports
+        horizon = min(breadth.depth, deep.depth)
+        assert (np.minimum(deep.safe_depths, horizon) == np.minimum(breadth.safe_depths, horizon)).all()
+    np.testing.assert_array_equal(deep.risks, breadth.risks)
+
+
+@pytest.mark.parametrize("cut", [-0.6, -0.3, 0.0, 0.3])
+def test_depth_first_search_backtracks_to_the_recursive_depths(cut):
+    """Cuts where many children are unsafe: first actions die out at every depth, and the
+    depth-first search has to leave dead branches for others."""
+    def classifier(pairs):
+        return 50.0 * (pairs[:, 1].mean(dim=(1, 2)) - cut)
+
+    backtracked, depths_seen = 0, set()
+    for depth in (3, 5):
+        config = SearchConfig(depth=depth, node_budget=10_000)
+        for start in np.linspace(0.01, 0.99, 25):
+            frames = np.full((2, 16, 16, 1), int(start * 255), dtype=np.uint8)
+            predictor = ChaoticPredictor()
+            result = LearnedSearch(predictor, classifier, config).search(frames)
+            expected = recursive_search(ChaoticPredictor(), classifier, frames, config)
+            assert result.safe_depths.tolist() == expected.tolist()
+            backtracked += predictor.calls > depth
+            depths_seen.update(expected.tolist())
+    assert backtracked > 0 and len(depths_seen) >= 3
+
+
+@pytest.mark.parametrize("depth", [1, 3, 5])
+def test_depth_first_search_of_a_safe_tree_predicts_one_path_per_first_action(depth):
+    predictor = ChaoticPredictor()
+    never_unsafe = LearnedSearch(predictor, lambda pairs: torch.full((len(pairs),), -9.0),
+                                 SearchConfig(depth=depth))
+    result = never_unsafe.search(np.full((2, 16, 16, 1), 40, dtype=np.uint8))
+    assert result.safe_depths.tolist() == [depth] * 3 and result.depth == depth
+    assert result.nodes == 3 * depth and predictor.calls == depth
+
+
+def test_depth_first_search_stops_at_the_budget_and_reports_the_horizon_it_knows():
+    search = LearnedSearch(ChaoticPredictor(), lambda pairs: torch.full((len(pairs),), -9.0),
+                           SearchConfig(depth=4, node_budget=8))
+    result = search.search(np.full((2, 16, 16, 1), 40, dtype=np.uint8))
+    assert result.nodes == 6 and result.depth == 2 and result.safe_depths.tolist() == [2, 2, 2]
 
 
 @pytest.mark.parametrize("start", [0.05, 0.37, 0.81])
@@ -221,13 +280,15 @@ def test_search_reports_the_first_step_risk_of_each_searched_action(samples):
 def test_search_prunes_unsafe_nodes_and_stops_at_the_budget():
     frames = np.full((2, 16, 16, 1), 40, dtype=np.uint8)
     predictor = ChaoticPredictor()
-    full = LearnedSearch(predictor, threshold_classifier, SearchConfig(depth=3, node_budget=10_000)).search(frames)
+    breadth = dict(strategy="breadth-first")
+    full = LearnedSearch(predictor, threshold_classifier,
+                         SearchConfig(depth=3, node_budget=10_000, **breadth)).search(frames)
     assert full.nodes < 3 + 9 + 27  # some nodes were pruned
     everything_unsafe = LearnedSearch(predictor, lambda pairs: torch.full((len(pairs),), 9.0),
-                                      SearchConfig(depth=3)).search(frames)
+                                      SearchConfig(depth=3, **breadth)).search(frames)
     assert everything_unsafe.safe_depths.tolist() == [0, 0, 0] and everything_unsafe.nodes == 3
     never_unsafe = LearnedSearch(predictor, lambda pairs: torch.full((len(pairs),), -9.0),
-                                 SearchConfig(depth=3, node_budget=12))
+                                 SearchConfig(depth=3, node_budget=12, **breadth))
     result = never_unsafe.search(frames)
     assert result.depth == 2 and result.nodes == 12 and result.safe_depths.tolist() == [2, 2, 2]
 
@@ -235,7 +296,8 @@ def test_search_prunes_unsafe_nodes_and_stops_at_the_budget():
 @pytest.mark.parametrize("options,message", [
     ({"depth": 0}, "depth must be an integer in 1..8"), ({"depth": 9}, "depth must be"),
     ({"threshold": 1.5}, "threshold must be in"), ({"samples": 0}, "samples must be"),
-    ({"node_budget": 0}, "node_budget must be")])
+    ({"node_budget": 0}, "node_budget must be"),
+    ({"strategy": "best-first"}, "strategy must be one of depth-first, breadth-first")])
 def test_search_config_rejects_bad_values(options, message):
     with pytest.raises(ValueError, match=message):
         SearchConfig(**options)
@@ -624,6 +686,12 @@ def test_cli_shield_eval_with_oracle_and_learned_model(driving_safety_run, capsy
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert [row["name"] for row in rows] == ["agent", "gan_shield", "oracle_shield"]
     assert all(row["latency_ms"] >= 0 for row in rows)
+    assert main(["shield", "eval", *common, "--model", str(driving_safety_run), "--json", "--no-oracle",
+                 "--strategy", "breadth-first"]) == 0
+    assert [row["name"] for row in json.loads(capsys.readouterr().out)["rows"]] == ["agent", "gan_shield"]
+    with pytest.raises(SystemExit):
+        main(["shield", "eval", *common, "--model", "oracle", "--strategy", "best-first"])
+    assert "invalid choice: 'best-first'" in capsys.readouterr().err
     assert main(["shield", "eval", *common, "--model", "oracle"]) == 0
     assert "| oracle_shield |" in capsys.readouterr().out
     assert main(["shield", "eval", *common[:-4], "--depth", "9", "--model", "oracle"]) == 2

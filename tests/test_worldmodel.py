@@ -18,7 +18,7 @@ import torch
 import rlgan  # noqa: F401  (registers the envs)
 import rlgan.worldmodel.step as step_module
 from rlgan.cli import main
-from rlgan.compiled import FixedBatchNetwork, tree_batch_sizes
+from rlgan.compiled import FixedBatchNetwork, pad_rows, tree_batch_sizes
 from rlgan.data import DatasetError, TransitionWriter
 from rlgan.data.record import make_policy, record
 from rlgan.make import make_env
@@ -483,6 +483,15 @@ def test_tree_batch_sizes():
 
 @pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
                     reason="torch.compile's CPU backend needs a C++ compiler")
+def test_padding_a_batch_repeats_its_last_row_and_keeps_its_memory_layout():
+    maps = torch.randn(2, 5, 4, 4).contiguous(memory_format=torch.channels_last)
+    padded = pad_rows(maps, 9)
+    assert padded.shape == (9, 5, 4, 4) and padded.stride() == (80, 1, 20, 5)
+    assert torch.equal(padded[:2], maps) and torch.equal(padded[2:], maps[-1:].expand(7, -1, -1, -1))
+    assert pad_rows(torch.randn(2, 5, 4, 4), 3).is_contiguous()
+    assert torch.equal(pad_rows(torch.tensor([4, 7]), 4), torch.tensor([4, 7, 7, 7]))
+
+
 def test_compiled_world_model_predicts_what_the_eager_one_does(driving_run, monkeypatch):
     compiled_calls = []
     original = FixedBatchNetwork.__call__

@@ -36,6 +36,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--threshold", type=float, help="P(unsafe) threshold (default: the run's)")
     evaluate.add_argument("--samples", type=int, default=1, help="noise samples per node")
     evaluate.add_argument("--node-budget", type=int, default=2000, help="most nodes per search")
+    evaluate.add_argument("--strategy", choices=("depth-first", "breadth-first"), default="depth-first",
+                          help="order of the learned search (the same safe depths; depth-first "
+                               "predicts far fewer frames): %(default)s")
     evaluate.add_argument("--no-oracle", action="store_true", help="leave out the oracle_shield row "
                           "and measure safe depth with the shields' own searches")
     evaluate.add_argument("--seed", type=int, default=0, help="episode e resets with seed + e")
@@ -59,6 +62,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from rlgan.safety.shield import Shield
 
     config = SearchConfig(depth=args.depth, samples=args.samples, node_budget=args.node_budget,
+                          strategy=args.strategy,
                           **({} if args.threshold is None else {"threshold": args.threshold}))
     device = resolve_device(args.device)
     learned = info = None

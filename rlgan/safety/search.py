@@ -1,13 +1,24 @@
 """Game-tree safety search on a learned world model (SAD-GAN's decision procedure).
 
-From the current frames the tree is expanded level by level: the children of every node for
-every action come from ONE batched generator call per level (``samples`` noise draws per
-child), a classifier labels each (parent frame, child frame) pair, a child is unsafe when any
-of its samples is, and unsafe children are pruned (not expanded). Each expanded child carries
-its first sample forward as its newest frame. The result per root action is its safe depth,
-defined in :mod:`rlgan.safety.tree`, and the P(unsafe) of its first step (its risk). A search
-may be limited to some first actions (the shield first checks only the policy's own action);
-the others then get safe depth -1.
+A child is predicted by the generator (``samples`` noise draws each), a classifier labels each
+(parent frame, child frame) pair, a child is unsafe when any of its samples is, and unsafe
+children are pruned (never expanded). Each expanded child carries its first sample forward as
+its newest frame. The result per root action is its safe depth, defined in
+:mod:`rlgan.safety.tree`, and the P(unsafe) of its first step (its risk). A search may be
+limited to some first actions (the shield first checks only the policy's own action); the
+others then get safe depth -1. Two strategies give the same safe depths:
+
+``"breadth-first"``
+    The tree is expanded level by level: the children of every safe node for every action come
+    from ONE batched generator call per level. Cost: every safe node of the tree (39 frames at
+    depth 3 with 3 actions when nothing is unsafe).
+``"depth-first"``
+    Each root action keeps a stack of safe nodes and stops as soon as one path stays safe to
+    the horizon (or its stack is empty, its safe depth being the deepest safe node seen). A
+    node's children are predicted one at a time, in action order, until one is safe: one
+    batched generator call per round predicts the next child of the top node of every root
+    action still searching (at most ``A`` frames). When nothing is unsafe a search needs as
+    many calls as levels and ``A * D`` frames (9 at depth 3); near danger it backtracks.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ from rlgan.safety.classifier import make_pairs, to_unit
 from rlgan.safety.tree import Level, SearchResult, safe_depths
 
 MAX_DEPTH = 8
+STRATEGIES = ("depth-first", "breadth-first")
 
 
 class NextFramePredictor(Protocol):
@@ -78,10 +90,14 @@ class SearchConfig:
         threshold: a pair is unsafe when P(unsafe) >= threshold, in [0, 1] (learned search).
         samples: noise samples per child, >= 1; a child is unsafe if any sample is
             (learned search; the true simulator is deterministic).
-        node_budget: most (node, action) children evaluated per search; a level that would
-            exceed it is not searched, so the search stops at the last complete level. Must
-            cover depth 1 (at least ``n_actions``).
+        node_budget: most (node, action) children evaluated per search. Must cover depth 1
+            (at least ``n_actions``). A breadth-first search stops at the last complete level;
+            a depth-first one at the last round that fits, its result's ``depth`` being the
+            horizon to which every root action's safe depth is then known.
         seed: seed of the search's own ``torch.Generator`` (noise samples), so searches replay.
+        strategy: ``"depth-first"`` or ``"breadth-first"`` (learned search; see the module
+            docstring): the same safe depths, the first from far fewer predicted frames; the
+            oracle always expands level by level.
     """
 
     depth: int = 3
@@ -89,6 +105,7 @@ class SearchConfig:
     samples: int = 1
     node_budget: int = 2000
     seed: int = 0
+    strategy: str = "depth-first"
 
     def __post_init__(self) -> None:
         if not isinstance(self.depth, int) or not 1 <= self.depth <= MAX_DEPTH:
@@ -99,6 +116,8 @@ class SearchConfig:
             raise ValueError(f"samples must be an integer >= 1, got {self.samples!r}")
         if not isinstance(self.node_budget, int) or self.node_budget < 1:
             raise ValueError(f"node_budget must be an integer >= 1, got {self.node_budget!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
 
     def check_budget(self, n_actions: int) -> None:
         """Raise ``ValueError`` when the budget cannot cover depth 1 with ``n_actions``."""
@@ -183,37 +202,118 @@ class LearnedSearch:
             :class:`SearchResult` with the safe depth of every action.
         """
         start = time.perf_counter()
-        config, n_actions = self.config, self.n_actions
-        roots = root_actions(actions, n_actions)
-        nodes_frames = frames_to_tensor(frames, self.predictor.frame_shape, self.history).to(self.device)
-        levels: list[Level] = []
-        risks = np.full(n_actions, np.nan)
-        nodes, searched = 0, config.depth
-        for number in range(1, config.depth + 1):
-            level_actions = roots if number == 1 else np.arange(n_actions)
-            width, branching = nodes_frames.shape[0], len(level_actions)
-            if width == 0:
-                break
-            if nodes + width * branching > config.node_budget:
-                searched = number - 1
-                break
-            step_actions = torch.as_tensor(level_actions, device=self.device)
-            children = predict_children(self.predictor, nodes_frames, step_actions, config.samples,
-                                        self.generator)  # (F*A, K, C, H, W)
-            parent_of = torch.arange(width, device=self.device).repeat_interleave(branching)  # (F*A,)
-            probabilities = self.unsafe_probability(nodes_frames[parent_of, -1], children).amax(dim=1)
-            if number == 1:
-                risks[roots] = probabilities.cpu().numpy()
-            unsafe = probabilities >= config.threshold
-            levels.append(Level(unsafe=unsafe.reshape(width, branching).cpu().numpy(),
-                                terminal=np.zeros((width, branching), dtype=bool)))
-            nodes += width * branching
-            if number < config.depth:
-                keep = ~unsafe
-                nodes_frames = torch.cat([nodes_frames[parent_of[keep], 1:], children[keep, :1]], dim=1)
-        return SearchResult(safe_depths=scatter_depths(safe_depths(levels, searched), roots, n_actions),
-                            depth=searched, nodes=nodes,
+        roots = root_actions(actions, self.n_actions)
+        root = frames_to_tensor(frames, self.predictor.frame_shape, self.history).to(self.device)
+        # level 1, the same for both strategies: the root's children for the first actions
+        children, probabilities = self._expand(root, torch.as_tensor(roots, device=self.device))
+        risks = np.full(self.n_actions, np.nan)
+        risks[roots] = probabilities.cpu().numpy()
+        expand = self._depth_first if self.config.strategy == "depth-first" else self._breadth_first
+        depths, searched, nodes = expand(root, children, probabilities)
+        return SearchResult(safe_depths=scatter_depths(depths, roots, self.n_actions),
+                            depth=searched, nodes=len(roots) + nodes,
                             elapsed_ms=1000.0 * (time.perf_counter() - start), risks=risks)
+
+    def _expand(self, nodes_frames: torch.Tensor,
+                actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Children of every node for every action in one batched generator call.
+
+        Args:
+            nodes_frames: float ``(F, history, C, H, W)`` in [-1, 1].
+            actions: int64 ``(A,)``.
+
+        Returns:
+            ``children`` float ``(F*A, K, C, H, W)`` (parent-major) and their P(unsafe)
+            ``(F*A,)``, the largest over the K samples.
+        """
+        children = predict_children(self.predictor, nodes_frames, actions, self.config.samples,
+                                    self.generator)
+        parent_of = torch.arange(len(nodes_frames), device=self.device).repeat_interleave(len(actions))
+        return children, self.unsafe_probability(nodes_frames[parent_of, -1], children).amax(dim=1)
+
+    @staticmethod
+    def _child_frames(parents: torch.Tensor, children: torch.Tensor) -> torch.Tensor:
+        """Histories of children: each parent's ``(history, C, H, W)`` shifted by one, its
+        child's first sample appended. ``parents`` ``(N, history, ...)`` and ``children``
+        ``(N, K, ...)`` row for row -> ``(N, history, ...)``."""
+        return torch.cat([parents[:, 1:], children[:, :1]], dim=1)
+
+    def _breadth_first(self, root: torch.Tensor, children: torch.Tensor,
+                       probabilities: torch.Tensor) -> tuple[np.ndarray, int, int]:
+        """Level by level from the first level's ``children`` and their ``probabilities``:
+        ``(safe depths of the first actions, levels searched, nodes below level 1)``."""
+        config, n_actions = self.config, self.n_actions
+        all_actions = torch.arange(n_actions, device=self.device)
+        nodes_frames, parent_of = root, torch.zeros(len(children), dtype=torch.int64, device=self.device)
+        levels: list[Level] = []
+        first, nodes, searched = len(children), 0, config.depth
+        for number in range(1, config.depth + 1):
+            unsafe = probabilities >= config.threshold
+            width = len(nodes_frames)
+            levels.append(Level(unsafe=unsafe.reshape(width, -1).cpu().numpy(),
+                                terminal=np.zeros((width, len(unsafe) // width), dtype=bool)))
+            if number == config.depth:
+                break
+            keep = ~unsafe
+            nodes_frames = self._child_frames(nodes_frames[parent_of[keep]], children[keep])
+            if len(nodes_frames) == 0:
+                break
+            if first + nodes + len(nodes_frames) * n_actions > config.node_budget:
+                searched = number
+                break
+            children, probabilities = self._expand(nodes_frames, all_actions)
+            parent_of = torch.arange(len(nodes_frames), device=self.device).repeat_interleave(n_actions)
+            nodes += len(children)
+        return safe_depths(levels, searched), searched, nodes
+
+    def _depth_first(self, root: torch.Tensor, children: torch.Tensor,
+                     probabilities: torch.Tensor) -> tuple[np.ndarray, int, int]:
+        """Per root action, depth first from the first level's ``children`` and their
+        ``probabilities``, the next child of every root action still searching predicted in
+        one call per round: ``(safe depths of the first actions, horizon searched, nodes below
+        level 1)``."""
+        config, n_actions = self.config, self.n_actions
+        safe = (probabilities < config.threshold).cpu().numpy()
+        best = safe.astype(np.int64)  # deepest safe node found under each first action
+        first_level = self._child_frames(root.expand(len(children), *root.shape[1:]), children)
+        stacks = [[_Node(first_level[r], 1, list(range(n_actions)))] if safe[r] and config.depth > 1 else []
+                  for r in range(len(children))]
+        first, nodes, truncated = len(children), 0, False
+        while True:
+            searching = [r for r, stack in enumerate(stacks) if stack and best[r] < config.depth]
+            if not searching:
+                break
+            if first + nodes + len(searching) > config.node_budget:
+                truncated = True
+                break
+            parents = [stacks[r][-1] for r in searching]
+            frames = torch.stack([node.frames for node in parents])
+            actions = torch.tensor([node.untried.pop(0) for node in parents], device=self.device)
+            children = self.predictor.predict(frames, actions, config.samples, generator=self.generator)
+            risk = self.unsafe_probability(frames[:, -1], children).amax(dim=1).cpu().numpy()
+            nodes += len(parents)
+            for row, (r, parent) in enumerate(zip(searching, parents)):
+                if not parent.untried:
+                    stacks[r].pop()
+                if risk[row] < config.threshold:
+                    best[r] = max(best[r], parent.level + 1)
+                    if parent.level + 1 < config.depth:
+                        history = self._child_frames(frames[row:row + 1], children[row:row + 1])[0]
+                        stacks[r].append(_Node(history, parent.level + 1, list(range(n_actions))))
+        horizon = config.depth
+        if truncated:
+            horizon = min(int(best[r]) for r, stack in enumerate(stacks) if stack and best[r] < config.depth)
+        return np.minimum(best, horizon), horizon, nodes
+
+
+@dataclass
+class _Node:
+    """A safe node of a depth-first search: its frames ``(history, C, H, W)``, its level, and
+    the actions whose children are still to be predicted (in order)."""
+
+    frames: torch.Tensor
+    level: int
+    untried: list[int]
 
 
 def root_actions(actions: Sequence[int] | None, n_actions: int) -> np.ndarray:
