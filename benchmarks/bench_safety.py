@@ -14,6 +14,10 @@ being seen) and one Atari game (life loss), with the oracle shield. ALE lowers t
 counter only a few agent steps after a life is lost for good (Breakout: 4 steps), so a
 shallow search sees every Atari life loss when no action can avoid it any more.
 
+Latency is timed on ``--timing-states`` decision states of the DQN agent on the training map
+(every 20th step of its episodes), the default depth-first search beside the breadth-first one
+(the same safe depths from the whole tree) and the oracle, taking turns at every state.
+
 ``--from-scratch`` runs the demo's pipeline (``rlgan demo --from-scratch``: record, train the
 world model, the safety classifier and a DQN agent) into ``--workdir`` first, so the benchmark
 runs end to end without prepared runs. ``--compile`` runs the GAN shield's generator through

@@ -67,15 +67,14 @@ def predictions(search: Any, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray
     Returns:
         uint8 ``(A, H, W, C)`` frames and float ``(A,)`` probabilities.
     """
-    from rlgan.safety.search import frames_to_tensor
+    from rlgan.safety.search import frames_to_tensor, predict_children
     from rlgan.worldmodel.frames import tensor_to_observations, to_uint8
 
     predictor, n_actions = search.predictor, search.n_actions
     root = frames_to_tensor(frames, predictor.frame_shape, search.history).to(search.device)
-    parents = root.expand(n_actions, *root.shape[1:])
-    children = predictor.predict(parents, torch.arange(n_actions, device=search.device), 1,
-                                 generator=search.generator)  # (A, 1, C, H, W)
-    probability = search.unsafe_probability(parents[:, -1], children)[:, 0]
+    children = predict_children(predictor, root, torch.arange(n_actions, device=search.device), 1,
+                                search.generator)  # (A, 1, C, H, W), one encoder pass
+    probability = search.unsafe_probability(root[:, -1].expand(n_actions, -1, -1, -1), children)[:, 0]
     return tensor_to_observations(to_uint8(children[:, 0])), probability.cpu().numpy()
 
 
