@@ -44,8 +44,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--seed", type=int, default=0, help="episode e resets with seed + e")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--compile", action="store_true",
-                          help="run the generator through torch.compile: a depth-3 search about "
-                               "1.4x faster on 2 CPU cores, after compiling (a minute or two "
+                          help="run the generator through torch.compile: a depth-3 search 1.2-1.4x "
+                               "faster on 2 CPU cores, after compiling (a minute or two "
                                "the first time on a machine; needs a C++ compiler)")
     evaluate.add_argument("--json", action="store_true", help="print {\"rows\": [...]}")
     evaluate.set_defaults(func=run_eval)
