@@ -1,7 +1,8 @@
 """The SAD-GAN shield: unsafe events removed from a DQN driver, transfer, latency, other games.
 
     python benchmarks/bench_safety.py --dqn RUN --safety RUN [--worldmodel RUN] [--threshold P]
-        [--required-depth D] [--compile] [--latency-only] [--baseline-safety RUN] [--quick]
+        [--depth D] [--required-depth D] [--latency-depth D] [--compile] [--latency-only]
+        [--baseline-safety RUN] [--quick]
     python benchmarks/bench_safety.py --from-scratch --quick      # trains tiny runs first
 
 On ``rlgan/Driving-v0``: the DQN agent alone, with the GAN shield (world model + safety
@@ -53,7 +54,7 @@ from rlgan.safety.evaluation import compare
 from rlgan.safety.models import check_env_fits, load_learned_search
 from rlgan.safety.oracle import OracleSearch
 from rlgan.safety.policies import load_policy
-from rlgan.safety.search import SearchConfig
+from rlgan.safety.search import MAX_DEPTH, LearnedSearch, SearchConfig
 from rlgan.safety.shield import Shield
 
 DRIVING = "rlgan/Driving-v0"
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", default="benchmarks/runs/safety_from_scratch")
     parser.add_argument("--train-map", default="day")
     parser.add_argument("--test-map", default="night", help="a map the models never saw")
-    parser.add_argument("--depth", type=int, default=3)
+    parser.add_argument("--depth", type=int, default=3, help="search depth of the shields' rows")
     parser.add_argument("--threshold", type=float, help="P(unsafe) threshold (default: the safety run's)")
     parser.add_argument("--required-depth", type=int,
                         help="safe depth at which the GAN shield keeps the agent's action (default: --depth)")
@@ -184,6 +185,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline-safety", metavar="RUN",
                         help="another safety run whose search is timed in the same rounds "
                              "(e.g. wider networks), printed beside the GAN search's latency")
+    parser.add_argument("--latency-depth", type=int, default=3,
+                        help="depth of the timed searches (the shields' rows search --depth)")
     parser.add_argument("--timing-states", type=int, default=40,
                         help="decision states of the DQN agent the latency is timed on")
     parser.add_argument("--seed", type=int, default=1000, help="evaluation episodes reset with seed + e")
@@ -198,6 +201,8 @@ def main(argv: list[str] | None = None) -> None:
         args.dqn, args.safety, args.worldmodel = str(dqn), str(safety), str(worldmodel)
     if not (args.dqn and args.safety):
         parser.error("give --dqn and --safety runs, or --from-scratch")
+    if not 1 <= args.latency_depth <= MAX_DEPTH:
+        parser.error(f"--latency-depth must be in 1..{MAX_DEPTH}, got {args.latency_depth}")
     if args.required_depth is not None and not 1 <= args.required_depth <= args.depth:
         parser.error(f"--required-depth must be in 1..{args.depth} (--depth), got {args.required_depth}")
 
@@ -243,20 +248,20 @@ def main(argv: list[str] | None = None) -> None:
 
     states = timing_states(args.dqn, args.train_map, gan.history, 8 if args.quick else args.timing_states,
                            args.seed)
-    oracle = OracleSearch.for_env(make_env(DRIVING, map=args.train_map), config)
-    threshold = gan.config.threshold
-    breadth_search, _ = load_learned_search(
-        args.safety, dataclasses.replace(gan.config, strategy="breadth-first"), threshold,
-        device="cpu", worldmodel_run=args.worldmodel, compiled=args.compile)
-    searches = {"gan": lambda frames, state: gan.search(frames),
-                "breadth": lambda frames, state: breadth_search.search(frames),
+    timing = dataclasses.replace(gan.config, depth=args.latency_depth)
+    oracle = OracleSearch.for_env(make_env(DRIVING, map=args.train_map), timing)
+    deep = LearnedSearch(gan.predictor, gan.classifier, timing, gan.device)
+    breadth = LearnedSearch(gan.predictor, gan.classifier,
+                            dataclasses.replace(timing, strategy="breadth-first"), gan.device)
+    searches = {"gan": lambda frames, state: deep.search(frames),
+                "breadth": lambda frames, state: breadth.search(frames),
                 "oracle": lambda frames, state: oracle.search_state(state)}
     if args.compile:
-        eager, _ = load_learned_search(args.safety, gan.config, threshold, device="cpu",
+        eager, _ = load_learned_search(args.safety, timing, timing.threshold, device="cpu",
                                        worldmodel_run=args.worldmodel)
         searches["eager"] = lambda frames, state: eager.search(frames)
     if args.baseline_safety:
-        baseline, _ = load_learned_search(args.baseline_safety, gan.config, threshold,
+        baseline, _ = load_learned_search(args.baseline_safety, timing, timing.threshold,
                                           device="cpu", compiled=args.compile)
         searches["baseline"] = lambda frames, state: baseline.search(frames)
     latency = latency_ms(searches, states, 2 if args.quick else 5)
@@ -271,12 +276,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.baseline_safety:
         comparison += f"; {args.baseline_safety} {timed('baseline')}"
     comparison += f"; oracle {timed('oracle')}"
-    lines.append((f"decision latency, depth-{args.depth} GAN search (depth-first) at 64x64 on CPU, "
+    lines.append((f"decision latency, depth-{args.latency_depth} GAN search (depth-first) at 64x64 on CPU, "
                   f"median over {len(states)} states of the DQN driving {args.train_map}; "
                   f"{latency['gan']['nodes']:.1f} predicted frames on average "
                   f"({torch.get_num_threads()} threads{', compiled' if args.compile else ''})",
                   f"{gan_latency:.1f} ms (p90 {latency['gan']['p90']:.1f})", comparison,
-                  {3: "<= 30 ms", 5: "<= 10 ms on a GPU"}.get(args.depth, "-")))
+                  {3: "<= 30 ms", 5: "<= 10 ms on a GPU"}.get(args.latency_depth, "-")))
     if args.latency_only:
         print(f"\nSafety shield latency ({machine()})\n")
         print(table(lines, ("measure", "rlgan", "comparison", "target")))
