@@ -228,8 +228,8 @@ class LearnedSearch:
         """
         children = predict_children(self.predictor, nodes_frames, actions, self.config.samples,
                                     self.generator)
-        parent_of = torch.arange(len(nodes_frames), device=self.device).repeat_interleave(len(actions))
-        return children, self.unsafe_probability(nodes_frames[parent_of, -1], children).amax(dim=1)
+        parents = nodes_frames[:, -1].repeat_interleave(len(actions), dim=0)
+        return children, self.unsafe_probability(parents, children).amax(dim=1)
 
     @staticmethod
     def _child_frames(parents: torch.Tensor, children: torch.Tensor) -> torch.Tensor:
@@ -244,25 +244,26 @@ class LearnedSearch:
         ``(safe depths of the first actions, levels searched, nodes below level 1)``."""
         config, n_actions = self.config, self.n_actions
         all_actions = torch.arange(n_actions, device=self.device)
-        nodes_frames, parent_of = root, torch.zeros(len(children), dtype=torch.int64, device=self.device)
+        nodes_frames = root
         levels: list[Level] = []
         first, nodes, searched = len(children), 0, config.depth
         for number in range(1, config.depth + 1):
             unsafe = probabilities >= config.threshold
             width = len(nodes_frames)
-            levels.append(Level(unsafe=unsafe.reshape(width, -1).cpu().numpy(),
-                                terminal=np.zeros((width, len(unsafe) // width), dtype=bool)))
+            branching = len(unsafe) // width
+            levels.append(Level(unsafe=unsafe.reshape(width, branching).cpu().numpy(),
+                                terminal=np.zeros((width, branching), dtype=bool)))
             if number == config.depth:
                 break
-            keep = ~unsafe
-            nodes_frames = self._child_frames(nodes_frames[parent_of[keep]], children[keep])
+            keep = ~unsafe  # children are parent-major: child i's parent is i // branching
+            nodes_frames = self._child_frames(nodes_frames[keep.nonzero()[:, 0] // branching],
+                                              children[keep])
             if len(nodes_frames) == 0:
                 break
             if first + nodes + len(nodes_frames) * n_actions > config.node_budget:
                 searched = number
                 break
             children, probabilities = self._expand(nodes_frames, all_actions)
-            parent_of = torch.arange(len(nodes_frames), device=self.device).repeat_interleave(n_actions)
             nodes += len(children)
         return safe_depths(levels, searched), searched, nodes
 
