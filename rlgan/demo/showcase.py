@@ -65,16 +65,14 @@ def predictions(search: Any, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray
         frames: uint8 ``(history, H, W, C)``, oldest first.
 
     Returns:
-        uint8 ``(A, H, W, C)`` frames and float ``(A,)`` probabilities.
+        uint8 ``(A, H, W, C)`` frames (the first noise sample) and float ``(A,)`` probabilities
+        (the largest over the search's noise samples): the search's own first level.
     """
-    from rlgan.safety.search import frames_to_tensor, predict_children
+    from rlgan.safety.search import frames_to_tensor
     from rlgan.worldmodel.frames import tensor_to_observations, to_uint8
 
-    predictor, n_actions = search.predictor, search.n_actions
-    root = frames_to_tensor(frames, predictor.frame_shape, search.history).to(search.device)
-    children = predict_children(predictor, root, torch.arange(n_actions, device=search.device), 1,
-                                search.generator)  # (A, 1, C, H, W), one encoder pass
-    probability = search.unsafe_probability(root[:, -1].expand(n_actions, -1, -1, -1), children)[:, 0]
+    root = frames_to_tensor(frames, search.predictor.frame_shape, search.history).to(search.device)
+    children, probability = search.expand(root, torch.arange(search.n_actions, device=search.device))
     return tensor_to_observations(to_uint8(children[:, 0])), probability.cpu().numpy()
 
 

@@ -205,7 +205,7 @@ class LearnedSearch:
         roots = root_actions(actions, self.n_actions)
         root = frames_to_tensor(frames, self.predictor.frame_shape, self.history).to(self.device)
         # level 1, the same for both strategies: the root's children for the first actions
-        children, probabilities = self._expand(root, torch.as_tensor(roots, device=self.device))
+        children, probabilities = self.expand(root, torch.as_tensor(roots, device=self.device))
         risks = np.full(self.n_actions, np.nan)
         risks[roots] = probabilities.cpu().numpy()
         expand = self._depth_first if self.config.strategy == "depth-first" else self._breadth_first
@@ -214,8 +214,9 @@ class LearnedSearch:
                             depth=searched, nodes=len(roots) + nodes,
                             elapsed_ms=1000.0 * (time.perf_counter() - start), risks=risks)
 
-    def _expand(self, nodes_frames: torch.Tensor,
-                actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    @torch.no_grad()
+    def expand(self, nodes_frames: torch.Tensor,
+               actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Children of every node for every action in one batched generator call.
 
         Args:
@@ -263,7 +264,7 @@ class LearnedSearch:
             if first + nodes + len(nodes_frames) * n_actions > config.node_budget:
                 searched = number
                 break
-            children, probabilities = self._expand(nodes_frames, all_actions)
+            children, probabilities = self.expand(nodes_frames, all_actions)
             nodes += len(children)
         return safe_depths(levels, searched), searched, nodes
 
