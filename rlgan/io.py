@@ -51,3 +51,46 @@ def read_json(path: str | os.PathLike, what: str = "file") -> Any:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{what} {path} is corrupt (not valid JSON): {error}") from error
+
+
+class DirectoryBusyError(RuntimeError):
+    """Another live process is writing the directory."""
+
+
+class DirectoryLock:
+    """One writer per directory: an exclusive ``flock`` on ``DIR/.lock`` holding the writer's pid.
+
+    The kernel releases the lock when its process ends, however it ends, so a lock left by a
+    killed process is simply taken over. Use as a context manager.
+
+    Raises:
+        DirectoryBusyError: (on enter) another process holds the lock; the message names its pid.
+    """
+
+    FILE = ".lock"
+
+    def __init__(self, directory: str | os.PathLike) -> None:
+        self.path = Path(directory) / self.FILE
+        self._fd: int | None = None
+
+    def __enter__(self) -> DirectoryLock:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise DirectoryBusyError(f"{self.path.parent} is being written by process {holder}; "
+                                     "wait for it to finish or stop it first") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing releases the flock; the file stays for the next writer
+            self._fd = None

@@ -33,9 +33,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Errors from bad input (unknown ids, options, corrupt files) print one line and exit 2.
     """
+    from rlgan.io import DirectoryBusyError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as error:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, DirectoryBusyError) as error:
         print(f"rlgan {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -1,9 +1,10 @@
 """``rlgan demo``: the first command a newcomer runs.
 
-It drives ``rlgan/Driving-v0`` with a DQN agent alone, with the SAD-GAN shield and with the
-oracle shield, on the map the models trained on and on unseen maps, shows the shielded agent
-(a pygame window when a display is present, else a GIF), and writes a report. By default it
-uses the small weights bundled with rlgan; ``--from-scratch`` trains them first
+It drives ``rlgan/Driving-v0`` with a DQN agent alone, with the learned SAD-GAN shield and with
+the oracle shield, in episodes that start in a hazard, on the map the shield trained on and on
+an unseen one; shows the shielded agent (a pygame window when a display is present, else a
+GIF); and writes a report. By default it uses the agent and shield bundled with rlgan;
+``--from-scratch`` trains the shield first with ``rlgan shield train --budget demo``
 (:mod:`rlgan.demo.pipeline`).
 """
 
@@ -20,25 +21,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo", help="a DQN driver alone and shielded by SAD-GAN: window or GIF, and a report",
         description="Drive rlgan/Driving-v0 with the DQN agent alone, with the SAD-GAN shield "
-                    "(world model + safety classifier) and with the oracle shield, on the "
-                    "training map and an unseen one; show the shielded agent beside the world "
-                    "model's predictions for every key; write OUT/report.md. Uses the bundled "
-                    "weights unless --from-scratch or --weights is given.")
+                    "(world model + safety classifier, made by rlgan shield train) and with the "
+                    "oracle shield, in episodes that start in a hazard, on the training map and "
+                    "an unseen one; show the shielded agent beside the world model's predictions "
+                    "for every key; write OUT/report.md. Uses the bundled agent and shield unless "
+                    "--from-scratch or --weights is given.")
     parser.add_argument("--out", default="rlgan-output/demo", help="output directory")
     parser.add_argument("--from-scratch", action="store_true",
-                        help="record data and train the world model, classifier and agent first "
-                             "(about 30 min on 2 CPU cores; resumes if interrupted)")
-    parser.add_argument("--budget", default="default", choices=["default", "tiny"],
-                        help="training budget of --from-scratch (tiny: a quick check)")
-    parser.add_argument("--weights", help="a weights directory with worldmodel/, safety/ and "
-                                          "agent/ runs (default: the bundled weights)")
+                        help="train the shield for the bundled agent first: rlgan shield train "
+                             "--budget demo (about 30 min on 2 CPU cores; resumes if interrupted)")
+    parser.add_argument("--budget", default="demo", choices=["demo", "tiny"],
+                        help="budget of --from-scratch (tiny: a quick check)")
+    parser.add_argument("--weights", help="a weights directory with agent/ (rlgan train) and "
+                                          "shield/ (rlgan shield train) (default: the bundled ones)")
     parser.add_argument("--export-weights", metavar="DIR",
                         help="copy the inference files of the weights used into DIR")
     parser.add_argument("--maps", nargs="+", default=["day", "night"],
                         help="maps to evaluate on (default: day night)")
-    parser.add_argument("--episodes", type=int, default=3, help="episodes per row")
-    parser.add_argument("--max-steps", type=int, default=300, help="steps per episode")
-    parser.add_argument("--depth", type=int, default=3, help="search depth of the shields")
+    parser.add_argument("--episodes", type=int, default=EPISODES, help="episodes per row (default: %(default)s)")
+    parser.add_argument("--max-steps", type=int, default=MAX_STEPS,
+                        help="steps per episode (default: %(default)s)")
     parser.add_argument("--show-steps", type=int, default=150,
                         help="steps of the shielded episode shown (0: none)")
     parser.add_argument("--display", default="auto", choices=["auto", "window", "video"],
@@ -46,6 +48,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     parser.set_defaults(func=run)
+
+
+#: Sized so the agent's row on each map holds at least 30 unsafe events (benchmarks/RESULTS.md).
+EPISODES = 60
+MAX_STEPS = 60
 
 
 def has_display() -> bool:
@@ -57,9 +64,9 @@ def has_display() -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlgan.demo.evaluation import evaluate, removed_fraction
-    from rlgan.demo.pipeline import BUDGETS, TRAIN_MAP, run_pipeline
-    from rlgan.demo.report import plot_rows, prediction_samples, write_report
+    from rlgan.demo.evaluation import evaluate
+    from rlgan.demo.pipeline import TRAIN_MAP, train_demo_shield
+    from rlgan.demo.report import plot_rows, prediction_samples, removed_text, write_report
     from rlgan.demo.showcase import Window, run_showcase
     from rlgan.demo.weights import BUNDLED, DemoWeights
     from rlgan.device import resolve_device
@@ -75,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     print(f"[demo] device: {device}")
     if args.from_scratch:
-        weights = run_pipeline(out / "runs", BUDGETS[args.budget], args.seed)
+        weights = train_demo_shield(out / "runs", args.budget, args.seed, args.device)
     else:
         weights = DemoWeights(Path(args.weights) if args.weights else BUNDLED)
     weights.check()
@@ -90,28 +97,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"[demo] showing {args.show_steps} steps of the shielded agent on {TRAIN_MAP}"
               f"{' in a window' if window else ''}")
         try:
-            frames = run_showcase(weights, TRAIN_MAP, args.show_steps, args.depth, args.seed,
-                                  device, window)
+            frames = run_showcase(weights, TRAIN_MAP, args.show_steps, args.seed, device, window)
         finally:
             if window is not None:
                 window.close()
         files["video"] = write_video(out / "shielded_agent.gif", frames, fps=10)
-    rows = evaluate(weights, args.maps, TRAIN_MAP, args.episodes, args.max_steps, args.depth,
-                    args.seed, device, progress=lambda what: print(f"[demo] evaluating {what}",
-                                                                   flush=True))
+    rows = evaluate(weights, args.maps, TRAIN_MAP, args.episodes, args.max_steps, args.seed,
+                    device, progress=lambda what: print(f"[demo] evaluating {what}", flush=True))
     files["plot"] = plot_rows(rows, out / "shield.png")
     files["predictions"] = prediction_samples(weights, TRAIN_MAP, out / "predictions.png",
                                               seed=args.seed, device=device)
     settings = {"weights": str(weights.root), "train_map": TRAIN_MAP, "maps": args.maps,
-                "episodes": args.episodes, "max_steps": args.max_steps, "depth": args.depth,
+                "episodes": args.episodes, "max_steps": args.max_steps,
+                "depth": weights.shield.read_choice()["depth"],
                 "seed": args.seed, "device": str(device), "from_scratch": args.from_scratch}
     report = write_report(out, rows, settings, files)
     for map_name in args.maps:
         row = {r["name"]: r for r in rows if r["map"] == map_name}
-        removed = removed_fraction(rows, map_name, "gan_shield")
-        print(f"[demo] {map_name}: unsafe/1000 agent {row['agent']['unsafe_per_1000']:.1f}, "
-              f"GAN shield {row['gan_shield']['unsafe_per_1000']:.1f}, oracle "
-              f"{row['oracle_shield']['unsafe_per_1000']:.1f}"
-              + ("" if removed is None else f" (GAN removed {100 * removed:.0f}%)"))
+        print(f"[demo] {map_name}: unsafe events agent {row['agent']['unsafe_events']}, "
+              f"GAN shield {row['gan_shield']['unsafe_events']}, oracle "
+              f"{row['oracle_shield']['unsafe_events']} ({args.episodes} episodes each); "
+              f"GAN removed {removed_text(row['gan_shield'])}, oracle "
+              f"{removed_text(row['oracle_shield'])}")
     print(f"[demo] report: {report}  ({time.perf_counter() - began:.0f} s)")
     return 0

@@ -1,10 +1,12 @@
-"""``rlgan shield eval``: an agent alone and under the GAN and oracle shields."""
+"""``rlgan shield train|eval``: the learned shield's whole recipe, and an agent alone and under
+the GAN and oracle shields."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from rlgan.cli.common import add_env_arguments, env_kwargs_from
 
@@ -14,7 +16,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "shield", help="evaluate an agent with the SAD-GAN safety shield",
         description="The shield keeps the agent's action when a game-tree search finds it safe "
                     "for --depth steps, else takes the safest action.")
-    commands = parser.add_subparsers(dest="shield_command", metavar="{eval}", required=True)
+    commands = parser.add_subparsers(dest="shield_command", metavar="{train,eval}", required=True)
+    _add_train_parser(commands)
     evaluate = commands.add_parser(
         "eval", help="table: agent alone, gan_shield, oracle_shield",
         description="Rows: the agent alone; with the shield of --model (a safety run from rlgan "
@@ -27,10 +30,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--agent", default="scripted",
                           help="run directory of rlgan train, random or scripted (default: %(default)s)")
     evaluate.add_argument("--model", required=True,
-                          help="safety run directory (rlgan safety train) or oracle")
+                          help="shield directory (rlgan shield train), safety run directory "
+                               "(rlgan safety train) or oracle")
     evaluate.add_argument("--worldmodel", metavar="RUN", help="world-model run (default: the safety run's)")
     evaluate.add_argument("--episodes", type=int, default=5)
-    evaluate.add_argument("--depth", type=int, default=3, help="search depth, 1..8")
+    evaluate.add_argument("--depth", type=int,
+                          help="search depth, 1..8 (default: a shield directory's chosen depth, else 3)")
     evaluate.add_argument("--required-depth", type=int,
                           help="safe depth at which the agent's action is kept (default: --depth)")
     evaluate.add_argument("--threshold", type=float, help="P(unsafe) threshold (default: the run's)")
@@ -51,9 +56,58 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     evaluate.set_defaults(func=run_eval)
 
 
+def _add_train_parser(commands: argparse._SubParsersAction) -> None:
+    train = commands.add_parser(
+        "train", help="the whole learned-shield recipe for an env and an agent, into --out DIR",
+        description="Collect outcome records of the agent's near-unsafe states (every key's true "
+                    "outcome), train the world model and the safety classifier, choose the search "
+                    "depth and threshold on held-out records, and evaluate the agent alone, under "
+                    "the learned shield at each depth and under the oracle shield. DIR holds each "
+                    "stage's output, settings.json (every setting) and report.md; --resume goes on "
+                    "after the last finished stage. The env must save and restore its state "
+                    "(get_state/set_state) and observe pixel frames.")
+    train.add_argument("--env", help="Gymnasium id (default with --resume: the run's)")
+    add_env_arguments(train)
+    train.add_argument("--agent", default="scripted",
+                       help="run directory of rlgan train, random or scripted (default: %(default)s)")
+    train.add_argument("--out", required=True, help="shield directory to write")
+    train.add_argument("--budget", default="demo", choices=("tiny", "demo", "full"),
+                       help="stage sizes: tiny checks the pipeline (under 2 min), demo about 30 min "
+                            "on 2 CPU cores, full the best figures (hours) (default: %(default)s)")
+    train.add_argument("--set", nargs="*", action="extend", default=[], metavar="SECTION.KEY=V",
+                       help="override any setting of settings.json, e.g. classifier.steps=3000 "
+                            "collect.outcomes.epsilon=0.1 evaluate.episodes=50")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    train.add_argument("--resume", action="store_true", help="go on after the last finished stage")
+    train.add_argument("--overwrite", action="store_true", help="replace a shield in --out")
+    train.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    train.set_defaults(func=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from rlgan.config import parse_kv
+    from rlgan.pipeline import apply_overrides, default_settings, resume_settings, train_shield
+
+    if args.env is None and not args.resume:
+        raise ValueError("--env is required (it may be left out only with --resume)")
+    if args.env is None:
+        settings = resume_settings(args.out)
+    else:
+        settings = default_settings(args.env, env_kwargs_from(args), args.agent, args.budget,
+                                    args.seed, args.device)
+        settings = apply_overrides(settings, parse_kv(args.set))
+    shield = train_shield(args.out, settings, resume=args.resume, overwrite=args.overwrite,
+                          progress=not args.no_progress)
+    print(shield.report.read_text())
+    print(f"shield: {shield.root} (report: {shield.report})")
+    return 0
+
+
 def run_eval(args: argparse.Namespace) -> int:
     from rlgan.device import resolve_device
     from rlgan.make import make_env
+    from rlgan.pipeline.shield_dir import ShieldDir
     from rlgan.safety.evaluation import ROW_KEYS, compare, format_table
     from rlgan.safety.models import ORACLE, load_learned_search, check_env_fits
     from rlgan.safety.oracle import OracleSearch
@@ -61,13 +115,20 @@ def run_eval(args: argparse.Namespace) -> int:
     from rlgan.safety.search import SearchConfig
     from rlgan.safety.shield import Shield
 
-    config = SearchConfig(depth=args.depth, samples=args.samples, node_budget=args.node_budget,
-                          strategy=args.strategy,
-                          **({} if args.threshold is None else {"threshold": args.threshold}))
+    model, threshold, depth = args.model, args.threshold, args.depth
+    if ShieldDir.holds_shield(model):  # a shield directory: its classifier and chosen settings
+        choice = ShieldDir(model).read_choice()
+        depth = choice["depth"] if depth is None else depth
+        if threshold is None:
+            threshold = choice["thresholds"].get(str(depth), choice["threshold"])
+        model = str(Path(model) / choice["classifier"])
+    config = SearchConfig(depth=3 if depth is None else depth, samples=args.samples,
+                          node_budget=args.node_budget, strategy=args.strategy,
+                          **({} if threshold is None else {"threshold": threshold}))
     device = resolve_device(args.device)
     learned = info = None
-    if args.model != ORACLE:
-        learned, info = load_learned_search(args.model, config, args.threshold, device,
+    if model != ORACLE:
+        learned, info = load_learned_search(model, config, threshold, device,
                                             args.worldmodel, args.compile)
     env_id = args.env or (info.env_id if info is not None else None)
     if env_id is None:
@@ -105,6 +166,6 @@ def run_eval(args: argparse.Namespace) -> int:
         return 0
     options = " ".join(f"{key}={value}" for key, value in env_kwargs_from(args).items())
     print(f"agent {args.agent} on {env_id} {options}".rstrip()
-          + f", {args.episodes} episodes, depth {args.depth}, model {args.model}")
+          + f", {args.episodes} episodes, depth {config.depth}, model {args.model}")
     print(format_table(rows))
     return 0

@@ -1,5 +1,10 @@
-"""The demo's measurements: the agent alone, with the GAN shield and with the oracle shield,
-on the training map and on maps the models never saw."""
+"""The demo's measurements: the agent alone, with the learned shield and with the oracle shield,
+on the map the shield was trained on and on maps it never saw.
+
+Every episode starts in a hazard (``hazard_start=1``: a car close ahead or beside the bike),
+where a good driver still crashes now and then, so a few thousand steps hold the unsafe events
+a fair comparison needs; ordinary driving meets one every few thousand steps.
+"""
 
 from __future__ import annotations
 
@@ -12,66 +17,57 @@ from rlgan.demo.weights import DemoWeights
 
 DRIVING = "rlgan/Driving-v0"
 ROW_NAMES = ("agent", "gan_shield", "oracle_shield")
+#: Options of the demo's episodes (see the module docstring).
+HAZARD_OPTIONS = {"hazard_start": 1.0}
 
 
-def load_parts(weights: DemoWeights, env: Any, depth: int, device: torch.device,
+def demo_env_kwargs(map_name: str, max_steps: int) -> dict[str, Any]:
+    """Env options of the demo's episodes on ``map_name``."""
+    return {"map": map_name, "max_steps": max_steps, **HAZARD_OPTIONS}
+
+
+def load_parts(weights: DemoWeights, env: Any, device: torch.device, depth: int | None = None,
                lazy: bool = True) -> dict[str, Any]:
     """The agent as a policy and its two shields, checked against ``env``.
 
     Returns:
-        ``policy``, ``gan_shield`` and ``oracle_shield`` (each shield wraps the policy), and
-        ``search``, the learned search (its world model and classifier).
+        ``policy``, ``gan_shield`` (searching the shield's chosen depth unless ``depth`` is
+        given) and ``oracle_shield`` (searching as many steps ahead as the learned shield sees,
+        :meth:`rlgan.pipeline.ShieldDir.lookahead`), each wrapping the policy, and ``search``,
+        the learned search.
     """
-    from rlgan.safety.models import check_env_fits, load_learned_search
+    from rlgan.safety.models import check_env_fits
     from rlgan.safety.oracle import OracleSearch
     from rlgan.safety.policies import load_policy
     from rlgan.safety.search import SearchConfig
     from rlgan.safety.shield import Shield
 
     weights.check()
-    config = SearchConfig(depth=depth)
-    search, info = load_learned_search(weights.safety, config, device=device,
-                                       worldmodel_run=weights.worldmodel)
-    check_env_fits(info, weights.safety, env)
+    search, info = weights.shield.load_search(depth, device=device)
+    check_env_fits(info, weights.shield.root, env)
     policy = load_policy(str(weights.agent), env)
+    oracle = OracleSearch.for_env(env, SearchConfig(depth=weights.shield.lookahead(depth)))
     return {"policy": policy, "search": search,
             "gan_shield": Shield(search, policy, lazy=lazy),
-            "oracle_shield": Shield(OracleSearch.for_env(env, config), policy, lazy=lazy)}
+            "oracle_shield": Shield(oracle, policy, lazy=lazy)}
 
 
 def evaluate(weights: DemoWeights, maps: Sequence[str], train_map: str, episodes: int,
-             max_steps: int, depth: int = 3, seed: int = 0, device: str | torch.device = "cpu",
+             max_steps: int, seed: int = 0, device: str | torch.device = "cpu",
              progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """Rows of :func:`rlgan.safety.evaluation.evaluate_row` for every map and row name.
+    """Rows ``agent``, ``gan_shield`` and ``oracle_shield`` for every map
+    (:func:`rlgan.pipeline.comparison.compare_shields`), each also with ``map`` and
+    ``train_map`` (whether the shield trained on it)."""
+    from rlgan.pipeline.comparison import compare_shields
 
-    Episode ``e`` of every row resets with ``seed + e``, so the rows of a map drive the same
-    roads. Each row also has ``map`` and ``train_map`` (whether the models trained on it).
-    """
-    from rlgan.make import make_env
-    from rlgan.safety.evaluation import evaluate_row
-
+    weights.check()
     rows = []
     for map_name in maps:
-        env = make_env(DRIVING, map=map_name, max_steps=max_steps)
-        parts = load_parts(weights, env, depth, torch.device(device))
-        try:
-            for name in ROW_NAMES:
-                if progress is not None:
-                    progress(f"{map_name}: {name}")
-                shield = parts.get(name)
-                row = evaluate_row(name, env, parts["policy"], episodes, seed, shield)
-                rows.append({"map": map_name, "train_map": map_name == train_map, **row})
-        finally:
-            parts["oracle_shield"].search.close()
-            env.close()
+        def report(name: str, map_name: str = map_name) -> None:
+            if progress is not None:
+                progress(f"{map_name}: {name}")
+
+        for row in compare_shields(weights.shield, DRIVING, demo_env_kwargs(map_name, max_steps),
+                                   str(weights.agent), episodes, seed, device=device, progress=report):
+            rows.append({"map": map_name, "train_map": map_name == train_map, **row})
     return rows
-
-
-def removed_fraction(rows: list[dict[str, Any]], map_name: str, shield: str) -> float | None:
-    """Fraction of the agent's unsafe events per step that ``shield`` removed on ``map_name``
-    (None when the agent had none)."""
-    by_name = {row["name"]: row for row in rows if row["map"] == map_name}
-    alone = by_name["agent"]["unsafe_per_1000"]
-    if alone == 0:
-        return None
-    return 1.0 - by_name[shield]["unsafe_per_1000"] / alone

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlgan.demo.evaluation import DRIVING, ROW_NAMES, removed_fraction
+from rlgan.demo.evaluation import DRIVING, ROW_NAMES
 from rlgan.demo.weights import DemoWeights
 from rlgan.io import atomic_path, write_json
 
@@ -64,7 +64,7 @@ def prediction_samples(weights: DemoWeights, map_name: str, out: Path, states: i
     from rlgan.make import make_env
     from rlgan.safety.predictor import load_predictor
 
-    model = load_predictor(weights.worldmodel, device)
+    model = load_predictor(weights.shield.worldmodel, device)
     env = make_env(DRIVING, map=map_name)
     n_actions = int(env.action_space.n)
     observation, _ = env.reset(seed=seed)
@@ -106,12 +106,11 @@ def _pad(image: np.ndarray) -> np.ndarray:
     return np.pad(image, ((2, 2), (2, 2), (0, 0)), constant_values=255)
 
 
-def _number(value: float | None, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _percent(value: float | None) -> str:
-    return "n/a (the agent had no unsafe events)" if value is None else f"{100 * value:.0f}%"
+def removed_text(row: dict[str, Any]) -> str:
+    """``"63% +- 8%"``: the fraction of the agent's unsafe events a shielded row removed."""
+    if row.get("removed") is None:
+        return "n/a (the agent had no unsafe events)"
+    return f"{100 * row['removed']:.0f}% +- {100 * row['removed_stderr']:.0f}%"
 
 
 def write_report(out: Path, rows: list[dict[str, Any]], settings: dict[str, Any],
@@ -119,29 +118,25 @@ def write_report(out: Path, rows: list[dict[str, Any]], settings: dict[str, Any]
     """Write ``out/results.json`` and ``out/report.md``; return the report's path."""
     write_json(out / "results.json", {"settings": settings, "rows": rows,
                                       "files": {k: str(v) for k, v in files.items() if v}})
-    maps = list(dict.fromkeys(row["map"] for row in rows))
     lines = ["# rlgan demo: a DQN driver shielded by SAD-GAN", "",
-             f"Agent: `{settings['weights']}/agent` (DQN). World model and safety classifier: "
-             f"`{settings['weights']}/worldmodel`, `{settings['weights']}/safety`, trained on the "
-             f"**{settings['train_map']}** map. {settings['episodes']} episode(s) per row of at "
-             f"most {settings['max_steps']} steps, search depth {settings['depth']}, seed "
-             f"{settings['seed']}.", "",
-             "| map | row | return | unsafe / 1000 steps | interventions / 1000 | mean safe depth "
-             "| decision ms | steps |", "|---|---|---|---|---|---|---|---|"]
+             f"Agent: `{settings['weights']}/agent` (DQN). Shield: `{settings['weights']}/shield` "
+             f"(`rlgan shield train`, its `settings.json` and `report.md` say how), trained on "
+             f"the **{settings['train_map']}** map, searching {settings['depth']} level(s). "
+             f"{settings['episodes']} episodes per row of at most {settings['max_steps']} steps, "
+             f"each starting in a hazard (`hazard_start=1`: a car close ahead or beside the "
+             f"bike), seeds {settings['seed']}.. in every row.", "",
+             "| map | row | return | unsafe events | unsafe / 1000 steps | removed | "
+             "interventions / 1000 | decision ms | steps |", "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         label = f"{row['map']} ({'trained' if row['train_map'] else 'unseen'})"
-        lines.append(f"| {label} | {row['name']} | {row['return']:.1f} | "
-                     f"{row['unsafe_per_1000']:.2f} | {row['interventions_per_1000']:.1f} | "
-                     f"{_number(row['safe_depth'])} | {row['latency_ms']:.1f} | {row['steps']} |")
-    lines.append("")
-    for map_name in maps:
-        lines.append(f"- {map_name}: the GAN shield removed "
-                     f"{_percent(removed_fraction(rows, map_name, 'gan_shield'))} of the agent's "
-                     f"unsafe events per step, the oracle shield "
-                     f"{_percent(removed_fraction(rows, map_name, 'oracle_shield'))}.")
-    lines += ["", "Unsafe means a crash into a car or leaving the road (`info[\"unsafe\"]`); the "
-              "episode ends there, so a shield that avoids it also drives further (higher "
-              "return).", ""]
+        removed = "" if row["name"] == "agent" else removed_text(row)
+        lines.append(f"| {label} | {row['name']} | {row['return']:.1f} | {row['unsafe_events']} | "
+                     f"{row['unsafe_per_1000']:.2f} | {removed} | "
+                     f"{row['interventions_per_1000']:.1f} | {row['latency_ms']:.1f} | {row['steps']} |")
+    lines += ["", "Removed: the fraction of the agent's unsafe events per step the shield removed, "
+              "+- its standard error (paired bootstrap over episodes). Unsafe means a crash into "
+              "a car or leaving the road (`info[\"unsafe\"]`); the episode ends there, so a "
+              "shield that avoids it also drives further (higher return).", ""]
     if files.get("plot"):
         lines += [f"![unsafe events and return]({files['plot'].name})", ""]
     if files.get("predictions"):

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlgan.demo.evaluation import DRIVING, load_parts
+from rlgan.demo.evaluation import DRIVING, demo_env_kwargs, load_parts
 from rlgan.demo.weights import DemoWeights
 
 TILE = 128
@@ -148,10 +148,10 @@ class Window:
         self.pygame.display.quit()
 
 
-def run_showcase(weights: DemoWeights, map_name: str, max_steps: int, depth: int = 3,
-                 seed: int = 0, device: str | torch.device = "cpu",
-                 window: Window | None = None) -> list[np.ndarray]:
-    """One episode of the agent under the GAN shield on ``map_name``, composed frame by frame.
+def run_showcase(weights: DemoWeights, map_name: str, max_steps: int, seed: int = 0,
+                 device: str | torch.device = "cpu", window: Window | None = None) -> list[np.ndarray]:
+    """Episodes of the agent under the GAN shield on ``map_name`` (starting in hazards, as the
+    demo's rows do), composed frame by frame, ``max_steps`` frames in all.
 
     Returns:
         The composed frames (for a video); shown in ``window`` as well when one is given.
@@ -159,12 +159,14 @@ def run_showcase(weights: DemoWeights, map_name: str, max_steps: int, depth: int
     from rlgan.envs.driving.simulation import Action
     from rlgan.make import make_env
 
-    env = make_env(DRIVING, map=map_name, max_steps=max_steps, render_mode="rgb_array")
-    parts = load_parts(weights, env, depth, torch.device(device), lazy=False)
+    env = make_env(DRIVING, render_mode="rgb_array", **demo_env_kwargs(map_name, max_steps))
+    parts = load_parts(weights, env, torch.device(device), lazy=False)
     shield, search = parts["gan_shield"], parts["search"]
+    depth = search.config.depth
     names = tuple(Action(action).name for action in range(int(env.action_space.n)))
     frames = []
     try:
+        episode = 0
         observation, _ = env.reset(seed=seed)
         shield.reset()
         for step in range(1, max_steps + 1):
@@ -179,7 +181,9 @@ def run_showcase(weights: DemoWeights, map_name: str, max_steps: int, depth: int
                 break
             observation, _, terminated, truncated, _ = env.step(decision.shielded_action)
             if terminated or truncated:
-                break
+                episode += 1
+                observation, _ = env.reset(seed=seed + episode)
+                shield.reset()
     finally:
         parts["oracle_shield"].search.close()
         env.close()

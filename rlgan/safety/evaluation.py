@@ -40,18 +40,21 @@ def evaluate_row(name: str, env: gymnasium.Env, policy: Policy, episodes: int, s
             misses are None).
 
     Returns:
-        A dict with the keys of :data:`ROW_KEYS` (plus ``steps`` and ``episodes``).
+        A dict with the keys of :data:`ROW_KEYS`, plus ``steps``, ``episodes``,
+        ``unsafe_events``, the median and 90th percentile of the latency, and per episode
+        ``episode_returns``, ``episode_unsafe`` and ``episode_steps`` (for standard errors).
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     run_env = env if shield is None else ShieldWrapper(env, shield)
     reuse_shield_depths = shield is not None and shield.search is probe
     required = shield.required_depth if shield is not None else (probe.config.depth if probe else 0)
-    returns, depths, latencies = [], [], []
+    returns, depths, latencies, episode_unsafe, episode_steps = [], [], [], [], []
     steps = unsafe = interventions = false_alarms = misses = 0
     for episode in range(episodes):
         observation, _ = run_env.reset(seed=seed + episode)
         total, done = 0.0, False
+        unsafe_before, steps_before = unsafe, steps
         while not done:
             true_depths = None
             if probe is not None and not reuse_shield_depths:
@@ -77,15 +80,20 @@ def evaluate_row(name: str, env: gymnasium.Env, policy: Policy, episodes: int, s
             steps += 1
             done = terminated or truncated
         returns.append(total)
+        episode_unsafe.append(unsafe - unsafe_before)
+        episode_steps.append(steps - steps_before)
     return {
         "name": name, "return": float(np.mean(returns)),
         "unsafe_per_1000": 1000.0 * unsafe / steps,
         "safe_depth": float(np.mean(depths)) if depths else None,
         "interventions_per_1000": 1000.0 * interventions / steps,
         "latency_ms": float(np.mean(latencies)),
+        "latency_p50_ms": float(np.percentile(latencies, 50)),
+        "latency_p90_ms": float(np.percentile(latencies, 90)),
         "false_alarms_per_1000": 1000.0 * false_alarms / steps if probe is not None else None,
         "misses_per_1000": 1000.0 * misses / steps if probe is not None else None,
-        "steps": steps, "episodes": episodes,
+        "steps": steps, "episodes": episodes, "unsafe_events": unsafe,
+        "episode_returns": returns, "episode_unsafe": episode_unsafe, "episode_steps": episode_steps,
     }
 
 
@@ -125,3 +133,48 @@ def format_table(rows: list[dict[str, Any]]) -> str:
                      f"{row['latency_ms']:.1f} | {number(row['false_alarms_per_1000'], 1)} | "
                      f"{number(row['misses_per_1000'], 1)} |")
     return "\n".join(lines)
+
+
+def _bootstrap(statistic: Callable[[np.ndarray], float], episodes: int, resamples: int,
+               seed: int) -> float:
+    """Standard error of ``statistic(episode indices)`` over episodes resampled with replacement."""
+    rng = np.random.default_rng(seed)
+    values = [statistic(rng.integers(episodes, size=episodes)) for _ in range(resamples)]
+    finite = np.asarray([value for value in values if np.isfinite(value)])
+    return float(finite.std(ddof=1)) if len(finite) > 1 else float("nan")
+
+
+def removed_fraction(agent: dict[str, Any], shielded: dict[str, Any], resamples: int = 1000,
+                     seed: int = 0) -> tuple[float | None, float | None]:
+    """Fraction of the agent's unsafe events per step that a shielded row removed, and its
+    standard error (paired bootstrap over the episodes both rows drove from the same seeds).
+
+    Returns:
+        ``(None, None)`` when the agent had no unsafe event.
+    """
+    a_unsafe, a_steps = np.asarray(agent["episode_unsafe"]), np.asarray(agent["episode_steps"])
+    s_unsafe, s_steps = np.asarray(shielded["episode_unsafe"]), np.asarray(shielded["episode_steps"])
+    if a_unsafe.sum() == 0:
+        return None, None
+
+    def removed(index: np.ndarray) -> float:
+        agent_rate = a_unsafe[index].sum() / a_steps[index].sum()
+        return 1.0 - (s_unsafe[index].sum() / s_steps[index].sum()) / agent_rate if agent_rate else np.nan
+
+    episodes = np.arange(len(a_unsafe))
+    return float(removed(episodes)), _bootstrap(removed, len(a_unsafe), resamples, seed)
+
+
+def return_kept(agent: dict[str, Any], shielded: dict[str, Any], resamples: int = 1000,
+                seed: int = 0) -> tuple[float | None, float | None]:
+    """The shielded row's mean return as a fraction of the agent's, and its standard error
+    (paired bootstrap over episodes); ``(None, None)`` when the agent's mean return is 0."""
+    a_returns, s_returns = np.asarray(agent["episode_returns"]), np.asarray(shielded["episode_returns"])
+
+    def kept(index: np.ndarray) -> float:
+        base = a_returns[index].mean()
+        return s_returns[index].mean() / base if base else np.nan
+
+    if a_returns.mean() == 0:
+        return None, None
+    return float(kept(np.arange(len(a_returns)))), _bootstrap(kept, len(a_returns), resamples, seed)

@@ -45,9 +45,10 @@ class SafetyRunInfo:
         n_actions: the env's number of actions.
         threshold: P(unsafe) at or above which a pair counts as unsafe.
         classifier: the network's shape.
-        data: the training dataset directory.
+        data: the training dataset directory, relative to the run's directory.
         val_episodes: held-out episodes of ``data`` (never trained on).
-        worldmodel_run: world-model run that produced the generated pairs, or None.
+        worldmodel_run: world-model run that produced the generated pairs, relative to the
+            run's directory, or None.
         train: the training settings (``TrainConfig`` as a dict).
     """
 

@@ -15,6 +15,7 @@ pairs with the true next frames and, with a world model, generated pairs with it
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -409,8 +410,8 @@ def train_classifier(data: str | Path, run_dir: str | Path, config: TrainConfig 
     info = SafetyRunInfo(
         env_id=metadata["env_id"], env_kwargs=dict(metadata["env_kwargs"]), frame_shape=frame_shape,
         n_actions=int(metadata["n_actions"]), threshold=config.threshold, classifier=model.config,
-        data=str(data.resolve()), val_episodes=tuple(val_episodes),
-        worldmodel_run=str(Path(worldmodel_run).resolve()) if worldmodel_run else None,
+        data=os.path.relpath(data, run_dir), val_episodes=tuple(val_episodes),
+        worldmodel_run=os.path.relpath(worldmodel_run, run_dir) if worldmodel_run else None,
         train=config_to_dict(config))
     losses = []
     for step in tqdm(range(config.steps), desc="safety classifier", unit="step", disable=not progress):
@@ -479,7 +480,7 @@ def evaluate_run(run_dir: str | Path, data: str | Path, worldmodel_run: str | Pa
     check_compatible(f"safety run {run_dir}", info.env_id, info.frame_shape, info.n_actions,
                      f"the data in {data}", metadata["env_id"], frame_shape_of(metadata, data),
                      metadata["n_actions"])
-    same_data = data.resolve() == Path(info.data)
+    same_data = data.resolve() == (Path(run_dir) / info.data).resolve()
     episodes = list(info.val_episodes) if same_data else None
     if same_data and not episodes:
         raise ValueError(f"safety run {run_dir} held out no episode of {data}; evaluate it on "

@@ -17,6 +17,7 @@ renames, the previous one is found in ``RUN/.checkpoint.old``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ class DataInfo:
         env_kwargs: its options (e.g. ``{"map": "day"}``).
         frame_shape: ``(H, W, C)`` of one frame.
         n_actions: size of the ``Discrete`` action space.
-        dataset: path of the training dataset.
+        dataset: path of the training dataset (relative to the run directory in ``run.json``).
         dataset_seed: the recording's seed (episode e was reset with ``seed + e``).
         shards: sha256 of every shard, which identifies the dataset wherever it is moved.
         train_episodes, val_episodes: the episode split (``val_episodes`` are held out).
@@ -91,11 +92,13 @@ def run_file(run_dir: str | Path) -> Path:
 def save_run_info(run_dir: str | Path, config: WorldModelConfig, data: DataInfo,
                   init_from: str | Path | None = None) -> None:
     """Write ``RUN/run.json`` atomically (``init_from``: the run whose generator it started
-    from, kept for the record)."""
+    from, kept for the record). Paths are written relative to the run directory, so a run
+    can be moved or bundled with its data."""
+    data = dataclasses.replace(data, dataset=os.path.relpath(data.dataset, run_dir))
     info = {"format": RUN_FORMAT, "version": RUN_VERSION, "config": config_to_dict(config),
             "data": config_to_dict(data)}
     if init_from is not None:
-        info["init_from"] = str(init_from)
+        info["init_from"] = os.path.relpath(init_from, run_dir)
     write_json(run_file(run_dir), info)
 
 

@@ -1,0 +1,66 @@
+"""The agent alone, under a trained shield and under the oracle shield, on the same episodes.
+
+One function serves the ``evaluate`` stage of ``rlgan shield train``, ``rlgan demo`` and
+``benchmarks/bench_safety.py``: every row drives the same seeds, and each shielded row gets the
+fraction of the agent's unsafe events it removed and the fraction of its return it kept, each
+with a standard error (:mod:`rlgan.safety.evaluation`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from rlgan.pipeline.shield_dir import ShieldDir
+
+
+def gan_row_name(depth: int | None) -> str:
+    """``gan_shield`` at the shield's chosen depth, ``gan_shield_depth{d}`` at another."""
+    return "gan_shield" if depth is None else f"gan_shield_depth{depth}"
+
+
+def compare_shields(shield: ShieldDir, env_id: str, env_kwargs: dict[str, Any], agent: str,
+                    episodes: int, seed: int, depths: Sequence[int | None] = (None,),
+                    probe: bool = False, device: str | torch.device = "cpu",
+                    progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Rows ``agent``, one learned shield per entry of ``depths`` (None: the chosen depth) and
+    ``oracle_shield`` (the true simulator searched :meth:`ShieldDir.lookahead` steps ahead).
+
+    Args:
+        agent: ``scripted``, ``random`` or a run directory of ``rlgan train``.
+        probe: also search every step in the true simulator, for the false-alarm and miss
+            columns (slower).
+
+    Raises:
+        ValueError: the env does not fit the shield (id, frame shape, actions).
+    """
+    from rlgan.make import make_env
+    from rlgan.safety.evaluation import compare, removed_fraction, return_kept
+    from rlgan.safety.models import check_env_fits
+    from rlgan.safety.oracle import OracleSearch
+    from rlgan.safety.policies import load_policy
+    from rlgan.safety.search import SearchConfig
+    from rlgan.safety.shield import Shield
+
+    env = make_env(env_id, **env_kwargs)
+    oracle = None
+    try:
+        shields = {}
+        for depth in depths:
+            search, info = shield.load_search(depth, device=device)
+            check_env_fits(info, shield.root, env)
+            shields[gan_row_name(depth)] = Shield(search)
+        oracle = OracleSearch.for_env(env, SearchConfig(depth=shield.lookahead()))
+        shields["oracle_shield"] = Shield(oracle)
+        rows = compare(env, lambda: load_policy(agent, env, seed), shields, episodes, seed,
+                       oracle if probe else None, progress)
+    finally:
+        if oracle is not None:
+            oracle.close()
+        env.close()
+    for row in rows[1:]:
+        row["removed"], row["removed_stderr"] = removed_fraction(rows[0], row)
+        row["return_kept"], row["return_kept_stderr"] = return_kept(rows[0], row)
+    return rows

@@ -1,0 +1,220 @@
+"""``rlgan shield train``: the recipe end to end on the tiny budget, resume, settings, refusals."""
+
+import json
+import multiprocessing
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from rlgan.cli import main
+from rlgan.io import DirectoryBusyError, DirectoryLock
+from rlgan.pipeline import ShieldDir, apply_overrides, default_settings, load_settings, train_shield
+from rlgan.pipeline import stages as stage_module
+from rlgan.pipeline.calibration import safe_depths_at, shield_choices
+from rlgan.pipeline.settings import STAGES, ShieldSettings
+
+DRIVING = "rlgan/Driving-v0"
+
+
+def tiny_settings(agent="scripted", **overrides):
+    settings = default_settings(DRIVING, {"map": "day"}, agent, "tiny", device="cpu")
+    return apply_overrides(settings, overrides)
+
+
+@pytest.fixture(scope="module")
+def tiny_shield(tmp_path_factory):
+    out = tmp_path_factory.mktemp("shield") / "day"
+    return train_shield(out, tiny_settings(), progress=False)
+
+
+def test_tiny_budget_writes_every_stage_and_a_shield_that_loads(tiny_shield):
+    root = tiny_shield.root
+    for name in ("settings.json", "progress.json", "records/metadata.json", "worldmodel/run.json",
+                 "classifier/config.json", "calibration.json", "shield.json", "evaluation.json",
+                 "report.md"):
+        assert (root / name).is_file(), name
+    assert list(tiny_shield.progress()) == list(STAGES)
+    choice = tiny_shield.read_choice()
+    assert choice["depth"] in (1, 2, 3) and 0 < choice["threshold"] < 1
+    evaluation = json.loads((root / "evaluation.json").read_text())
+    names = [row["name"] for row in evaluation["rows"]]
+    assert names == ["agent", "gan_shield_depth1", "gan_shield_depth2", "gan_shield_depth3", "oracle_shield"]
+    assert all(len(row["episode_unsafe"]) == 1 for row in evaluation["rows"])
+    report = (root / "report.md").read_text()
+    assert "## Closed loop" in report and "**chosen**" in report
+    shield = tiny_shield.load_shield(device="cpu")
+    assert shield.search.config.depth == choice["depth"]
+    assert shield.search.config.threshold == pytest.approx(choice["threshold"])
+
+
+def test_shield_directory_holds_no_absolute_path(tiny_shield):
+    root = tiny_shield.root
+    for path in [root / "classifier" / "config.json", root / "shield.json", root / "settings.json"]:
+        assert str(root) not in path.read_text() and "/tmp" not in path.read_text(), path
+
+
+def test_shield_eval_reads_a_shield_directory(tiny_shield, capsys):
+    assert main(["shield", "eval", "--model", str(tiny_shield.root), "--episodes", "1",
+                 "--env-kwargs", "max_steps=5", "--no-oracle", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert [row["name"] for row in rows] == ["agent", "gan_shield"]
+
+
+def test_settings_round_trip(tiny_shield):
+    stored = load_settings(tiny_shield.root)
+    assert stored == tiny_settings()
+    assert ShieldSettings.from_dict(stored.to_dict()) == stored
+    assert stored.collect.env_kwargs == {"show_unsafe": True}
+
+
+def test_overrides_reach_every_section_and_misspellings_are_named():
+    settings = tiny_settings(**{"classifier.steps": 7, "collect.outcomes.epsilon": 0.2,
+                                "worldmodel.base_width": 8, "evaluate.env_kwargs.max_steps": 9,
+                                "calibrate.depths": [1, 2]})
+    assert settings.classifier.steps == 7 and settings.collect.outcomes.epsilon == 0.2
+    assert settings.worldmodel["base_width"] == 8 and settings.evaluate.env_kwargs["max_steps"] == 9
+    assert settings.calibrate.depths == (1, 2)
+    with pytest.raises(TypeError, match="Did you mean 'steps'"):
+        tiny_settings(**{"classifier.stepz": 1})
+    with pytest.raises(TypeError, match="no settings section 'clasifier'"):
+        tiny_settings(**{"clasifier.steps": 1})
+    with pytest.raises(TypeError, match="'lr'"):
+        tiny_settings(**{"worldmodel.lr": 1})
+    with pytest.raises(ValueError, match="budget"):
+        default_settings(DRIVING, {}, "scripted", "huge")
+
+
+def test_a_finished_shield_is_refused_unless_overwritten(tiny_shield, capsys):
+    with pytest.raises(FileExistsError, match="finished shield; pass --overwrite"):
+        train_shield(tiny_shield.root, tiny_settings(), progress=False)
+    code = main(["shield", "train", "--env", DRIVING, "--map", "day", "--budget", "tiny",
+                 "--out", str(tiny_shield.root), "--no-progress"])
+    assert code == 2 and "finished shield" in capsys.readouterr().err
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_an_interrupted_run_resumes_after_its_last_finished_stage(tmp_path, monkeypatch):
+    out = tmp_path / "shield"
+    settings = tiny_settings()
+
+    def interrupted(*args):
+        raise Interrupted
+
+    monkeypatch.setitem(stage_module.STAGES, "classifier", interrupted)
+    with pytest.raises(Interrupted):
+        train_shield(out, settings, progress=False)
+    assert list(ShieldDir(out).progress()) == ["collect", "worldmodel"]
+    monkeypatch.undo()
+    with pytest.raises(FileExistsError, match="pass --resume"):
+        train_shield(out, settings, progress=False)
+    with pytest.raises(ValueError, match="classifier.steps"):
+        train_shield(out, tiny_settings(**{"classifier.steps": 9}), resume=True, progress=False)
+    generator = out / "worldmodel" / "checkpoint" / "generator.safetensors"
+    before = generator.stat().st_mtime_ns
+    for stage in ("collect", "worldmodel"):
+        monkeypatch.setitem(stage_module.STAGES, stage, interrupted)  # must not run again
+    shield = train_shield(out, settings, resume=True, progress=False)
+    assert list(shield.progress()) == list(STAGES)
+    assert generator.stat().st_mtime_ns == before
+
+
+def test_a_corrupt_stage_output_is_named_and_kept(tmp_path, monkeypatch):
+    out = tmp_path / "shield"
+
+    def interrupted(*args):
+        raise Interrupted
+
+    monkeypatch.setitem(stage_module.STAGES, "calibrate", interrupted)
+    with pytest.raises(Interrupted):
+        train_shield(out, tiny_settings(), progress=False)
+    monkeypatch.undo()
+    weights = out / "classifier" / "classifier.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    with pytest.raises(ValueError, match="classifier.safetensors.*corrupt"):
+        train_shield(out, tiny_settings(), resume=True, progress=False)
+    assert weights.is_file() and (out / "records" / "metadata.json").is_file()
+
+
+@pytest.mark.parametrize("env, kwargs, agent, message", [
+    ("rlgan/Drivng-v0", {}, "scripted", "unknown environment id.*Did you mean 'rlgan/Driving-v0'"),
+    ("CartPole-v1", {}, "random", "cannot save and restore its state"),
+    ("rlgan/HideAndSeek-v0", {}, "random", "not pixel frames"),
+    (DRIVING, {}, "no/such/run", "neither random nor scripted nor a run directory"),
+])
+def test_a_bad_target_is_refused_before_anything_is_written(tmp_path, env, kwargs, agent, message):
+    out = tmp_path / "shield"
+    settings = default_settings(env, kwargs, agent, "tiny")
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        train_shield(out, settings, progress=False)
+    assert not out.exists()
+
+
+def test_an_agent_trained_on_another_env_is_refused(tmp_path):
+    from rlgan.agents.training import RunConfig, train
+
+    train(tmp_path / "lake", RunConfig(algo="qlearning", env_id="FrozenLake-v1", steps=50,
+                                       eval_freq=50, eval_episodes=1), progress=False)
+    with pytest.raises(ValueError, match="trained on FrozenLake-v1, not rlgan/Driving-v0"):
+        train_shield(tmp_path / "shield", tiny_settings(str(tmp_path / "lake")), progress=False)
+
+
+def test_a_second_writer_is_refused_with_the_holder_named(tmp_path):
+    out = tmp_path / "shield"
+    with DirectoryLock(out):
+        with pytest.raises(DirectoryBusyError, match=f"process {os.getpid()}"):
+            train_shield(out, tiny_settings(), progress=False)
+    assert not (out / "settings.json").exists()
+
+
+def _hold_lock(directory, ready):
+    with DirectoryLock(directory):
+        ready.set()
+        signal.pause()
+
+
+def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
+    context = multiprocessing.get_context("fork")
+    ready = context.Event()
+    holder = context.Process(target=_hold_lock, args=(tmp_path, ready))
+    holder.start()
+    assert ready.wait(10)
+    with pytest.raises(DirectoryBusyError, match=f"process {holder.pid}"):
+        DirectoryLock(tmp_path).__enter__()
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.join()
+    with DirectoryLock(tmp_path):
+        assert (tmp_path / ".lock").read_text().strip() == str(os.getpid())
+
+
+def _brute_force_safe_depth(levels, threshold, depth, n_actions, level, node):
+    if levels[level][node] >= threshold:
+        return 0
+    if level + 1 == depth:
+        return 1
+    return 1 + max(_brute_force_safe_depth(levels, threshold, depth, n_actions, level + 1,
+                                           node * n_actions + child) for child in range(n_actions))
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_safe_depths_from_the_tree_of_risks_match_their_definition(depth):
+    rng = np.random.default_rng(depth)
+    n_actions, states = 3, 5
+    levels = [rng.random((states, n_actions ** level)) for level in range(1, 4)]
+    depths = safe_depths_at(levels, 0.4, depth, n_actions)
+    for state in range(states):
+        single = [level[state] for level in levels]
+        expected = [_brute_force_safe_depth(single, 0.4, depth, n_actions, 0, action)
+                    for action in range(n_actions)]
+        assert depths[state].tolist() == expected
+
+
+def test_shield_choices_keep_safe_keys_and_replace_unsafe_ones():
+    depths = np.array([[2, 0, 1], [0, 2, 2], [0, 0, 0]])
+    risks = np.array([[0.1, 0.9, 0.2], [0.9, 0.1, 0.2], [0.9, 0.3, 0.8]])
+    chosen = shield_choices(depths, risks, proposed=np.array([0, 0, 0]), required=2)
+    assert chosen.tolist() == [0, 1, 1]
