@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rlgan.config import did_you_mean
+from rlgan.config import check_types, did_you_mean, option_types
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "dqn": {"policy": "MlpPolicy", "learning_rate": 1e-4, "buffer_size": 100_000,
@@ -80,7 +80,8 @@ def hyperparameters(algo: str, env_id: str, overrides: dict[str, Any] | None = N
 
     Raises:
         ValueError: unknown algorithm.
-        TypeError: an override names no known setting.
+        TypeError: an override names no known setting, or its value does not fit the setting's
+            type (``buffer_size=1e5``: an int is expected).
     """
     if algo not in HYPERPARAMS:
         raise ValueError(f"unknown algorithm {algo!r}; choose from {', '.join(ALGOS)}."
@@ -91,7 +92,24 @@ def hyperparameters(algo: str, env_id: str, overrides: dict[str, Any] | None = N
         if key not in known:
             raise TypeError(f"{algo} has no hyperparameter {key!r}.{did_you_mean(key, known)} "
                             f"Known: {', '.join(sorted(known))}")
+    check_types(overrides or {}, hyperparameter_types(algo), algo)
     return {**settings, **(overrides or {})}
+
+
+def hyperparameter_types(algo: str) -> dict[str, Any]:
+    """The type of each hyperparameter of ``algo`` (a key of :data:`HYPERPARAMS`): from the
+    signatures of SB3's ``DQN`` and rlgan's subclass, or from :class:`QLearningConfig`."""
+    if algo == "qlearning":
+        from rlgan.agents.qlearning import QLearningConfig
+
+        types = option_types(QLearningConfig)
+    else:
+        from stable_baselines3 import DQN as SB3DQN
+
+        from rlgan.agents.dqn import DQN
+
+        types = {**option_types(SB3DQN), **option_types(DQN)}
+    return {**types, "env_kwargs": dict, "n_envs": int}
 
 
 _ACCEPTED = {

@@ -179,6 +179,17 @@ def test_cli_train_eval_plot_round_trip(tmp_path, capsys):
     assert scripted["mean_distance_before_unsafe"] > 0 and (tmp_path / "drive.gif").exists()
 
 
+def test_cli_options_typed_as_users_type_them_reach_the_run_config(tmp_path, capsys):
+    run_dir = tmp_path / "lake"
+    assert main(["train", "--algo", "qlearning", "--env", "FrozenLake-v1", "--env-kwargs",
+                 "is_slippery=False", "--hp", "gamma=1", "--steps", "50", "--eval-freq", "50",
+                 "--eval-episodes", "1", "--run", str(run_dir), "--no-progress"]) == 0
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["env_kwargs"] == {"is_slippery": False}
+    assert '"is_slippery": false' in (run_dir / "config.json").read_text()
+    assert config["hyperparameters"]["gamma"] == 1
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "--algo", "qlearning", "--env", "CartPole-v1", "--steps", "10", "--run", "r"],
      "Discrete observation space or an env with encode_state"),

@@ -78,6 +78,51 @@ def test_state_restore_reproduces_the_future(obs_mode):
         assert i1["unsafe"] == i2["unsafe"]
 
 
+def _steps_equal(first, second):
+    for (o1, r1, t1, u1, i1), (o2, r2, t2, u2, i2) in zip(first, second, strict=True):
+        assert np.array_equal(o1, o2) and (r1, t1, u1) == (r2, t2, u2)
+        assert i1.keys() == i2.keys() and all(np.array_equal(i1[k], i2[k]) for k in i1)
+
+
+def test_restoring_the_same_env_after_playing_on_replays_exactly():
+    """Sticky actions (0.25) may repeat the action before the save on the first frame after it;
+    the state must carry that action, not the one the env took last before the restore."""
+    env = gymnasium.make(ID, game="Breakout")
+    assert env.unwrapped.config.repeat_action_probability == 0.25
+    env.reset(seed=1)
+    rng = np.random.default_rng(1)
+    right, left = (env.unwrapped.action_meanings.index(name) for name in ("RIGHT", "LEFT"))
+    for _ in range(12):  # several save points: some first frames after them are sticky
+        for action in [*rng.integers(4, size=4), right]:
+            if env.step(int(action))[2]:
+                env.reset()
+        state = env.unwrapped.get_state()
+        actions = [*rng.integers(4, size=9), left]
+        first = [env.step(int(a)) for a in actions]
+        env.unwrapped.set_state(state)
+        _steps_equal(first, [env.step(int(a)) for a in actions])
+        assert env.unwrapped.get_state() != state
+
+
+def test_sticky_actions_repeat_the_previous_frame():
+    """With probability 1 the episode's first action (NOOP) is repeated on every frame."""
+    def frames(p, actions):
+        env = gymnasium.make(ID, repeat_action_probability=p, noop_max=0)
+        return np.array([env.reset(seed=0)[0]] + [env.step(int(a))[0] for a in actions])
+
+    moves, idle = np.random.default_rng(0).integers(1, 4, size=20), np.zeros(20)
+    assert np.array_equal(frames(1.0, moves), frames(1.0, idle))
+    assert not np.array_equal(frames(0.0, moves), frames(0.0, idle))
+
+
+def test_vector_env_says_it_cannot_restore():
+    vector = gymnasium.make_vec(ID, num_envs=2, vectorization_mode="vector_entry_point")
+    assert not hasattr(vector.unwrapped, "set_states")
+    with pytest.raises(AttributeError, match="cannot save or restore states.*get_state"):
+        vector.unwrapped.get_states()
+    vector.close()
+
+
 def test_bad_input_names_the_problem():
     with pytest.raises(ValueError, match="unknown Atari game 'Breakot'. Did you mean 'breakout'.*pong"):
         gymnasium.make(ID, game="Breakot")

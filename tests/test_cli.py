@@ -84,6 +84,31 @@ def test_bad_input_is_one_clear_line(argv, message, tmp_path, monkeypatch, capsy
     assert message in error and "Traceback" not in error
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["record", "--env-kwargs", "max_steps=2.5", "--out", "x"],
+     "DrivingConfig option 'max_steps' expects int, got 2.5 (float)"),
+    (["record", "--env-kwargs", "map=[1]", "--out", "x"], "option 'map' expects str, got [1] (list)"),
+    (["record", "--env", "rlgan/HideAndSeek-v0", "--env-kwargs", "view_cone=yes", "--out", "x"],
+     "HideAndSeekConfig option 'view_cone' expects bool, got 'yes' (str)"),
+    (["record", "--env", "FrozenLake-v1", "--env-kwargs", "is_slippery=maybe", "--out", "x"],
+     "FrozenLake-v1 option 'is_slippery' expects bool, got 'maybe' (str)"),
+    (["train", "--algo", "dqn", "--env", "CartPole-v1", "--steps", "10", "--run", "r", "--hp",
+      "buffer_size=1e5"], "dqn option 'buffer_size' expects int, got 100000.0 (float)"),
+    (["train", "--algo", "qlearning", "--env", "FrozenLake-v1", "--steps", "10", "--run", "r",
+      "--hp", "gamma=high"], "qlearning option 'gamma' expects float, got 'high' (str)"),
+    (["worldmodel", "train", "--data", "d", "--run", "r", "--set", "z_dim=2.5"],
+     "WorldModelConfig option 'z_dim' expects int, got 2.5 (float)"),
+    (["safety", "train", "--data", "d", "--run", "r", "--set", "flip=yes"],
+     "TrainConfig option 'flip' expects bool, got 'yes' (str)"),
+])
+def test_a_value_of_the_wrong_type_is_one_clear_line(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error and error.count("\n") == 1
+    assert not (tmp_path / "r").exists() and not (tmp_path / "x").exists()
+
+
 @pytest.mark.parametrize("argv", [
     ["play", "hide-and-seek", "--role", "seeker", "--steps", "3"],
     ["play", "atari", "--game", "Breakout", "--steps", "3"],

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
 import torch
 
-from rlgan.config import build_config, check_choice, parse_kv
+from rlgan.config import build_config, check_choice, check_types, option_types, parse_kv, parse_value
 from rlgan.data import DatasetError, TransitionDataset, TransitionWriter, load_metadata, split_episodes
 from rlgan.data.record import dataset_summary, make_policy, record
 from rlgan.io import write_json
@@ -172,6 +173,60 @@ def test_config_errors_suggest_the_closest_key():
         "lanes": 4, "map": "night", "grayscale": True, "size": [32, 32]}
     with pytest.raises(ValueError, match="key=value"):
         parse_kv(["lanes"])
+
+
+@pytest.mark.parametrize("text, value", [
+    ("False", False), ("false", False), ("FALSE", False), ("True", True), ("tRuE", True),
+    ("None", None), ("none", None), ("null", None), ("NULL", None), ("4", 4), ("0.5", 0.5),
+    ("night", "night"), ("[1, 2]", [1, 2]), ('"True"', "True"),
+])
+def test_values_are_read_as_users_type_them(text, value):
+    parsed = parse_value(text)
+    assert parsed == value and type(parsed) is type(value)
+    assert parse_kv([f"is_slippery={text}"]) == {"is_slippery": value}
+
+
+@dataclasses.dataclass(frozen=True)
+class TypedConfig:
+    lanes: int = 3
+    speed: float = 1.0
+    grayscale: bool = False
+    cars: int | None = None
+    size: tuple[int, int] = (64, 64)
+    name: str = "day"
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"lanes": 2.5}, "TypedConfig option 'lanes' expects int, got 2.5 (float)"),
+    ({"grayscale": "False"}, "option 'grayscale' expects bool, got 'False' (str)"),
+    ({"lanes": True}, "option 'lanes' expects int, got True (bool)"),
+    ({"speed": [1.0]}, "option 'speed' expects float, got [1.0] (list)"),
+    ({"name": 4}, "option 'name' expects str, got 4 (int)"),
+    ({"cars": "many"}, "option 'cars' expects int | None"),
+    ({"size": [64, 6.5]}, "option 'size' expects tuple[int, int]"),
+    ({"size": [64]}, "option 'size' expects tuple[int, int]"),
+])
+def test_values_that_do_not_fit_the_option_are_refused(options, message):
+    with pytest.raises(TypeError, match=re.escape(message)):
+        build_config(TypedConfig, options)
+
+
+def test_values_that_fit_the_option_pass():
+    config = build_config(TypedConfig, {"speed": 2, "cars": None, "size": [32, 48], "lanes": np.int64(4),
+                                        "grayscale": np.bool_(True)})
+    assert (config.speed, config.cars, config.size, config.lanes) == (2, None, [32, 48], 4)
+    assert build_config(TypedConfig, {"cars": 5}).cars == 5
+
+
+def test_option_types_from_a_signature_hints_else_defaults():
+    def make(render_mode: str | None = None, desc=None, is_slippery=True, rate=0.5, **kwargs):
+        return None
+
+    types = option_types(make)
+    assert types == {"render_mode": str | None, "is_slippery": bool, "rate": float}
+    check_types({"is_slippery": False, "rate": 1, "desc": [1], "other": "x"}, types, "make")
+    with pytest.raises(TypeError, match=re.escape("make option 'is_slippery' expects bool, got 'no' (str)")):
+        check_types({"is_slippery": "no"}, types, "make")
 
 
 def test_video_writer(tmp_path):

@@ -41,7 +41,7 @@ from rlgan.worldmodel.losses import (
     l1_loss,
 )
 from rlgan.worldmodel.metrics import PSNR_CAP_DB, psnr, sharpness, ssim
-from rlgan.worldmodel.run import load_checkpoint, save_checkpoint
+from rlgan.worldmodel.run import load_checkpoint, load_progress, save_checkpoint
 from rlgan.worldmodel.step import GANStep
 
 FAST = {"log_every": 2, "sample_every": 4, "checkpoint_every": 4, "batch_size": 8,
@@ -787,16 +787,36 @@ def test_cli_train_eval_and_dream(driving_data, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_torchrun_two_processes(square_data, tmp_path):
+def test_torchrun_two_processes_train_resume_and_report_once(square_data, tmp_path):
+    """Two gloo processes finish the run, resume it, and only rank 0 prints."""
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-               "--standalone", "-m", "rlgan", "worldmodel", "train", "--data", str(square_data),
-               "--run-dir", str(run), "--steps", "5", "--batch-size", "4", "--history", "1",
-               "--device", "cpu", "--set", "base_width=8", "log_every=1", "--no-progress"]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stderr[-3000:]
-    progress = json.loads((run / "checkpoint" / "progress.json").read_text())
-    assert progress["step"] == 5 and progress["world_size"] == 2
-    assert progress["samples_seen"] == 5 * 4 * 2
+
+    def torchrun(steps: int, *extra: str) -> str:  # --run-dir: torchrun reads --run as its --run-path
+        command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                   "--standalone", "-m", "rlgan", "worldmodel", "train", "--data",
+                   str(square_data), "--run-dir", str(run), "--steps", str(steps), "--batch-size", "4",
+                   "--history", "1", "--device", "cpu", "--set", "base_width=8", "log_every=1",
+                   "--no-progress", *extra]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    output = torchrun(3)
+    assert output.count('"samples_per_second"') == 1  # rank 0's report only
+    assert "already trained" not in output  # rank 1 used to report the step it started from
+    assert json.loads(output)["step"] == 3 and json.loads(output)["world_size"] == 2
+    progress = load_progress(run)
+    assert progress["step"] == 3 and progress["world_size"] == 2
+    assert progress["samples_seen"] == 3 * 4 * 2
+    assert WorldModel.load(run).step == 3 and (run / "samples.png").is_file()
+
+    output = torchrun(3, "--resume")
+    assert output.count("is already trained for 3 steps; raise --steps to go on") == 1
+    assert output.strip().count("\n") == 0
+
+    output = torchrun(5, "--resume")
+    assert output.count('"samples_per_second"') == 1 and json.loads(output)["step"] == 5
+    progress = load_progress(run)
+    assert progress["step"] == 5 and progress["samples_seen"] == 5 * 4 * 2
     assert WorldModel.load(run).step == 5

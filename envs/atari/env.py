@@ -12,6 +12,7 @@ from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 
 from rlgan.config import build_config
 from rlgan.envs.atari.config import AtariConfig, ale_env_id
+from rlgan.envs.atari.sticky import StickyActions
 
 
 @dataclass(frozen=True)
@@ -19,10 +20,12 @@ class AtariState:
     """Everything that decides the next observations (a value: bytes and array copies).
 
     ``ale`` is ALE's serialised ``cloneState(include_rng=True)``; the rest is the wrapper
-    pipeline: the max-pool buffer, the frame stack, lives, the reset RNG and the step count.
+    pipeline: the action sticky actions would repeat, the max-pool buffer, the frame stack,
+    lives, the generator of the no-op starts and sticky actions, and the step count.
     """
 
     ale: bytes
+    last_action: int
     np_random_state: dict[str, Any]
     pool_buffer: tuple[np.ndarray, ...]
     frames: tuple[np.ndarray, ...]
@@ -34,7 +37,8 @@ class AtariState:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, AtariState):
             return NotImplemented
-        return (self.ale == other.ale and self.lives == other.lives and self.steps == other.steps
+        return (self.ale == other.ale and self.last_action == other.last_action
+                and self.lives == other.lives and self.steps == other.steps
                 and all(np.array_equal(a, b) for a, b in zip(self.frames, other.frames)))
 
     __hash__ = None
@@ -50,6 +54,9 @@ class AtariEnv(gymnasium.Env):
     - ``info``: ALE's keys plus ``unsafe`` (a life was lost this step), ``cost``, ``lives``.
     - ``render_mode="rgb_array"`` returns the 210x160 RGB screen; ``"human"`` shows it, scaled
       3x, in a pygame window.
+    - Sticky actions are drawn in Python (:class:`~rlgan.envs.atari.sticky.StickyActions`, from
+      the ALE env's ``np_random``), not inside ALE, so :meth:`get_state` / :meth:`set_state`
+      restore the action they repeat and a restored game replays exactly.
     """
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 15}
@@ -64,13 +71,13 @@ class AtariEnv(gymnasium.Env):
         self.render_mode = render_mode
         config = self.config
         gymnasium.register_envs(ale_py)
-        base = gymnasium.make(ale_env_id(config.rom), frameskip=1,
-                              repeat_action_probability=config.repeat_action_probability,
+        base = gymnasium.make(ale_env_id(config.rom), frameskip=1, repeat_action_probability=0.0,
                               full_action_space=config.full_action_space,
                               render_mode="rgb_array" if render_mode else None)
+        self.sticky = StickyActions(base, config.repeat_action_probability)
         nature = config.obs_mode == "nature"
         self.preprocessing = AtariPreprocessing(
-            base, noop_max=config.noop_max, frame_skip=config.frame_skip,
+            self.sticky, noop_max=config.noop_max, frame_skip=config.frame_skip,
             screen_size=84 if nature else (config.obs_width, config.obs_height),
             terminal_on_life_loss=config.terminal_on_life_loss, grayscale_obs=nature)
         self.pipeline = FrameStackObservation(self.preprocessing, 4) if nature else self.preprocessing
@@ -144,11 +151,13 @@ class AtariEnv(gymnasium.Env):
         self.pipeline.close()
 
     def get_state(self) -> AtariState:
-        """The exact emulator state (RNG included) and the pipeline's buffers."""
+        """The exact emulator state (RNG included), the action sticky actions would repeat and
+        the pipeline's buffers."""
         frames = tuple(frame.copy() for frame in self.pipeline.obs_queue) \
             if self.config.obs_mode == "nature" else ()
         return AtariState(
             ale=self.ale.cloneState(include_rng=True).serialize(),
+            last_action=self.sticky.last_action,
             np_random_state=_copy(self._base.unwrapped.np_random.bit_generator.state),
             pool_buffer=tuple(buffer.copy() for buffer in self.preprocessing.obs_buffer),
             frames=frames, preprocessing_lives=int(self.preprocessing.lives),
@@ -168,6 +177,7 @@ class AtariEnv(gymnasium.Env):
                 state.pool_buffer[0].shape != self.preprocessing.obs_buffer[0].shape:
             raise ValueError("state was saved by an AtariEnv with another obs_mode or frame size")
         self.ale.restoreState(ale_py.ALEState(state.ale))
+        self.sticky.last_action = state.last_action
         self._base.unwrapped.np_random.bit_generator.state = _copy(state.np_random_state)
         for buffer, saved in zip(self.preprocessing.obs_buffer, state.pool_buffer):
             buffer[...] = saved

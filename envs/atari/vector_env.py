@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from gymnasium import spaces
@@ -13,12 +13,22 @@ from rlgan.config import build_config
 from rlgan.envs.atari.config import AtariConfig
 
 
+_NO_STATES = ("AtariVectorEnv cannot save or restore states (ale-py's C++ vector env has no "
+              "clone/restore); use single rlgan/Atari-v0 envs: env.unwrapped.get_state() and "
+              "set_state(state)")
+
+
 class AtariVectorEnv(VectorEnv):
     """``num_envs`` games in ale-py's C++ ``AtariVectorEnv`` (threads, no Python per step).
 
     Same spaces, preprocessing settings and ``info["unsafe"]`` (life lost) as
     :class:`AtariEnv`. The frames are equivalent, not identical, to N single envs: ale-py
-    resizes and draws its no-op starts in C++ with its own generator.
+    resizes and draws its no-op starts and sticky actions in C++ with its own generator.
+
+    It cannot save or restore states: ale-py's C++ vector interface has no clone or restore,
+    so there is no ``get_states()``/``set_states()`` (reading either raises an
+    ``AttributeError`` that says so, and ``hasattr`` is False). Restore single
+    :class:`AtariEnv` copies with ``get_state()``/``set_state()`` instead.
     """
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -75,6 +85,24 @@ class AtariVectorEnv(VectorEnv):
         self._lives = lives
         return (self._observations(observations), rewards.astype(np.float64), terminated, truncated,
                 self._with_unsafe(info, unsafe))
+
+    @property
+    def get_states(self) -> NoReturn:
+        """Not available: always raises.
+
+        Raises:
+            AttributeError: ale-py's vector env cannot clone its games.
+        """
+        raise AttributeError(_NO_STATES)
+
+    @property
+    def set_states(self) -> NoReturn:
+        """Not available: always raises.
+
+        Raises:
+            AttributeError: ale-py's vector env cannot restore its games.
+        """
+        raise AttributeError(_NO_STATES)
 
     def close_extras(self, **kwargs: Any) -> None:
         self.native.close()

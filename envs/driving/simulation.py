@@ -91,6 +91,8 @@ class DrivingState:
 
     Arrays are private copies (not views into a live simulator); ``rng_state`` is the road's
     ``numpy`` bit-generator state; ``start_position`` is where the episode began (metres).
+    ``ended``: the episode ended on this state, so a vector env with next-step autoreset resets
+    the road on its next step (set by the vector env; the simulator and single env ignore it).
     """
 
     track_seed: int
@@ -105,6 +107,7 @@ class DrivingState:
     offroads: int
     rng_state: dict[str, Any]
     start_position: float = 0.0
+    ended: bool = False
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, DrivingState):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -142,11 +143,13 @@ class DrivingVectorEnv(VectorEnv):
         return self._display_renderer.render(self.roads)
 
     def get_states(self) -> list[DrivingState]:
-        """The exact state of every road."""
-        return [self.roads.get_state(index) for index in range(self.num_envs)]
+        """The exact state of every road; ``ended`` marks the roads the next step resets."""
+        return [dataclasses.replace(self.roads.get_state(index), ended=bool(self._needs_reset[index]))
+                for index in range(self.num_envs)]
 
     def set_states(self, states: Sequence[DrivingState]) -> np.ndarray:
-        """Restore one state per road and return the observations there.
+        """Restore one state per road and return the observations there; the next step resets
+        the roads whose state has ``ended`` (next-step autoreset), as it would have then.
 
         Raises:
             ValueError: not exactly ``num_envs`` states.
@@ -155,7 +158,7 @@ class DrivingVectorEnv(VectorEnv):
             raise ValueError(f"got {len(states)} states for {self.num_envs} envs")
         for index, state in enumerate(states):
             self.roads.set_state(index, state)
-        self._needs_reset[:] = False
+        self._needs_reset[:] = [state.ended for state in states]
         self._seeded = True
         return self._observations()
 

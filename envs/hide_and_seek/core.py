@@ -29,7 +29,11 @@ FREE, BOX, LOCKED_BY_HIDERS, LOCKED_BY_SEEKERS = 0, 1, 2, 3
 
 @dataclass(frozen=True)
 class HideAndSeekState:
-    """One grid's exact state (a value: private copies, RNG state included)."""
+    """One grid's exact state (a value: private copies, RNG state included).
+
+    ``ended``: the episode ended on this state, so a vector env with next-step autoreset resets
+    the grid on its next step (set by the vector env; the grid and single env ignore it).
+    """
 
     walls: np.ndarray
     boxes: np.ndarray
@@ -39,6 +43,7 @@ class HideAndSeekState:
     waypoint: np.ndarray
     steps: int
     rng_state: dict[str, Any]
+    ended: bool = False
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, HideAndSeekState):

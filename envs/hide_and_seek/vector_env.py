@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -123,15 +124,21 @@ class HideAndSeekVectorEnv(VectorEnv):
         return observations, result["rewards"][:, self.learner], terminated, truncated, infos
 
     def get_states(self) -> list[HideAndSeekState]:
-        """The exact state of every grid."""
-        return [self.grid.get_state(index) for index in range(self.num_envs)]
+        """The exact state of every grid; ``ended`` marks the grids the next step resets."""
+        return [dataclasses.replace(self.grid.get_state(index), ended=bool(self._needs_reset[index]))
+                for index in range(self.num_envs)]
 
     def set_states(self, states: Sequence[HideAndSeekState]) -> np.ndarray:
-        """Restore one state per grid; return the learners' observations."""
+        """Restore one state per grid; return the learners' observations. The next step resets
+        the grids whose state has ``ended`` (next-step autoreset), as it would have then.
+
+        Raises:
+            ValueError: not exactly ``num_envs`` states.
+        """
         if len(states) != self.num_envs:
             raise ValueError(f"got {len(states)} states for {self.num_envs} envs")
         for index, state in enumerate(states):
             self.grid.set_state(index, state)
-        self._needs_reset[:] = False
+        self._needs_reset[:] = [state.ended for state in states]
         self._seeded = True
         return observe(self.grid, self._learners)

@@ -11,7 +11,7 @@ from rlgan.config import parse_kv
 def add_env_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--env-kwargs k=v ...`` and the shortcuts ``--map``, ``--game``, ``--role``."""
     parser.add_argument("--env-kwargs", nargs="*", action="extend", default=[], metavar="K=V",
-                        help="environment options, e.g. lanes=4 grayscale=true")
+                        help="environment options, e.g. max_steps=500 grayscale=true")
     parser.add_argument("--map", help="driving map (same as --env-kwargs map=M)")
     parser.add_argument("--game", help="Atari game (same as --env-kwargs game=G)")
     parser.add_argument("--role", help="hide-and-seek role: hider or seeker")

@@ -110,6 +110,8 @@ def run_train(args: argparse.Namespace) -> int:
     result = train_worldmodel(args.data, args.run, options, resume=args.resume,
                               overwrite=args.overwrite, progress=not args.no_progress,
                               init_from=args.init_from)
+    if result["rank"] != 0:  # under torchrun, rank 0 reports for every rank
+        return 0
     if result.get("samples_per_second") is not None:
         print(json.dumps(result, indent=2))
     else:

@@ -211,7 +211,8 @@ def train_worldmodel(data: str | Path, run: str | Path,
 
     Returns:
         The final progress: ``step``, ``samples_seen``, ``samples_per_second``, last ``logs``
-        and ``val`` PSNRs, ``run``.
+        and ``val`` PSNRs, ``run``, and this process's ``rank``. Under ``torchrun`` only rank
+        0's progress is complete (the other ranks return the step they started from).
 
     Raises:
         TrainingDiverged: a loss became NaN/inf (the last good checkpoint is kept).
@@ -344,4 +345,4 @@ def _train(data: Path, run: Path, config: WorldModelConfig, info: DataInfo, cont
         if writer is not None:
             writer.close()
     barrier(context)
-    return {**result, "run": str(run)}
+    return {**result, "run": str(run), "rank": context.rank}
