@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlgan.config import check_choice, did_you_mean
+from rlgan.config import build_config, check_choice, did_you_mean
 from rlgan.io import read_json, write_json
 from rlgan.safety.outcomes import OutcomeConfig
 from rlgan.safety.training import TrainConfig
@@ -159,9 +159,11 @@ def _check_keys(cls: type, data: dict[str, Any], where: str) -> None:
 
 
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    """``cls`` from JSON values: names and types checked, lists read back as tuples."""
     _check_keys(cls, values, where)
     tuples = {f.name for f in dataclasses.fields(cls) if str(f.type).startswith("tuple")}
-    return cls(**{key: tuple(value) if key in tuples else value for key, value in values.items()})
+    return build_config(cls, {key: tuple(value) if key in tuples else value
+                              for key, value in values.items()})
 
 
 @dataclass(frozen=True)
@@ -275,7 +277,6 @@ def apply_overrides(settings: ShieldSettings, overrides: dict[str, Any]) -> Shie
         TypeError: a key names no setting (with the closest valid one).
         ValueError: a value out of its range.
     """
-    from rlgan.config import build_config
     from rlgan.worldmodel.config import WorldModelConfig
 
     data = settings.to_dict()
