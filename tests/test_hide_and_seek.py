@@ -149,6 +149,65 @@ def test_observation_layout():
     assert full.reset(seed=0)[0].shape == (6 * 81 + 4,)
 
 
+def test_pixel_observation():
+    from rlgan.envs.hide_and_seek.pixels import PALETTE
+
+    env = gymnasium.make(ID, observation="pixels", obs_height=96, obs_width=80).unwrapped
+    check_env(env)
+    check_env(gymnasium.make(ID, observation="pixels", view_cone=True, vision_range=3,
+                             lockable=True).unwrapped)
+    assert env.observation_space == gymnasium.spaces.Box(0, 255, (96, 80, 3), np.uint8)
+    corridor = "#######\n#H...S#\n###.###\n#.....#\n#.....#\n#.....#\n#######"
+    frame = HideAndSeekEnv(layout=corridor, observation="pixels", obs_height=112, obs_width=112,
+                           prep_fraction=0.0).reset(seed=0)[0]
+    assert frame.shape == (112, 112, 3) and frame.dtype == np.uint8
+
+    def at(row, col, corner=False):  # the centre (or the corner) of a cell: 16 pixels a side
+        return tuple(frame[row * 16 + (1 if corner else 8), col * 16 + (1 if corner else 8)])
+
+    assert at(1, 1) == PALETTE["self"] and at(1, 5) == PALETTE["seeker"]
+    assert at(0, 0) == PALETTE["wall"] and at(2, 1) == PALETTE["wall"]
+    assert at(1, 1, corner=True) == at(1, 3) == PALETTE["seen"]  # the seeker sees the corridor
+    assert at(4, 1) == PALETTE["floor"]  # but not the room below
+    prep = game(corridor, observation="pixels", obs_height=112, obs_width=112).step(STAY)[0]
+    assert tuple(prep[8, 8]) == PALETTE["prep_wall"]  # walls change colour while seekers wait
+
+    def rollout(seed):
+        env = gymnasium.make(ID, observation="pixels")
+        frames = [env.reset(seed=seed)[0]]
+        frames += [env.step(int(a))[0] for a in np.random.default_rng(0).integers(5, size=30)]
+        return np.array(frames)
+
+    assert np.array_equal(rollout(3), rollout(3))
+    assert not np.array_equal(rollout(3), rollout(4))
+    with pytest.raises(ValueError, match="obs_height must be a multiple of 16 and >= size \\(9\\), got 60"):
+        gymnasium.make(ID, observation="pixels", obs_height=60)
+    with pytest.raises(ValueError, match="unknown observation 'pixel'.*'pixels'"):
+        gymnasium.make(ID, observation="pixel")
+
+
+def test_pixel_state_round_trip():
+    env = gymnasium.make(ID, observation="pixels", view_cone=True, vision_range=3)
+    env.reset(seed=2)
+    rng = np.random.default_rng(1)
+    for action in rng.integers(5, size=30):
+        observation = env.step(int(action))[0]
+    state = env.unwrapped.get_state()
+    actions = rng.integers(5, size=40)
+    first = [env.step(int(a)) for a in actions]
+    assert np.array_equal(env.unwrapped.set_state(state), observation)
+    second = [env.step(int(a)) for a in actions]
+    for a, b in zip(first, second):
+        assert np.array_equal(a[0], b[0]) and a[1:] == b[1:]
+    vector = gymnasium.make_vec(ID, num_envs=2, vectorization_mode="vector_entry_point",
+                                observation="pixels", view_cone=True, vision_range=3)
+    vector.reset(seed=0)
+    restored = vector.set_states([state, state])
+    assert np.array_equal(restored[0], observation) and np.array_equal(restored[1], observation)
+    frames = vector.step(np.array([actions[0]] * 2))[0]
+    assert np.array_equal(frames[0], first[0][0]) and np.array_equal(frames[1], first[0][0])
+
+
 def test_encode_state_is_distinct_for_distinct_states():
     env = HideAndSeekEnv(size=5, n_boxes=1, walls=0)
     codes = {}
@@ -161,10 +220,12 @@ def test_encode_state_is_distinct_for_distinct_states():
     assert len(codes) > 50
 
 
-def test_vector_env_equals_single_envs():
+@pytest.mark.parametrize("observation", ["egocentric", "pixels"])
+def test_vector_env_equals_single_envs(observation):
     n, seed = 4, 5
-    vector = gymnasium.make_vec(ID, num_envs=n, vectorization_mode="vector_entry_point", max_steps=12)
-    singles = [gymnasium.make(ID, max_steps=12) for _ in range(n)]
+    vector = gymnasium.make_vec(ID, num_envs=n, vectorization_mode="vector_entry_point", max_steps=12,
+                                observation=observation)
+    singles = [gymnasium.make(ID, max_steps=12, observation=observation) for _ in range(n)]
     observations, _ = vector.reset(seed=seed)
     for i, env in enumerate(singles):
         assert np.array_equal(env.reset(seed=seed + i)[0], observations[i])
@@ -230,7 +291,7 @@ def test_bad_input_names_the_problem():
         parallel.step({"hider_0": 0})
 
 
-@pytest.mark.parametrize("overrides", [{}, {"observation": "full"},
+@pytest.mark.parametrize("overrides", [{}, {"observation": "full"}, {"observation": "pixels"},
                                        {"view_cone": True, "vision_range": 4, "lockable": True,
                                         "n_hiders": 2, "n_seekers": 2}])
 def test_single_grid_fast_path_equals_the_batched_core(overrides):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from rlgan.config import check_choice
 
 MAX_SIZE = 16
+OBSERVATIONS = ("egocentric", "full", "pixels")
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,12 @@ class HideAndSeekConfig:
         max_steps: episode length (truncation).
         lockable: adds action 5, lock/unlock the box in front (a locked box cannot be pushed;
             only the team that locked it can unlock it).
-        observation: ``"egocentric"`` (a ``view_size`` window around the agent) or ``"full"``.
+        observation: ``"egocentric"`` (a ``view_size`` window around the agent), ``"full"``
+            (the whole grid), both symbolic planes, or ``"pixels"`` (a top-down RGB image,
+            :mod:`rlgan.envs.hide_and_seek.pixels`).
         view_size: side of the egocentric window (odd).
+        obs_height, obs_width: size of the ``"pixels"`` image [pixels], multiples of 16 and at
+            least ``size`` (one pixel per cell).
         role: the learner's team in the single-agent env, ``"hider"`` or ``"seeker"``.
         layout: a hand-made map, rows of ``#`` wall, ``.`` floor, ``B`` box, ``H`` hider,
             ``S`` seeker (outer walls included; overrides size, walls, boxes and team sizes).
@@ -44,6 +49,8 @@ class HideAndSeekConfig:
     lockable: bool = False
     observation: str = "egocentric"
     view_size: int = 5
+    obs_height: int = 64
+    obs_width: int = 64
     role: str = "hider"
     layout: str | None = None
 
@@ -73,10 +80,15 @@ class HideAndSeekConfig:
             raise ValueError(f"prep_fraction must be in [0, 1), got {self.prep_fraction}")
         if self.max_steps < 1 or self.max_steps > 255:
             raise ValueError(f"max_steps must be in 1..255, got {self.max_steps}")
-        check_choice("observation", self.observation, ("egocentric", "full"))
+        check_choice("observation", self.observation, OBSERVATIONS)
         check_choice("role", self.role, ("hider", "seeker"))
         if self.view_size < 3 or self.view_size % 2 == 0:
             raise ValueError(f"view_size must be odd and >= 3, got {self.view_size}")
+        for name in ("obs_height", "obs_width"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value % 16 or value < self.size:
+                raise ValueError(f"{name} must be a multiple of 16 and >= size ({self.size}), "
+                                 f"got {value!r}")
 
     @property
     def n_agents(self) -> int:

@@ -270,6 +270,17 @@ class GridBatch:
             self._sight = (clear & self._in_view(seekers, hiders, facing), clear)
         return self._sight
 
+    def seen_cells(self) -> np.ndarray:
+        """(B, C) bool: the cells some seeker sees right now (line of sight, range and cone,
+        as for hiders: a hider is seen exactly when it stands on one of them)."""
+        cells = np.broadcast_to(np.arange(self.cells), (self.num_grids, self.cells))
+        seen = np.zeros((self.num_grids, self.cells), dtype=bool)
+        for seeker in np.flatnonzero(self.is_seeker):
+            viewer = np.broadcast_to(self.agents[:, seeker, None], cells.shape)
+            facing = np.broadcast_to(self.facing[:, seeker, None], cells.shape)
+            seen |= self.sees(viewer, cells, facing)
+        return seen
+
     def seeker_sight(self) -> np.ndarray:
         """(B, n_seekers, n_hiders) whether each seeker sees each hider."""
         return self.team_sight()[0]

@@ -34,7 +34,9 @@ class HideAndSeekEnv(gymnasium.Env):
     - Actions: ``Discrete(5)``: 0 stay, 1 up, 2 down, 3 left, 4 right (moving into a box pushes
       it); with ``lockable=True`` ``Discrete(6)``, 5 locks/unlocks the box in front.
     - Observation: flat ``Box(0, 255, (6 * k * k + 4,), uint8)``, see
-      :mod:`rlgan.envs.hide_and_seek.observations`.
+      :mod:`rlgan.envs.hide_and_seek.observations`; with ``observation="pixels"`` a top-down
+      RGB image ``Box(0, 255, (obs_height, obs_width, 3), uint8)`` (64 x 64 by default) with
+      the cells the seekers see shaded, see :mod:`rlgan.envs.hide_and_seek.pixels`.
     - Reward: 0 during the preparation phase; then +1 per step when every hider is hidden from
       every seeker, else -1 (the seeker's reward is the negative).
     - ``info``: ``unsafe`` (for a hider learner: it is seen this step; a seeker learner is never

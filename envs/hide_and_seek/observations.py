@@ -1,6 +1,7 @@
-"""The symbolic observation of hide-and-seek agents.
+"""The observations of hide-and-seek agents: symbolic planes, or pixels.
 
-A flat ``uint8`` vector: ``CHANNELS`` binary planes over a ``k x k`` window centred on the
+With ``observation="pixels"`` an agent sees a top-down RGB image ``(obs_height, obs_width, 3)``
+uint8 (:mod:`rlgan.envs.hide_and_seek.pixels`). Otherwise, a flat ``uint8`` vector: ``CHANNELS`` binary planes over a ``k x k`` window centred on the
 agent (``observation="egocentric"``; cells outside the grid count as walls) or over the whole
 ``size x size`` grid (``"full"``), in channel-major order, followed by four numbers:
 the step counter (0..max_steps), the preparation-phase flag (0/1), and the agent's row and
@@ -20,13 +21,17 @@ from gymnasium import spaces
 
 from rlgan.envs.hide_and_seek.config import HideAndSeekConfig
 from rlgan.envs.hide_and_seek.core import BOX, FREE, GridBatch
+from rlgan.envs.hide_and_seek.pixels import frames
 
 CHANNELS = ("walls", "boxes", "locked_boxes", "self", "teammates", "opponents_seen")
 EXTRAS = ("step", "prep", "row", "col")
 
 
 def observation_space(config: HideAndSeekConfig) -> spaces.Box:
-    """``Box(0, 255, (len(CHANNELS) * side * side + 4,), uint8)``."""
+    """``Box(0, 255, (len(CHANNELS) * side * side + 4,), uint8)``, or for pixels
+    ``Box(0, 255, (obs_height, obs_width, 3), uint8)``."""
+    if config.observation == "pixels":
+        return spaces.Box(0, 255, (config.obs_height, config.obs_width, 3), np.uint8)
     side = config.view_size if config.observation == "egocentric" else config.size
     return spaces.Box(0, 255, (len(CHANNELS) * side * side + len(EXTRAS),), np.uint8)
 
@@ -71,8 +76,11 @@ def _cell_codes(grid: GridBatch, agents: np.ndarray) -> np.ndarray:
 
 
 def observe(grid: GridBatch, agents: np.ndarray) -> np.ndarray:
-    """Observations of agent ``agents[b]`` on every grid ``b``: ``(B, obs_size)`` uint8."""
+    """Observations of agent ``agents[b]`` on every grid ``b``: ``(B, obs_size)`` uint8, or
+    ``(B, obs_height, obs_width, 3)`` uint8 for pixels."""
     config = grid.config
+    if config.observation == "pixels":
+        return frames(grid, agents, config.obs_height, config.obs_width)
     here = grid.agents[grid.row_major, agents]
     if config.observation == "egocentric":
         cells = window_cells(grid.size, config.view_size)[here]  # (B, W)

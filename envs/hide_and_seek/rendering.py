@@ -15,18 +15,6 @@ COLOURS = {
 }
 
 
-def visible_cells(grid: GridBatch, index: int) -> np.ndarray:
-    """(C,) cells any seeker of grid ``index`` sees."""
-    cells = np.arange(grid.cells)[None]
-    blocking = grid.blocking()[index:index + 1]
-    seen = np.zeros(grid.cells, dtype=bool)
-    for seeker in np.flatnonzero(grid.is_seeker):
-        viewer = np.full((1, grid.cells), grid.agents[index, seeker])
-        facing = np.full((1, grid.cells), grid.facing[index, seeker])
-        seen |= grid.sees(viewer, cells, facing, blocking)[0]
-    return seen
-
-
 class GridRenderer:
     """Draw grid ``index`` of a batch as an ``(S, S, 3)`` uint8 frame; ``show`` it in a window."""
 
@@ -42,7 +30,7 @@ class GridRenderer:
         size = grid.size
         surface = pygame.Surface((size * CELL, size * CELL + CELL))
         surface.fill(COLOURS["floor"])
-        seen = visible_cells(grid, index)
+        seen = grid.seen_cells()[index]
         for cell in range(grid.cells):
             row, col = divmod(cell, size)
             rect = pygame.Rect(col * CELL, row * CELL, CELL, CELL)

@@ -16,6 +16,7 @@ import numpy as np
 from rlgan.envs.hide_and_seek.config import HideAndSeekConfig
 from rlgan.envs.hide_and_seek.core import BOX, FREE, LOCK, LOCKED_BY_HIDERS, LOCKED_BY_SEEKERS, MOVES, GridBatch, HideAndSeekState
 from rlgan.envs.hide_and_seek.observations import CHANNELS
+from rlgan.envs.hide_and_seek.pixels import frames
 from rlgan.envs.hide_and_seek.scripted import waypoints
 
 STEPS = [(int(r), int(c)) for r, c in MOVES]
@@ -218,6 +219,9 @@ class SingleGrid:
 
     # -- observations (as in observations.py) -------------------------------------------------
     def observe(self, agent: int) -> np.ndarray:
+        if self.config.observation == "pixels":  # drawn by the batched core, as one grid
+            return frames(self.as_batch(), np.array([agent]), self.config.obs_height,
+                          self.config.obs_width)[0]
         seen = self.hider_seen()
         team_seen = dict(zip(self.hiders, seen))
         for seeker in self.seekers:
