@@ -218,3 +218,33 @@ def test_shield_choices_keep_safe_keys_and_replace_unsafe_ones():
     risks = np.array([[0.1, 0.9, 0.2], [0.9, 0.1, 0.2], [0.9, 0.3, 0.8]])
     chosen = shield_choices(depths, risks, proposed=np.array([0, 0, 0]), required=2)
     assert chosen.tolist() == [0, 1, 1]
+
+
+def test_tiny_budget_on_the_second_family_hide_and_seek(tmp_path):
+    settings = default_settings("rlgan/HideAndSeek-v0", {"observation": "pixels"}, "random", "tiny",
+                                device="cpu")
+    shield = train_shield(tmp_path / "hider", settings, progress=False)
+    assert list(shield.progress()) == list(STAGES)
+    records = shield.progress()["collect"]["summary"]
+    assert records["states"] > 0 and records["unsafe_events"] > 0  # a random hider is seen
+    evaluation = json.loads(shield.evaluation.read_text())
+    assert evaluation["rows"][-1]["name"] == "oracle_shield"
+    assert shield.load_shield(device="cpu").search.predictor.frame_shape == (64, 64, 3)
+
+
+def test_an_exploring_agent_presses_random_keys_at_its_rate_and_keeps_its_preferences():
+    from rlgan.make import make_env
+    from rlgan.safety.policies import EpsilonPolicy, load_policy
+
+    env = make_env(DRIVING)
+    observation, _ = env.reset(seed=0)
+    scripted = load_policy("scripted", env)
+    exploring = load_policy("scripted", env, seed=3, epsilon=0.5)
+    assert isinstance(exploring, EpsilonPolicy)
+    own = scripted.act(observation, env)
+    actions = np.array([exploring.act(observation, env) for _ in range(2000)])
+    others = (actions != own).mean()  # a random key differs from the driver's 2/3 of the time
+    assert abs(others - 0.5 * 2 / 3) < 0.04
+    assert not isinstance(load_policy("scripted", env, seed=3, epsilon=0.0), EpsilonPolicy)
+    with pytest.raises(ValueError, match="epsilon"):
+        load_policy("scripted", env, epsilon=1.5)

@@ -51,8 +51,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 #: Sized so the agent's row on each map holds at least 30 unsafe events (benchmarks/RESULTS.md).
-EPISODES = 60
-MAX_STEPS = 60
+EPISODES = 200
+MAX_STEPS = 30
 
 
 def has_display() -> bool:
@@ -64,6 +64,8 @@ def has_display() -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     from rlgan.demo.evaluation import evaluate
     from rlgan.demo.pipeline import TRAIN_MAP, train_demo_shield
     from rlgan.demo.report import plot_rows, prediction_samples, removed_text, write_report
@@ -80,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(args.device)
+    if device.type == "cpu":
+        torch.set_num_threads(1)  # small batches; the maps run in parallel processes
     print(f"[demo] device: {device}")
     if args.from_scratch:
         weights = train_demo_shield(out / "runs", args.budget, args.seed, args.device)

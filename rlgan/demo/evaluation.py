@@ -8,7 +8,10 @@ a fair comparison needs; ordinary driving meets one every few thousand steps.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import torch
@@ -57,17 +60,27 @@ def evaluate(weights: DemoWeights, maps: Sequence[str], train_map: str, episodes
              progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Rows ``agent``, ``gan_shield`` and ``oracle_shield`` for every map
     (:func:`rlgan.pipeline.comparison.compare_shields`), each also with ``map`` and
-    ``train_map`` (whether the shield trained on it)."""
+    ``train_map`` (whether the shield trained on it). On the CPU the maps run in parallel
+    processes, one torch thread each."""
+    weights.check()
+    jobs = [(weights, map_name, episodes, max_steps, seed, str(device)) for map_name in maps]
+    if progress is not None:
+        progress(", ".join(f"{map_name}: {', '.join(ROW_NAMES)}" for map_name in maps))
+    if torch.device(device).type != "cpu" or len(maps) == 1 or (os.cpu_count() or 1) == 1:
+        results = [_evaluate_map(*job) for job in jobs]
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(min(len(maps), os.cpu_count() or 1), mp_context=context) as pool:
+            results = list(pool.map(_evaluate_map, *zip(*jobs)))
+    return [{"map": map_name, "train_map": map_name == train_map, **row}
+            for map_name, rows in zip(maps, results) for row in rows]
+
+
+def _evaluate_map(weights: DemoWeights, map_name: str, episodes: int, max_steps: int, seed: int,
+                  device: str) -> list[dict[str, Any]]:
     from rlgan.pipeline.comparison import compare_shields
 
-    weights.check()
-    rows = []
-    for map_name in maps:
-        def report(name: str, map_name: str = map_name) -> None:
-            if progress is not None:
-                progress(f"{map_name}: {name}")
-
-        for row in compare_shields(weights.shield, DRIVING, demo_env_kwargs(map_name, max_steps),
-                                   str(weights.agent), episodes, seed, device=device, progress=report):
-            rows.append({"map": map_name, "train_map": map_name == train_map, **row})
-    return rows
+    if device == "cpu":
+        torch.set_num_threads(1)
+    return compare_shields(weights.shield, DRIVING, demo_env_kwargs(map_name, max_steps),
+                           str(weights.agent), episodes, seed, device=device)

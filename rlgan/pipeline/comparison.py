@@ -23,7 +23,7 @@ def gan_row_name(depth: int | None) -> str:
 
 def compare_shields(shield: ShieldDir, env_id: str, env_kwargs: dict[str, Any], agent: str,
                     episodes: int, seed: int, depths: Sequence[int | None] = (None,),
-                    probe: bool = False, device: str | torch.device = "cpu",
+                    probe: bool = False, epsilon: float = 0.0, device: str | torch.device = "cpu",
                     progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Rows ``agent``, one learned shield per entry of ``depths`` (None: the chosen depth) and
     ``oracle_shield`` (the true simulator searched :meth:`ShieldDir.lookahead` steps ahead).
@@ -32,6 +32,9 @@ def compare_shields(shield: ShieldDir, env_id: str, env_kwargs: dict[str, Any], 
         agent: ``scripted``, ``random`` or a run directory of ``rlgan train``.
         probe: also search every step in the true simulator, for the false-alarm and miss
             columns (slower).
+        epsilon: probability that the agent presses a random key instead of its own (an
+            exploring agent, :class:`rlgan.safety.policies.EpsilonPolicy`), the same draws in
+            every row.
 
     Raises:
         ValueError: the env does not fit the shield (id, frame shape, actions).
@@ -54,7 +57,7 @@ def compare_shields(shield: ShieldDir, env_id: str, env_kwargs: dict[str, Any], 
             shields[gan_row_name(depth)] = Shield(search)
         oracle = OracleSearch.for_env(env, SearchConfig(depth=shield.lookahead()))
         shields["oracle_shield"] = Shield(oracle)
-        rows = compare(env, lambda: load_policy(agent, env, seed), shields, episodes, seed,
+        rows = compare(env, lambda: load_policy(agent, env, seed, epsilon), shields, episodes, seed,
                        oracle if probe else None, progress)
     finally:
         if oracle is not None:

@@ -197,7 +197,7 @@ BUDGETS: dict[str, Budget] = {
     "tiny": Budget(episodes=4, num_envs=4, worldmodel_steps=4, classifier_steps=4,
                    max_generated=64, calibrate_states=16, eval_episodes=1, eval_probe=True),
     "demo": Budget(episodes=768, num_envs=64, worldmodel_steps=3000, classifier_steps=1500,
-                   max_generated=4096, calibrate_states=600, eval_episodes=60, eval_probe=False),
+                   max_generated=4096, calibrate_states=600, eval_episodes=200, eval_probe=False),
     "full": Budget(episodes=3200, num_envs=64, worldmodel_steps=12000, classifier_steps=5000,
                    max_generated=16384, calibrate_states=3000, eval_episodes=120, eval_probe=True),
 }
@@ -224,9 +224,10 @@ ENV_RECIPES: dict[str, EnvRecipe] = {
     "rlgan/Driving-v0": EnvRecipe(
         collect_env_kwargs={"show_unsafe": True},
         eval_env_kwargs={"tiny": {"max_steps": 20},
-                         # Episodes that start in a hazard (a car close ahead or beside):
-                         # many unsafe events from few steps.
-                         "demo": {"hazard_start": 1.0, "max_steps": 100}}),
+                         # Episodes that start in a hazard (a car close ahead or beside),
+                         # where most unsafe events come within a few seconds: many events
+                         # from few steps.
+                         "demo": {"hazard_start": 1.0, "max_steps": 30}}),
 }
 
 #: The world model's recipe, on top of WorldModelConfig's defaults: a short budget learns

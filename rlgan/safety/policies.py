@@ -106,6 +106,28 @@ class RandomPolicy:
         return None
 
 
+class EpsilonPolicy:
+    """``policy`` pressing a uniformly random key instead with probability ``epsilon``: an
+    exploring (or careless) agent, which meets more of the states a shield is for.
+
+    Raises:
+        ValueError: ``epsilon`` outside [0, 1].
+    """
+
+    def __init__(self, policy: Policy, n_actions: int, epsilon: float, seed: int = 0) -> None:
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon must be in [0, 1], got {epsilon!r}")
+        self.policy, self.n_actions, self.epsilon = policy, n_actions, epsilon
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, observation: Any, env: gymnasium.Env | None = None) -> int:
+        action = self.policy.act(observation, env)
+        return int(self.rng.integers(self.n_actions)) if self.rng.random() < self.epsilon else action
+
+    def preferences(self, observation: Any, env: gymnasium.Env | None = None) -> np.ndarray | None:
+        return self.policy.preferences(observation, env)
+
+
 def as_policy(policy: Any) -> Policy:
     """Adapt ``policy`` (a :class:`Policy`, an object with ``predict``, or a callable).
 
@@ -122,8 +144,9 @@ def as_policy(policy: Any) -> Policy:
                     "predict() (SB3 model, QLearningAgent), act()/preferences(), or a callable")
 
 
-def load_policy(spec: str, env: gymnasium.Env, seed: int = 0) -> Policy:
-    """``"random"``, ``"scripted"`` or the directory of a run made by ``rlgan train``.
+def load_policy(spec: str, env: gymnasium.Env, seed: int = 0, epsilon: float = 0.0) -> Policy:
+    """``"random"``, ``"scripted"`` or the directory of a run made by ``rlgan train``; with
+    ``epsilon > 0`` wrapped in an :class:`EpsilonPolicy` (seeded with ``seed``).
 
     A run's best checkpoint (else its last) is loaded for inference only (the network or table,
     not the replay buffer), and the env's spaces must match the run's.
@@ -131,6 +154,11 @@ def load_policy(spec: str, env: gymnasium.Env, seed: int = 0) -> Policy:
     Raises:
         ValueError / FileNotFoundError: not a run, or a run trained on other spaces.
     """
+    policy = _named_policy(spec, env, seed)
+    return EpsilonPolicy(policy, int(env.action_space.n), epsilon, seed) if epsilon > 0 else policy
+
+
+def _named_policy(spec: str, env: gymnasium.Env, seed: int) -> Policy:
     if spec == "random":
         return RandomPolicy(int(env.action_space.n), seed)
     if spec == "scripted":
