@@ -248,3 +248,29 @@ def test_an_exploring_agent_presses_random_keys_at_its_rate_and_keeps_its_prefer
     assert not isinstance(load_policy("scripted", env, seed=3, epsilon=0.0), EpsilonPolicy)
     with pytest.raises(ValueError, match="epsilon"):
         load_policy("scripted", env, epsilon=1.5)
+
+
+def test_an_interrupted_comparison_resumes_after_its_finished_rows(tiny_shield, tmp_path, monkeypatch):
+    from rlgan.pipeline.comparison import compare_shields
+    from rlgan.safety import evaluation
+
+    measured = []
+    real_row = evaluation.evaluate_row
+
+    def row(name, *args, **kwargs):
+        if name == "oracle_shield" and not measured.count("oracle_shield"):
+            measured.append(name)
+            raise Interrupted
+        measured.append(name)
+        return real_row(name, *args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "evaluate_row", row)
+    partial = tmp_path / "rows.json"
+    arguments = (tiny_shield, DRIVING, {"map": "day", "max_steps": 5}, "scripted", 1, 0)
+    with pytest.raises(Interrupted):
+        compare_shields(*arguments, partial=partial)
+    assert [r["name"] for r in json.loads(partial.read_text())] == ["agent", "gan_shield"]
+    rows = compare_shields(*arguments, partial=partial)
+    assert measured == ["agent", "gan_shield", "oracle_shield", "oracle_shield"]
+    assert [r["name"] for r in rows] == ["agent", "gan_shield", "oracle_shield"]
+    assert all("removed" in r and "return_kept_stderr" in r for r in rows[1:])

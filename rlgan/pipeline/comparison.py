@@ -9,10 +9,12 @@ with a standard error (:mod:`rlgan.safety.evaluation`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from rlgan.io import read_json, write_json
 from rlgan.pipeline.shield_dir import ShieldDir
 
 
@@ -24,7 +26,8 @@ def gan_row_name(depth: int | None) -> str:
 def compare_shields(shield: ShieldDir, env_id: str, env_kwargs: dict[str, Any], agent: str,
                     episodes: int, seed: int, depths: Sequence[int | None] = (None,),
                     probe: bool = False, epsilon: float = 0.0, device: str | torch.device = "cpu",
-                    progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+                    progress: Callable[[str], None] | None = None,
+                    partial: Path | None = None) -> list[dict[str, Any]]:
     """Rows ``agent``, one learned shield per entry of ``depths`` (None: the chosen depth) and
     ``oracle_shield`` (the true simulator searched :meth:`ShieldDir.lookahead` steps ahead).
 
@@ -35,6 +38,9 @@ def compare_shields(shield: ShieldDir, env_id: str, env_kwargs: dict[str, Any], 
         epsilon: probability that the agent presses a random key instead of its own (an
             exploring agent, :class:`rlgan.safety.policies.EpsilonPolicy`), the same draws in
             every row.
+        partial: a file that keeps every finished row: a comparison interrupted between
+            rows resumes after them (rows made with other arguments are not told apart: the
+            caller removes the file when they change).
 
     Raises:
         ValueError: the env does not fit the shield (id, frame shape, actions).
@@ -57,8 +63,15 @@ def compare_shields(shield: ShieldDir, env_id: str, env_kwargs: dict[str, Any], 
             shields[gan_row_name(depth)] = Shield(search)
         oracle = OracleSearch.for_env(env, SearchConfig(depth=shield.lookahead()))
         shields["oracle_shield"] = Shield(oracle)
+        finished = {row["name"]: row for row in read_json(partial)} if partial and partial.is_file() else {}
+
+        def keep(row: dict[str, Any]) -> None:
+            if partial is not None:
+                finished[row["name"]] = row
+                write_json(partial, list(finished.values()))
+
         rows = compare(env, lambda: load_policy(agent, env, seed, epsilon), shields, episodes, seed,
-                       oracle if probe else None, progress)
+                       oracle if probe else None, progress, finished, keep)
     finally:
         if oracle is not None:
             oracle.close()

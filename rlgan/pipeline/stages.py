@@ -110,13 +110,15 @@ def evaluate(shield: ShieldDir, settings: ShieldSettings, progress: bool) -> tup
         if progress:
             print(f"[shield] evaluating {name} ({options.episodes} episodes)", file=sys.stderr, flush=True)
 
+    partial = shield.root / "evaluation.partial.json"  # the rows of an interrupted evaluation
     rows = compare_shields(shield, settings.env_id, env_kwargs, settings.agent, options.episodes,
-                           options.seed, options.depths, options.probe,
-                           resolve_device(settings.device), report)
+                           options.seed, options.depths, options.probe, device=resolve_device(settings.device),
+                           progress=report, partial=partial)
     depth = shield.read_choice()["depth"]
     write_json(shield.evaluation, {"rows": rows, "depth": depth, "oracle_depth": shield.lookahead(),
                                    "episodes": options.episodes, "seed": options.seed,
                                    "env_kwargs": env_kwargs})
+    partial.unlink(missing_ok=True)
     summary = {"agent_unsafe_events": rows[0]["unsafe_events"]}
     chosen = [row for row in rows if row["name"] == gan_row_name(depth)]
     if chosen:

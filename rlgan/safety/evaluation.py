@@ -99,22 +99,32 @@ def evaluate_row(name: str, env: gymnasium.Env, policy: Policy, episodes: int, s
 
 def compare(env: gymnasium.Env, make_policy: Callable[[], Policy], shields: dict[str, Shield],
             episodes: int, seed: int = 0, probe: OracleSearch | None = None,
-            progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+            progress: Callable[[str], None] | None = None,
+            finished: dict[str, dict[str, Any]] | None = None,
+            on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """The row ``agent`` (the policy alone), then one row per named shield.
 
     Args:
         make_policy: returns a fresh policy for each row (so random policies replay).
         shields: row name -> shield (the shield's own policy is replaced by the fresh one).
         progress: called with each row's name before it runs.
+        finished: rows measured before (by name), taken as they are: every row drives the
+            same seeds, so a comparison interrupted between rows resumes exactly.
+        on_row: called with each newly measured row (e.g. to save it).
     """
     rows = []
     for name, shield in {"agent": None, **shields}.items():
+        if finished and name in finished:
+            rows.append(finished[name])
+            continue
         if progress is not None:
             progress(name)
         policy = make_policy()
         if shield is not None:
             shield.policy = policy
         rows.append(evaluate_row(name, env, policy, episodes, seed, shield, probe))
+        if on_row is not None:
+            on_row(rows[-1])
     return rows
 
 
