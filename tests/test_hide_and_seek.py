@@ -180,7 +180,8 @@ def test_pixel_observation():
 
     assert np.array_equal(rollout(3), rollout(3))
     assert not np.array_equal(rollout(3), rollout(4))
-    with pytest.raises(ValueError, match="obs_height must be a multiple of 16 and >= size \\(9\\), got 60"):
+    with pytest.raises(ValueError, match=r"obs_height must be a multiple of 16 and >= size \(9\), "
+                                         "got 60"):
         gymnasium.make(ID, observation="pixels", obs_height=60)
     with pytest.raises(ValueError, match="unknown observation 'pixel'.*'pixels'"):
         gymnasium.make(ID, observation="pixel")
@@ -223,8 +224,8 @@ def test_encode_state_is_distinct_for_distinct_states():
 @pytest.mark.parametrize("observation", ["egocentric", "pixels"])
 def test_vector_env_equals_single_envs(observation):
     n, seed = 4, 5
-    vector = gymnasium.make_vec(ID, num_envs=n, vectorization_mode="vector_entry_point", max_steps=12,
-                                observation=observation)
+    vector = gymnasium.make_vec(ID, num_envs=n, vectorization_mode="vector_entry_point",
+                                max_steps=12, observation=observation)
     singles = [gymnasium.make(ID, max_steps=12, observation=observation) for _ in range(n)]
     observations, _ = vector.reset(seed=seed)
     for i, env in enumerate(singles):

@@ -102,7 +102,8 @@ class HideAndSeekConfig:
             raise ValueError(f"view_size must be odd and >= 3, got {self.view_size}")
         for name in ("obs_height", "obs_width"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value % 16 or value < self.size:
+            integer = isinstance(value, int) and not isinstance(value, bool)
+            if not integer or value % 16 or value < self.size:
                 raise ValueError(f"{name} must be a multiple of 16 and >= size ({self.size}), "
                                  f"got {value!r}")
 
