@@ -180,7 +180,8 @@ def test_pixel_observation():
 
     assert np.array_equal(rollout(3), rollout(3))
     assert not np.array_equal(rollout(3), rollout(4))
-    with pytest.raises(ValueError, match="obs_height must be a multiple of 16 and >= size \\(9\\), got 60"):
+    with pytest.raises(ValueError, match=r"obs_height must be a multiple of 16 and >= size \(9\), "
+                                         "got 60"):
         gymnasium.make(ID, observation="pixels", obs_height=60)
     with pytest.raises(ValueError, match="unknown observation 'pixel'.*'pixels'"):
         gymnasium.make(ID, observation="pixel")
@@ -223,8 +224,8 @@ def test_encode_state_is_distinct_for_distinct_states():
 @pytest.mark.parametrize("observation", ["egocentric", "pixels"])
 def test_vector_env_equals_single_envs(observation):
     n, seed = 4, 5
-    vector = gymnasium.make_vec(ID, num_envs=n, vectorization_mode="vector_entry_point", max_steps=12,
-                                observation=observation)
+    vector = gymnasium.make_vec(ID, num_envs=n, vectorization_mode="vector_entry_point",
+                                max_steps=12, observation=observation)
     singles = [gymnasium.make(ID, max_steps=12, observation=observation) for _ in range(n)]
     observations, _ = vector.reset(seed=seed)
     for i, env in enumerate(singles):
@@ -332,3 +333,23 @@ def test_custom_policy_for_the_other_team():
     for _ in range(5):
         env.step(STAY)
     assert env.grid.agents[1] == start and calls == [(154,)] * 5
+
+
+def test_oracle_shield_keeps_the_hider_unseen_on_the_shield_task():
+    from rlgan.envs.hide_and_seek import SHIELD_TASK
+    from rlgan.safety.evaluation import evaluate_row
+    from rlgan.safety.oracle import OracleSearch
+    from rlgan.safety.policies import load_policy
+    from rlgan.safety.search import SearchConfig
+    from rlgan.safety.shield import Shield
+
+    env = gymnasium.make(ID, **SHIELD_TASK, max_steps=50)
+    assert env.observation_space.shape == (64, 64, 3)
+    oracle = OracleSearch.for_env(env, SearchConfig(depth=2))
+    agent = evaluate_row("agent", env, load_policy("random", env), episodes=6)
+    shielded = evaluate_row("oracle_shield", env, load_policy("random", env), episodes=6,
+                            shield=Shield(oracle, load_policy("random", env)))
+    oracle.close()
+    # Deterministic: seen on 82 of 300 steps alone, on none shielded (the issue asks >= 90% fewer).
+    assert agent["unsafe_per_1000"] > 150
+    assert shielded["unsafe_per_1000"] <= 0.1 * agent["unsafe_per_1000"]

@@ -43,6 +43,11 @@ class HideAndSeekEnv(gymnasium.Env):
       unsafe), ``cost``, ``seen`` (any hider seen), ``prep`` (the step was in the
       preparation phase).
     - Episodes are truncated after ``max_steps``; there is no termination.
+    - The safety shield's task ("a hider that avoids being seen"):
+      ``gymnasium.make("rlgan/HideAndSeek-v0", **SHIELD_TASK)``, pixel frames and a seeker that
+      sees a short cone ahead (:data:`rlgan.envs.hide_and_seek.config.SHIELD_TASK`).
+    - ``get_state()`` / ``set_state(state)`` save and restore the game exactly (the random
+      generator included; the scripted agents are deterministic), for the oracle search.
     """
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 6}

@@ -1,8 +1,9 @@
 """The observations of hide-and-seek agents: symbolic planes, or pixels.
 
-With ``observation="pixels"`` an agent sees a top-down RGB image ``(obs_height, obs_width, 3)``
-uint8 (:mod:`rlgan.envs.hide_and_seek.pixels`). Otherwise, a flat ``uint8`` vector: ``CHANNELS`` binary planes over a ``k x k`` window centred on the
-agent (``observation="egocentric"``; cells outside the grid count as walls) or over the whole
+With ``observation="pixels"`` an agent sees a top-down RGB image ``(obs_height, obs_width,
+3)`` uint8 (:mod:`rlgan.envs.hide_and_seek.pixels`). Otherwise, a flat ``uint8`` vector:
+``CHANNELS`` binary planes over a ``k x k`` window centred on the agent
+(``observation="egocentric"``; cells outside the grid count as walls) or over the whole
 ``size x size`` grid (``"full"``), in channel-major order, followed by four numbers:
 the step counter (0..max_steps), the preparation-phase flag (0/1), and the agent's row and
 column.

@@ -5,15 +5,15 @@ Drawn with numpy for a whole :class:`GridBatch` at once (no pygame), so the sing
 ``H x W`` image shows cell ``(y * size // H, x * size // W)``; cells are ``H / size`` pixels
 high (not always a whole number: some rows of cells are a pixel taller).
 
-Each cell is painted in two layers:
+Each cell shows a background and, in its middle, at most one object:
 
 - background: floor, floor some seeker sees right now (the cells where a hider is seen, under
   the line-of-sight, ``vision_range`` and ``view_cone`` rules; so a model can foresee being
   seen from the frame alone), or wall. Walls take a second colour during the preparation
   phase, while the seekers are frozen.
-- an object in the middle of the cell: a box (the central 80% of the cell) in one of three
-  colours (free, locked by hiders, locked by seekers), or an agent (the central 60%): the
-  observing agent, the other hiders and the seekers each in their own colour.
+- object: a box (the central 80% of the cell) in one of three colours (free, locked by
+  hiders, locked by seekers), or an agent (the central 60%): the observing agent, the other
+  hiders and the seekers each in their own colour.
 
 The seekers' facing direction is not drawn; with ``view_cone`` the shaded cells show it.
 """
