@@ -274,3 +274,14 @@ def test_an_interrupted_comparison_resumes_after_its_finished_rows(tiny_shield, 
     assert measured == ["agent", "gan_shield", "oracle_shield", "oracle_shield"]
     assert [r["name"] for r in rows] == ["agent", "gan_shield", "oracle_shield"]
     assert all("removed" in r and "return_kept_stderr" in r for r in rows[1:])
+
+
+@pytest.mark.slow
+def test_the_same_settings_train_the_same_shield(tiny_shield, tmp_path):
+    again = train_shield(tmp_path / "again", tiny_settings(), progress=False)
+    assert again.read_choice() == tiny_shield.read_choice()
+    first = json.loads(tiny_shield.evaluation.read_text())["rows"]
+    second = json.loads(again.evaluation.read_text())["rows"]
+    for a, b in zip(first, second):
+        assert (a["name"], a["episode_returns"], a["episode_unsafe"]) == (b["name"], b["episode_returns"], b["episode_unsafe"])
+    assert json.loads(again.calibration.read_text())["rows"] == json.loads(tiny_shield.calibration.read_text())["rows"]
