@@ -44,8 +44,8 @@ from rlgan.pipeline.comparison import compare_shields
 from rlgan.safety.oracle import OracleSearch
 from rlgan.safety.policies import load_policy
 from rlgan.safety.search import SearchConfig
+from rlgan.envs.registration import DRIVING_ID as DRIVING
 
-DRIVING = "rlgan/Driving-v0"
 DRIVING_TARGETS = {"train": ">= 80% removed, >= 100% of the return", "test": ">= 70% removed, >= 100% of the return"}
 
 

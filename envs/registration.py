@@ -19,23 +19,27 @@ from __future__ import annotations
 
 import gymnasium
 
+DRIVING_ID = "rlgan/Driving-v0"
+HIDE_AND_SEEK_ID = "rlgan/HideAndSeek-v0"
+ATARI_ID = "rlgan/Atari-v0"
+
 GYMNASIUM_IDS: dict[str, dict[str, str]] = {
-    "rlgan/Driving-v0": {
+    DRIVING_ID: {
         "entry_point": "rlgan.envs.driving.env:DrivingEnv",
         "vector_entry_point": "rlgan.envs.driving.vector_env:DrivingVectorEnv",
     },
-    "rlgan/HideAndSeek-v0": {
+    HIDE_AND_SEEK_ID: {
         "entry_point": "rlgan.envs.hide_and_seek.env:HideAndSeekEnv",
         "vector_entry_point": "rlgan.envs.hide_and_seek.vector_env:HideAndSeekVectorEnv",
     },
-    "rlgan/Atari-v0": {
+    ATARI_ID: {
         "entry_point": "rlgan.envs.atari.env:AtariEnv",
         "vector_entry_point": "rlgan.envs.atari.vector_env:AtariVectorEnv",
     },
 }
 
 PETTINGZOO_PARALLEL_IDS: dict[str, str] = {
-    "rlgan/HideAndSeek-v0": "rlgan.envs.hide_and_seek.parallel_env:parallel_env",
+    HIDE_AND_SEEK_ID: "rlgan.envs.hide_and_seek.parallel_env:parallel_env",
 }
 
 

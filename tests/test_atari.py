@@ -184,5 +184,11 @@ def test_sb3_dqn_runs_a_few_hundred_steps():
     from stable_baselines3 import DQN
 
     env = gymnasium.make(ID)
-    model = DQN("CnnPolicy", env, buffer_size=1000, learning_starts=100, seed=0, device="cpu")
+    model = DQN("CnnPolicy", env, buffer_size=1000, learning_starts=100, train_freq=4, seed=0,
+                device="cpu")
     model.learn(300)
+    assert model.num_timesteps == 300
+    assert model.replay_buffer.size() == 300
+    assert model._n_updates == (300 - 100) // 4  # it learned on the frames it stored
+    action, _ = model.predict(env.reset(seed=0)[0], deterministic=True)
+    assert env.action_space.contains(int(action))

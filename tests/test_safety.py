@@ -23,10 +23,11 @@ from rlgan.safety.metrics import classification_report, precision_recall, roc_au
 from rlgan.safety.oracle import OracleSearch
 from rlgan.safety.policies import as_policy
 from rlgan.safety.run import SafetyRunInfo, load_safety_run, save_safety_run
-from rlgan.safety.search import LearnedSearch, SearchConfig, recursive_search
+from rlgan.safety.search import LearnedSearch, SearchConfig
 from rlgan.safety.shield import Shield, ShieldWrapper, choose_action
 from rlgan.safety.training import TrainConfig, evaluate_run, generated_pairs, train_classifier
 from rlgan.safety.tree import Level, SearchResult, safe_depths
+from reference_search import recursive_search
 from toy_envs import MovingSquareEnv
 
 LEFT, RIGHT, UP = int(Action.LEFT), int(Action.RIGHT), int(Action.UP)

@@ -87,9 +87,6 @@ class SingleGrid:
     def in_prep(self) -> bool:
         return self.steps < self.config.prep_steps
 
-    def _blocked(self, cell: int) -> bool:
-        return self.walls[cell] or self.boxes[cell] != FREE
-
     def sees(self, viewer: int, target: int, facing: int | None = None) -> bool:
         """Line of sight, range and (with ``facing``) view cone, as :meth:`GridBatch.sees`."""
         for cell in self.between[viewer * self.cells + target]:

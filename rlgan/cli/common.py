@@ -17,6 +17,12 @@ def add_env_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--role", help="hide-and-seek role: hider or seeker")
 
 
+def add_agent_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--agent``: the policy a command runs (or shields)."""
+    parser.add_argument("--agent", default="scripted",
+                        help="run directory of rlgan train, random or scripted (default: %(default)s)")
+
+
 def env_kwargs_from(args: argparse.Namespace) -> dict[str, Any]:
     """Collect environment options from ``--env-kwargs`` and the shortcut flags."""
     kwargs = parse_kv(args.env_kwargs)

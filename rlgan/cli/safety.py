@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from rlgan.cli.common import add_env_arguments, env_kwargs_from
+from rlgan.cli.common import add_agent_argument, add_env_arguments, env_kwargs_from
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -27,8 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "trains on every action's pair (see rlgan.safety.outcomes).")
     collect.add_argument("--env", default="rlgan/Driving-v0", help="Gymnasium id (default: rlgan/Driving-v0)")
     add_env_arguments(collect)
-    collect.add_argument("--agent", default="scripted",
-                         help="run directory of rlgan train, random or scripted (default: scripted)")
+    add_agent_argument(collect)
     collect.add_argument("--out", required=True, help="outcome records directory to write")
     collect.add_argument("--maps", nargs="+", metavar="MAP",
                          help="driving maps that take turns by shard, for records of several maps "

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from rlgan.cli.common import add_env_arguments, env_kwargs_from
+from rlgan.cli.common import add_agent_argument, add_env_arguments, env_kwargs_from
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -27,8 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "depth of the actions taken, interventions per 1000 steps, decision latency.")
     evaluate.add_argument("--env", help="Gymnasium id (default: the safety run's env)")
     add_env_arguments(evaluate)
-    evaluate.add_argument("--agent", default="scripted",
-                          help="run directory of rlgan train, random or scripted (default: %(default)s)")
+    add_agent_argument(evaluate)
     evaluate.add_argument("--model", required=True,
                           help="shield directory (rlgan shield train), safety run directory "
                                "(rlgan safety train) or oracle")
@@ -68,8 +67,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
                     "(get_state/set_state) and observe pixel frames.")
     train.add_argument("--env", help="Gymnasium id (default with --resume: the run's)")
     add_env_arguments(train)
-    train.add_argument("--agent", default="scripted",
-                       help="run directory of rlgan train, random or scripted (default: %(default)s)")
+    add_agent_argument(train)
     train.add_argument("--out", required=True, help="shield directory to write")
     train.add_argument("--budget", default="demo", choices=("tiny", "demo", "full"),
                        help="stage sizes: tiny checks the pipeline (under 2 min), demo about 30 min "

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 from rlgan.demo.weights import DemoWeights
+from rlgan.envs.registration import DRIVING_ID as DRIVING
 
-DRIVING = "rlgan/Driving-v0"
 ROW_NAMES = ("agent", "gan_shield", "oracle_shield")
 #: Options of the demo's episodes (see the module docstring).
 HAZARD_OPTIONS = {"hazard_start": 1.0}

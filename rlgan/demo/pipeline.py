@@ -15,8 +15,8 @@ from pathlib import Path
 from rlgan.demo.weights import BUNDLED, DemoWeights
 from rlgan.pipeline import default_settings, train_shield
 from rlgan.pipeline.settings import SETTINGS_FILE, STAGES
+from rlgan.envs.registration import DRIVING_ID as DRIVING
 
-DRIVING = "rlgan/Driving-v0"
 TRAIN_MAP = "day"
 
 

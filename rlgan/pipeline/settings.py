@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rlgan.config import build_config, check_choice, did_you_mean
+from rlgan.envs.registration import DRIVING_ID
 from rlgan.io import read_json, write_json
 from rlgan.safety.outcomes import OutcomeConfig
 from rlgan.safety.training import TrainConfig
@@ -221,7 +222,7 @@ class EnvRecipe:
 ENV_RECIPES: dict[str, EnvRecipe] = {
     # A crash shows as a yellow burst in the frame it happens in (64x64 shows a car's
     # contact as a pixel or two), so the world model can paint it and the classifier see it.
-    "rlgan/Driving-v0": EnvRecipe(
+    DRIVING_ID: EnvRecipe(
         collect_env_kwargs={"show_unsafe": True},
         eval_env_kwargs={"tiny": {"max_steps": 20},
                          # Episodes that start in a hazard (a car close ahead or beside),
