@@ -34,10 +34,13 @@ class CollectSettings:
         env_kwargs: env options used only while collecting, on top of the shield's env options
             (e.g. ``show_unsafe`` for the driving env, so a crash is visible in the frame the
             world model learns to predict).
+        variants: env options that take turns by shard (shard k adds ``variants[k % len]``),
+            e.g. random palettes of the driving map; empty for none.
     """
 
     outcomes: OutcomeConfig = OutcomeConfig()
     env_kwargs: dict[str, Any] = field(default_factory=dict)
+    variants: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,8 @@ class ShieldSettings:
         _check_keys(CollectSettings, collect, "collect")
         sections = {
             "collect": CollectSettings(outcomes=_build(OutcomeConfig, collect.get("outcomes", {}), "collect.outcomes"),
-                                       env_kwargs=dict(collect.get("env_kwargs", {}))),
+                                       env_kwargs=dict(collect.get("env_kwargs", {})),
+                                       variants=tuple(dict(v) for v in collect.get("variants", ()))),
             "classifier": _build(TrainConfig, data.pop("classifier", {}), "classifier"),
             "calibrate": _build(CalibrateSettings, data.pop("calibrate", {}), "calibrate"),
             "evaluate": _build(EvaluateSettings, data.pop("evaluate", {}), "evaluate"),
@@ -210,12 +214,23 @@ class EnvRecipe:
 
     Attributes:
         collect_env_kwargs: env options while collecting records.
+        collect_variants: env options that take turns by shard while collecting.
         eval_env_kwargs: per budget, env options of the evaluation (e.g. short episodes for
             the tiny budget).
     """
 
     collect_env_kwargs: dict[str, Any] = field(default_factory=dict)
+    collect_variants: tuple[dict[str, Any], ...] = ()
     eval_env_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def palette_variants(palettes: int = 34) -> tuple[dict[str, Any], ...]:
+    """Driving palettes by shard: the map's own colours, then two random palettes, and again
+    (``palette_seed`` None, 0, 1, None, 2, 3, ...): a third of the records in the map's own
+    colours, the rest in ``palettes`` random ones."""
+    seeds = iter(range(palettes))
+    return tuple({"palette_seed": None if index % 3 == 0 else next(seeds)}
+                 for index in range(palettes * 3 // 2))
 
 
 #: Env families the recipe was measured on; other envs use ``EnvRecipe()``.
@@ -224,6 +239,9 @@ ENV_RECIPES: dict[str, EnvRecipe] = {
     # contact as a pixel or two), so the world model can paint it and the classifier see it.
     DRIVING_ID: EnvRecipe(
         collect_env_kwargs={"show_unsafe": True},
+        # Random palettes of the map (domain randomisation) teach the models the road, not
+        # one map's colours: what carries the shield to a map it never saw.
+        collect_variants=palette_variants(),
         eval_env_kwargs={"tiny": {"max_steps": 20},
                          # Episodes that start in a hazard (a car close ahead or beside),
                          # where most unsafe events come within a few seconds: many events
@@ -256,7 +274,8 @@ def default_settings(env_id: str, env_kwargs: dict[str, Any], agent: str, budget
     return ShieldSettings(
         env_id=env_id, env_kwargs=dict(env_kwargs), agent=str(agent), budget=budget, seed=seed,
         device=device,
-        collect=CollectSettings(outcomes=outcomes, env_kwargs=dict(recipe.collect_env_kwargs)),
+        collect=CollectSettings(outcomes=outcomes, env_kwargs=dict(recipe.collect_env_kwargs),
+                                variants=recipe.collect_variants),
         worldmodel={**WORLDMODEL_RECIPE, "steps": size.worldmodel_steps, "seed": seed,
                     "checkpoint_every": max(1, min(500, size.worldmodel_steps))},
         classifier=TrainConfig(steps=size.classifier_steps, max_generated=size.max_generated,

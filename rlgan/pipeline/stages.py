@@ -38,7 +38,8 @@ def collect(shield: ShieldDir, settings: ShieldSettings, progress: bool) -> tupl
     env_kwargs = {**settings.env_kwargs, **settings.collect.env_kwargs}
     resume = (shield.records / "metadata.json").is_file()
     metadata = collect_outcomes(settings.env_id, env_kwargs, settings.agent, shield.records,
-                                settings.collect.outcomes, resume=resume, progress=progress)
+                                settings.collect.outcomes, resume=resume, progress=progress,
+                                variants=settings.collect.variants)
     shards = metadata["shards"]
     summary = {"states": sum(shard["records"] for shard in shards),
                "episodes": len(shards) * settings.collect.outcomes.num_envs,
