@@ -13,6 +13,7 @@ from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 from rlgan.config import build_config
 from rlgan.envs.atari.config import AtariConfig, ale_env_id
 from rlgan.envs.atari.sticky import StickyActions
+from rlgan.envs.checks import check_render_mode
 
 
 @dataclass(frozen=True)
@@ -65,10 +66,7 @@ class AtariEnv(gymnasium.Env):
         import ale_py
 
         self.config = build_config(AtariConfig, overrides)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"unknown render_mode {render_mode!r}; valid: "
-                             f"{self.metadata['render_modes']} or None")
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode, self.metadata)
         config = self.config
         gymnasium.register_envs(ale_py)
         base = gymnasium.make(ale_env_id(config.rom), frameskip=1, repeat_action_probability=0.0,

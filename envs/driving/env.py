@@ -12,6 +12,7 @@ from rlgan.config import build_config
 from rlgan.envs.driving.config import MAPS, DrivingConfig
 from rlgan.envs.driving.rendering import RoadRenderer, to_grayscale
 from rlgan.envs.driving.simulation import Action, DrivingState, RoadBatch
+from rlgan.envs.checks import check_render_mode
 
 
 def observation_space(config: DrivingConfig) -> spaces.Box:
@@ -56,10 +57,7 @@ class DrivingEnv(gymnasium.Env):
 
     def __init__(self, render_mode: str | None = None, **overrides: Any) -> None:
         self.config = build_config(DrivingConfig, overrides)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"unknown render_mode {render_mode!r}; valid: "
-                             f"{self.metadata['render_modes']} or None")
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode, self.metadata)
         self.metadata = {**self.metadata, "render_fps": int(round(1 / self.config.dt))}
         self.observation_space = observation_space(self.config)
         self.action_space = spaces.Discrete(self.config.actions)

@@ -14,6 +14,7 @@ from rlgan.envs.hide_and_seek.config import HideAndSeekConfig
 from rlgan.envs.hide_and_seek.core import HideAndSeekState
 from rlgan.envs.hide_and_seek.observations import observation_space
 from rlgan.envs.hide_and_seek.single import SingleGrid
+from rlgan.envs.checks import check_render_mode
 
 Policy = Callable[[np.ndarray], int]
 
@@ -55,10 +56,7 @@ class HideAndSeekEnv(gymnasium.Env):
     def __init__(self, render_mode: str | None = None,
                  policies: Mapping[str, Policy] | None = None, **overrides: Any) -> None:
         self.config = build_config(HideAndSeekConfig, overrides)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"unknown render_mode {render_mode!r}; valid: "
-                             f"{self.metadata['render_modes']} or None")
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode, self.metadata)
         self.names = agent_names(self.config)
         unknown = set(policies or {}) - set(self.names)
         if unknown:

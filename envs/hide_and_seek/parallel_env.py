@@ -15,6 +15,7 @@ from rlgan.envs.hide_and_seek.core import HideAndSeekState
 from rlgan.envs.hide_and_seek.env import agent_names
 from rlgan.envs.hide_and_seek.observations import observation_space
 from rlgan.envs.hide_and_seek.single import SingleGrid
+from rlgan.envs.checks import check_render_mode
 
 
 class HideAndSeekParallelEnv(ParallelEnv):
@@ -30,10 +31,7 @@ class HideAndSeekParallelEnv(ParallelEnv):
 
     def __init__(self, render_mode: str | None = None, **overrides: Any) -> None:
         self.config = build_config(HideAndSeekConfig, overrides)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"unknown render_mode {render_mode!r}; valid: "
-                             f"{self.metadata['render_modes']} or None")
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode, self.metadata)
         self.possible_agents = agent_names(self.config)
         self.agents: list[str] = []
         self._index = {name: index for index, name in enumerate(self.possible_agents)}

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from rlgan.data.outcomes import load_outcome_metadata, load_outcomes, split_data_episodes
-from rlgan.safety.classifier import to_unit
+from rlgan.worldmodel.frames import to_unit
 from rlgan.safety.search import LearnedSearch
 from rlgan.safety.shield import choose_action
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from rlgan.worldmodel.frames import to_unit
+
 
 @dataclass(frozen=True)
 class ClassifierConfig:
@@ -91,11 +93,6 @@ class SafetyClassifier(nn.Module):
             raise ValueError(f"expected pairs of shape (B, {expected[0]}, {expected[1]}, "
                              f"{expected[2]}), got {tuple(pairs.shape)}")
         return self.head(self.features(pairs)).squeeze(1)
-
-
-def to_unit(frames: torch.Tensor) -> torch.Tensor:
-    """uint8 frames (any shape) -> float32 in [-1, 1]."""
-    return frames.float().div(127.5).sub(1.0)
 
 
 def make_pairs(frame_t: torch.Tensor, frame_t1: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from rlgan.safety.classifier import make_pairs, to_unit
+from rlgan.safety.classifier import make_pairs
+from rlgan.worldmodel.frames import to_unit
 from rlgan.safety.tree import Level, SearchResult, safe_depths
 
 MAX_DEPTH = 8

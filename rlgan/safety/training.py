@@ -31,7 +31,8 @@ from rlgan.data import DatasetError, TransitionDataset
 from rlgan.data.augment import jitter_colours, mirror
 from rlgan.data.outcomes import load_data_metadata, load_outcomes, split_data_episodes
 from rlgan.device import resolve_device
-from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier, make_pairs, to_unit
+from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier, make_pairs
+from rlgan.worldmodel.frames import to_uint8, to_unit
 from rlgan.safety.labels import check_doom_horizon, replayed_labels, replayed_outcomes
 from rlgan.safety.metrics import classification_report
 from rlgan.safety.run import CONFIG_FILE, SafetyRunInfo, check_compatible, save_safety_run
@@ -162,7 +163,7 @@ def predicted_frames(predictor: NextFramePredictor, history: torch.Tensor, actio
     """The predictor's next frames, uint8 ``(B, C, H, W)`` on the CPU, from uint8 histories
     ``(B, h, C, H, W)`` and int64 ``actions`` ``(B,)``."""
     predicted = predictor.predict(to_unit(history), actions, 1)[:, 0]
-    return predicted.add(1.0).mul(127.5).round().clamp(0, 255).to(torch.uint8).cpu()
+    return to_uint8(predicted).cpu()
 
 
 @torch.no_grad()
