@@ -118,8 +118,8 @@ def test_an_interrupted_run_resumes_after_its_last_finished_stage(tmp_path, monk
     before = generator.stat().st_mtime_ns
     for stage in ("collect", "worldmodel"):
         monkeypatch.setitem(stage_module.STAGES, stage, interrupted)  # must not run again
-    shield = train_shield(out, settings, resume=True, progress=False)
-    assert list(shield.progress()) == list(STAGES)
+    assert main(["shield", "train", "--out", str(out), "--resume", "--no-progress"]) == 0  # its own settings
+    assert list(ShieldDir(out).progress()) == list(STAGES)
     assert generator.stat().st_mtime_ns == before
 
 

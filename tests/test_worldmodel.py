@@ -249,7 +249,8 @@ def test_adversarial_weight_ramps_up_over_the_warmup():
 def test_cosine_schedule_decays_the_learning_rate_over_the_budget(square_data, tmp_path):
     config = WorldModelConfig(learning_rate=1e-3, steps=101, lr_schedule="cosine")
     assert [config.learning_rate_at(step) for step in (1, 51, 101)] == pytest.approx([1e-3, 5e-4, 0.0])
-    assert WorldModelConfig(learning_rate=1e-3, steps=101).learning_rate_at(101) == 1e-3
+    assert WorldModelConfig(learning_rate=1e-3, steps=101, lr_schedule="constant").learning_rate_at(101) == 1e-3
+    assert WorldModelConfig().lr_schedule == "cosine"  # the recipe's default
     with pytest.raises(ValueError, match="lr_schedule"):
         WorldModelConfig(lr_schedule="linear")
     run = tmp_path / "run"
@@ -325,7 +326,7 @@ def test_init_from_starts_the_generator_from_another_run(square_data, driving_ru
     expected, got = WorldModel.load(source).network, WorldModel.load(tuned).network
     for (name, value), other in zip(expected.named_parameters(), got.parameters()):
         assert torch.allclose(value, other, atol=1e-6), name  # batch-norm statistics move on
-    assert json.loads((tuned / "run.json").read_text())["init_from"] == str(source)
+    assert json.loads((tuned / "run.json").read_text())["init_from"] == "../regression"  # relative to the run
     with pytest.raises(ValueError, match="base_width=8 \\(this run: 16\\)"):
         train_worldmodel(square_data, tmp_path / "wide", {**options, "base_width": 16},
                          progress=False, init_from=source)

@@ -34,12 +34,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--run", "--run-dir", dest="run", required=True,
                        help="run directory to write (under torchrun spell it --run-dir: "
                             "torchrun reads --run as an abbreviation of its --run-path)")
-    train.add_argument("--steps", type=int, help="generator updates in all (default 2000)")
+    train.add_argument("--steps", type=int, help="generator updates in all (default 12000)")
     train.add_argument("--lambda-adv", type=float,
-                       help="adversarial weight (default 0.003; 0 = plain regression baseline)")
+                       help="adversarial weight (default 0.0003; 0 = plain regression baseline)")
     train.add_argument("--history", type=int, help="frames up to t the generator sees (default 2)")
     train.add_argument("--batch-size", type=int, help="transitions per batch and process (default 32)")
-    train.add_argument("--lr", type=float, help="Adam learning rate of G and D (default 2e-4)")
+    train.add_argument("--lr", type=float, help="Adam learning rate of G and D (default 1e-3, along a cosine)")
     train.add_argument("--d-steps", type=int, help="discriminator steps per generator step (default 1)")
     train.add_argument("--gdl-weight", type=float, help="gradient-difference loss weight (default 0)")
     train.add_argument("--discriminator", choices=["patch", "global"], help="default patch")

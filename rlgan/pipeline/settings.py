@@ -249,14 +249,19 @@ ENV_RECIPES: dict[str, EnvRecipe] = {
                          "demo": {"hazard_start": 1.0, "max_steps": 30}}),
 }
 
-#: The world model's recipe, on top of WorldModelConfig's defaults: a short budget learns
-#: faster at 1e-3 than at DCGAN's 2e-4, decayed along a cosine; a weak adversarial term
-#: (ramped in) keeps PSNR within a few hundredths of a dB of the regression model; an eighth
-#: of every batch from unsafe transitions, which are rare.
-WORLDMODEL_RECIPE: dict[str, Any] = {
-    "learning_rate": 1e-3, "lr_schedule": "cosine", "lambda_adv": 0.0003, "adv_warmup": 200,
-    "unsafe_fraction": 0.125,
-}
+#: The world model's recipe on top of WorldModelConfig's defaults (which are the rest of it):
+#: an eighth of every batch from unsafe transitions, which are rare.
+WORLDMODEL_RECIPE: dict[str, Any] = {"unsafe_fraction": 0.125}
+
+
+def worldmodel_settings(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Every :class:`WorldModelConfig` option with ``overrides``, except those the records
+    give (frame size, channels, actions)."""
+    from rlgan.config import config_to_dict
+    from rlgan.worldmodel.config import FRAME_OPTIONS, WorldModelConfig
+
+    config = config_to_dict(build_config(WorldModelConfig, overrides))
+    return {key: value for key, value in config.items() if key not in FRAME_OPTIONS}
 
 
 def default_settings(env_id: str, env_kwargs: dict[str, Any], agent: str, budget: str = "demo",
@@ -276,8 +281,9 @@ def default_settings(env_id: str, env_kwargs: dict[str, Any], agent: str, budget
         device=device,
         collect=CollectSettings(outcomes=outcomes, env_kwargs=dict(recipe.collect_env_kwargs),
                                 variants=recipe.collect_variants),
-        worldmodel={**WORLDMODEL_RECIPE, "steps": size.worldmodel_steps, "seed": seed,
-                    "checkpoint_every": max(1, min(500, size.worldmodel_steps))},
+        worldmodel=worldmodel_settings({**WORLDMODEL_RECIPE, "steps": size.worldmodel_steps,
+                                        "seed": seed,
+                                        "checkpoint_every": max(1, min(500, size.worldmodel_steps))}),
         classifier=TrainConfig(steps=size.classifier_steps, max_generated=size.max_generated,
                                seed=seed, checkpoint_every=max(1, min(500, size.classifier_steps))),
         calibrate=CalibrateSettings(max_states=size.calibrate_states),

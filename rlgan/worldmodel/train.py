@@ -23,7 +23,7 @@ from rlgan.data import DatasetError, TransitionDataset
 from rlgan.data.augment import jitter_colours
 from rlgan.data.outcomes import OutcomeTransitions
 from rlgan.io import atomic_path
-from rlgan.worldmodel.config import WorldModelConfig
+from rlgan.worldmodel.config import FRAME_OPTIONS, WorldModelConfig
 from rlgan.worldmodel.data import collate, data_info, evenly_spaced, open_transitions, rank_data
 from rlgan.worldmodel.distributed import Distributed, barrier, mean_over_ranks, setup, teardown
 from rlgan.worldmodel.frames import to_uint8
@@ -44,7 +44,6 @@ from rlgan.worldmodel.step import GANStep
 
 #: Options that may change when a run is resumed; everything else must stay as it was.
 RESUMABLE_OPTIONS = ("steps", "device", "log_every", "sample_every", "checkpoint_every")
-FRAME_OPTIONS = ("frame_height", "frame_width", "channels", "n_actions")
 #: Options that shape the generator: a run started from another run's generator must match them.
 GENERATOR_OPTIONS = FRAME_OPTIONS + ("history", "base_width", "z_dim", "action_dim", "conditioning")
 VAL_BATCH = 64
