@@ -201,7 +201,7 @@ class Budget:
 BUDGETS: dict[str, Budget] = {
     "tiny": Budget(episodes=4, num_envs=4, worldmodel_steps=4, classifier_steps=4,
                    max_generated=64, calibrate_states=16, eval_episodes=1, eval_probe=True),
-    "demo": Budget(episodes=768, num_envs=64, worldmodel_steps=3000, classifier_steps=1500,
+    "demo": Budget(episodes=1536, num_envs=64, worldmodel_steps=4000, classifier_steps=1500,
                    max_generated=4096, calibrate_states=600, eval_episodes=200, eval_probe=False),
     "full": Budget(episodes=3200, num_envs=64, worldmodel_steps=12000, classifier_steps=5000,
                    max_generated=16384, calibrate_states=3000, eval_episodes=120, eval_probe=True),
@@ -237,8 +237,11 @@ def palette_variants(palettes: int = 34) -> tuple[dict[str, Any], ...]:
 ENV_RECIPES: dict[str, EnvRecipe] = {
     # A crash shows as a yellow burst in the frame it happens in (64x64 shows a car's
     # contact as a pixel or two), so the world model can paint it and the classifier see it.
+    # Half the collected episodes start in a hazard (a car close ahead or beside), 200 steps
+    # long: the states where a shield must act, many per CPU second; a classifier trained on
+    # hazard states ranks the keys there (docs/findings.md).
     DRIVING_ID: EnvRecipe(
-        collect_env_kwargs={"show_unsafe": True},
+        collect_env_kwargs={"show_unsafe": True, "hazard_start": 0.5, "max_steps": 200},
         # Random palettes of the map (domain randomisation) teach the models the road, not
         # one map's colours: what carries the shield to a map it never saw.
         collect_variants=palette_variants(),
