@@ -27,7 +27,7 @@ from tqdm import tqdm
 from rlgan.agents.evaluation import Act, evaluate
 from rlgan.agents.hyperparams import hyperparameters
 from rlgan.device import resolve_device
-from rlgan.io import read_json, write_json
+from rlgan.io import DirectoryLock, read_json, write_json, written_entries
 from rlgan.make import make_env, resolve_env_id
 
 EVALUATION_FIELDS = ("step", "mean_return", "std_return", "mean_length", "unsafe_per_1000",
@@ -207,8 +207,14 @@ def train(run_dir: str | Path, config: RunConfig | None = None, resume: bool = F
     Raises:
         FileExistsError: starting a new run in a directory that already holds one.
         ValueError: resuming with a checkpoint that does not fit (nothing is overwritten).
+        rlgan.io.DirectoryBusyError: another process is writing ``run_dir``.
     """
-    run = Run(run_dir)
+    with DirectoryLock(run_dir):
+        return _train(Run(run_dir), config, resume, steps, progress, stop_at)
+
+
+def _train(run: Run, config: RunConfig | None, resume: bool, steps: int | None, progress: bool,
+           stop_at: int | None) -> dict[str, Any]:
     if resume:
         saved = run.config()
         saved["steps"] = max(saved["steps"], steps or 0)
@@ -218,6 +224,9 @@ def train(run_dir: str | Path, config: RunConfig | None = None, resume: bool = F
         if (run.directory / "config.json").exists():
             raise FileExistsError(f"{run.directory} already holds a run; pass --resume to continue "
                                   "it or choose another --run")
+        if written_entries(run.directory):
+            raise FileExistsError(f"{run.directory} is not empty and holds no run; choose an "
+                                  "empty or new --run")
         saved = {**asdict(config), **config.settings()}
     env = make_env(saved["env_id"], **saved["env_kwargs"])
     eval_env = make_env(saved["env_id"], **saved["env_kwargs"])

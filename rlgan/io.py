@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,7 +62,9 @@ class DirectoryLock:
     """One writer per directory: an exclusive ``flock`` on ``DIR/.lock`` holding the writer's pid.
 
     The kernel releases the lock when its process ends, however it ends, so a lock left by a
-    killed process is simply taken over. Use as a context manager.
+    killed process is simply taken over. A directory the lock created is removed again when
+    nothing but the lock file was written into it (e.g. the writer refused bad input). Use as
+    a context manager, or :meth:`acquire` and :meth:`release`.
 
     Raises:
         DirectoryBusyError: (on enter) another process holds the lock; the message names its pid.
@@ -72,10 +75,13 @@ class DirectoryLock:
     def __init__(self, directory: str | os.PathLike) -> None:
         self.path = Path(directory) / self.FILE
         self._fd: int | None = None
+        self._created = False
 
-    def __enter__(self) -> DirectoryLock:
+    def acquire(self) -> DirectoryLock:
+        """Take the lock (see the class); return ``self``."""
         import fcntl
 
+        self._created = not self.path.parent.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -90,7 +96,37 @@ class DirectoryLock:
         self._fd = fd
         return self
 
+    def release(self) -> None:
+        """Give the lock up (the file stays for the next writer, unless the directory is
+        removed as described in the class)."""
+        if self._fd is None:
+            return
+        if self._created and not written_entries(self.path.parent):
+            self.path.unlink()
+            self.path.parent.rmdir()
+        os.close(self._fd)  # closing releases the flock
+        self._fd = None
+
+    def __enter__(self) -> DirectoryLock:
+        return self.acquire()
+
     def __exit__(self, *exc_info: object) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing releases the flock; the file stays for the next writer
-            self._fd = None
+        self.release()
+
+
+def written_entries(directory: str | os.PathLike) -> list[Path]:
+    """What a directory holds besides its :class:`DirectoryLock` file (a directory holding only
+    the lock counts as empty); an empty list when it does not exist."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return sorted(child for child in directory.iterdir() if child.name != DirectoryLock.FILE)
+
+
+def clear_directory(directory: str | os.PathLike) -> None:
+    """Delete everything in ``directory`` but its lock file (the writer replacing it holds it)."""
+    for child in written_entries(directory):
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()

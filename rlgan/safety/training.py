@@ -31,10 +31,17 @@ from rlgan.data import DatasetError, TransitionDataset
 from rlgan.data.augment import jitter_colours, mirror
 from rlgan.data.outcomes import load_data_metadata, load_outcomes, split_data_episodes
 from rlgan.device import resolve_device
+from rlgan.io import DirectoryLock, written_entries
 from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier, make_pairs, to_unit
 from rlgan.safety.labels import check_doom_horizon, replayed_labels, replayed_outcomes
 from rlgan.safety.metrics import classification_report
-from rlgan.safety.run import CONFIG_FILE, SafetyRunInfo, check_compatible, save_safety_run
+from rlgan.safety.run import (
+    CONFIG_FILE,
+    SafetyRunInfo,
+    check_compatible,
+    read_safety_info,
+    save_safety_run,
+)
 from rlgan.safety.search import NextFramePredictor
 
 
@@ -355,15 +362,33 @@ def train_classifier(data: str | Path, run_dir: str | Path, config: TrainConfig 
         pair counts, held-out ``metrics`` (``real`` and ``generated``), ``seconds``.
 
     Raises:
-        FileExistsError: ``run_dir`` holds a run and ``overwrite`` is False.
-        DatasetError / ValueError: bad data, no unsafe step to learn from, or a world model
-            trained for another env or frame size.
+        FileExistsError: ``run_dir`` holds a run and ``overwrite`` is False, or holds
+            something else.
+        DatasetError / ValueError: bad data, no unsafe step to learn from, a world model
+            trained for another env or frame size, or a ``run_dir`` holding another kind of run.
+        rlgan.io.DirectoryBusyError: another process is writing ``run_dir``.
     """
-    config = config or TrainConfig()
-    data, run_dir = Path(data), Path(run_dir)
-    if (run_dir / CONFIG_FILE).exists() and not overwrite:
-        raise FileExistsError(f"{run_dir} already holds a safety run; pass --overwrite or choose "
-                              "another directory")
+    with DirectoryLock(run_dir):
+        _check_run_dir(Path(run_dir), overwrite)
+        return _train_classifier(Path(data), Path(run_dir), config or TrainConfig(), predictor,
+                                 worldmodel_run, progress)
+
+
+def _check_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """Refuse to write over a safety run (unless ``overwrite``) or over anything else."""
+    if (run_dir / CONFIG_FILE).exists():
+        read_safety_info(run_dir)  # a ValueError unless it is a safety run
+        if not overwrite:
+            raise FileExistsError(f"{run_dir} already holds a safety run; pass --overwrite or "
+                                  "choose another directory")
+    elif written_entries(run_dir):
+        raise FileExistsError(f"{run_dir} is not empty and holds no safety run; choose an empty "
+                              "or new directory")
+
+
+def _train_classifier(data: Path, run_dir: Path, config: TrainConfig,
+                      predictor: NextFramePredictor | None, worldmodel_run: str | Path | None,
+                      progress: bool) -> dict[str, Any]:
     metadata, outcomes = load_data_metadata(data)
     frame_shape = frame_shape_of(metadata, data)
     if predictor is not None:
