@@ -30,6 +30,8 @@ from rlgan.device import resolve_device
 from rlgan.io import DirectoryLock, read_json, write_json, written_entries
 from rlgan.make import make_env, resolve_env_id
 
+#: Keys every run's ``config.json`` holds.
+RUN_KEYS = ["algo", "env_id", "env_kwargs", "steps", "seed", "hyperparameters", "spaces"]
 EVALUATION_FIELDS = ("step", "mean_return", "std_return", "mean_length", "unsafe_per_1000",
                      "episodes", "wall_seconds")
 
@@ -88,7 +90,12 @@ class Run:
         Raises:
             FileNotFoundError / ValueError: not a run directory, or a corrupt one.
         """
-        return read_json(self.directory / "config.json", what="run config")
+        config = read_json(self.directory / "config.json", what="run config")
+        missing = sorted(set(RUN_KEYS) - set(config)) if isinstance(config, dict) else RUN_KEYS
+        if missing:
+            raise ValueError(f"{self.directory} is not a run of rlgan train (its config.json "
+                             f"lacks {', '.join(missing)})")
+        return config
 
     def last_checkpoint(self) -> Path:
         """Directory of the latest complete checkpoint."""

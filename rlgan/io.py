@@ -12,6 +12,21 @@ from pathlib import Path
 from typing import Any
 
 
+def make_directory(path: str | os.PathLike) -> Path:
+    """Create the directory ``path`` and its parents (if missing) and return it.
+
+    Raises:
+        NotADirectoryError: ``path`` or one of its parents is an existing file (named).
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocking = next(parent for parent in (path, *path.parents) if parent.exists())
+        raise NotADirectoryError(f"cannot create the directory {path}: {blocking} is a file") from None
+    return path
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it over ``path``.
@@ -20,7 +35,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     exception the temporary file is removed and ``path`` is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_directory(path.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.tmp.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -82,7 +97,7 @@ class DirectoryLock:
         import fcntl
 
         self._created = not self.path.parent.exists()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        make_directory(self.path.parent)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -73,7 +73,7 @@ class OutcomeWriter:
 
     def __init__(self, root: str | Path, settings: dict[str, Any], resume: bool = False) -> None:
         self.root = Path(root)
-        if not (self.root / METADATA_FILE).exists() and written_entries(self.root):
+        if written_entries(self.root) and not is_outcome_dataset(self.root):
             raise DatasetError(f"{self.root} is not empty and holds no outcome records; choose an "
                                "empty or new directory")
         if (self.root / METADATA_FILE).exists():

@@ -498,6 +498,8 @@ def evaluate_run(run_dir: str | Path, data: str | Path, worldmodel_run: str | Pa
     from rlgan.safety.predictor import load_predictor
     from rlgan.safety.run import load_safety_run
 
+    if max_generated < 1:
+        raise ValueError(f"max_generated (--max-generated) must be >= 1, got {max_generated}")
     device = torch.device(device)
     model, info = load_safety_run(run_dir, device)
     data = Path(data)
