@@ -27,16 +27,26 @@ def make_directory(path: str | os.PathLike) -> Path:
     return path
 
 
+#: Part of the name of :func:`atomic_path`'s temporary files (``.NAME.tmp.XXXXXXXX.SUFFIX``).
+TEMPORARY = ".tmp."
+
+
+def is_temporary(path: Path) -> bool:
+    """Whether ``path`` is a temporary file of :func:`atomic_path` (one a killed writer left)."""
+    return path.name.startswith(".") and TEMPORARY in path.name
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it over ``path``.
 
     The temporary file is in the same directory, so the rename is atomic on POSIX. On an
-    exception the temporary file is removed and ``path`` is untouched.
+    exception the temporary file is removed and ``path`` is untouched; one left by a killed
+    process is ignored by readers and removed by the directory's next :class:`DirectoryLock`.
     """
     path = Path(path)
     make_directory(path.parent)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.tmp.", suffix=path.suffix, dir=path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}{TEMPORARY}", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -77,9 +87,10 @@ class DirectoryLock:
     """One writer per directory: an exclusive ``flock`` on ``DIR/.lock`` holding the writer's pid.
 
     The kernel releases the lock when its process ends, however it ends, so a lock left by a
-    killed process is simply taken over. A directory the lock created is removed again when
-    nothing but the lock file was written into it (e.g. the writer refused bad input). Use as
-    a context manager, or :meth:`acquire` and :meth:`release`.
+    killed process is simply taken over, and the temporary files such a writer left in the
+    directory (:func:`atomic_path`) are removed. A directory the lock created is removed again
+    when nothing but the lock file was written into it (e.g. the writer refused bad input). Use
+    as a context manager, or :meth:`acquire` and :meth:`release`.
 
     Raises:
         DirectoryBusyError: (on enter) another process holds the lock; the message names its pid.
@@ -109,6 +120,9 @@ class DirectoryLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
+        for leftover in self.path.parent.iterdir():
+            if is_temporary(leftover) and leftover.is_file():
+                leftover.unlink()
         return self
 
     def release(self) -> None:
@@ -130,12 +144,13 @@ class DirectoryLock:
 
 
 def written_entries(directory: str | os.PathLike) -> list[Path]:
-    """What a directory holds besides its :class:`DirectoryLock` file (a directory holding only
-    the lock counts as empty); an empty list when it does not exist."""
+    """What a directory holds besides its :class:`DirectoryLock` file and temporary files (a
+    directory holding only those counts as empty); an empty list when it does not exist."""
     directory = Path(directory)
     if not directory.is_dir():
         return []
-    return sorted(child for child in directory.iterdir() if child.name != DirectoryLock.FILE)
+    return sorted(child for child in directory.iterdir()
+                  if child.name != DirectoryLock.FILE and not is_temporary(child))
 
 
 def clear_directory(directory: str | os.PathLike) -> None:

@@ -39,6 +39,7 @@ from rlgan.worldmodel.run import (
     DataInfo,
     RUN_FILE,
     checkpoint_dir,
+    has_checkpoint,
     load_checkpoint,
     load_run_info,
     load_weights,
@@ -270,7 +271,7 @@ def _train(data: Path, run: Path, config: WorldModelConfig, info: DataInfo, cont
                                          betas=(config.beta1, config.beta2))
                   for name, net in (("generator", generator), ("discriminator", discriminator))}
     start, samples_seen, train_seconds, last_checkpoint = 0, 0, 0.0, None
-    if resume:
+    if resume and has_checkpoint(run):  # else it was stopped before its first: start afresh
         done = load_checkpoint(run, generator, discriminator, optimizers)
         start, samples_seen = int(done["step"]), int(done["samples_seen"])
         train_seconds, last_checkpoint = float(done["train_seconds"]), start
