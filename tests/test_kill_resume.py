@@ -80,3 +80,17 @@ def test_temporary_files_of_a_killed_writer_are_ignored_and_cleared(tmp_path):
     with DirectoryLock(tmp_path):
         assert not leftover.exists()
     assert not (tmp_path / RUN_FILE).exists()
+
+
+def test_a_safety_run_stopped_before_its_config_is_trained_again_with_overwrite(tiny_dataset,
+                                                                                tmp_path):
+    from rlgan.safety.run import CONFIG_FILE, WEIGHTS_FILE
+    from rlgan.safety.training import TrainConfig, train_classifier
+
+    config = TrainConfig(steps=2, batch_size=4, device="cpu")
+    train_classifier(tiny_dataset, tmp_path, config, progress=False)
+    (tmp_path / CONFIG_FILE).unlink()  # killed between the weights and config.json
+    with pytest.raises(FileExistsError, match="pass --overwrite"):
+        train_classifier(tiny_dataset, tmp_path, config, progress=False)
+    train_classifier(tiny_dataset, tmp_path, config, overwrite=True, progress=False)
+    assert (tmp_path / CONFIG_FILE).is_file() and (tmp_path / WEIGHTS_FILE).is_file()

@@ -37,6 +37,8 @@ from rlgan.safety.labels import check_doom_horizon, replayed_labels, replayed_ou
 from rlgan.safety.metrics import classification_report
 from rlgan.safety.run import (
     CONFIG_FILE,
+    METRICS_FILE,
+    WEIGHTS_FILE,
     SafetyRunInfo,
     check_compatible,
     read_safety_info,
@@ -376,14 +378,18 @@ def train_classifier(data: str | Path, run_dir: str | Path, config: TrainConfig 
 
 def _check_run_dir(run_dir: Path, overwrite: bool) -> None:
     """Refuse to write over a safety run (unless ``overwrite``) or over anything else."""
+    entries = written_entries(run_dir)
     if (run_dir / CONFIG_FILE).exists():
         read_safety_info(run_dir)  # a ValueError unless it is a safety run
         if not overwrite:
             raise FileExistsError(f"{run_dir} already holds a safety run; pass --overwrite or "
                                   "choose another directory")
-    elif written_entries(run_dir):
+    elif any(entry.name not in (WEIGHTS_FILE, METRICS_FILE) for entry in entries):
         raise FileExistsError(f"{run_dir} is not empty and holds no safety run; choose an empty "
                               "or new directory")
+    elif entries and not overwrite:  # weights written, then stopped before config.json
+        raise FileExistsError(f"{run_dir} holds a safety run stopped before its first "
+                              "checkpoint was complete; pass --overwrite to train it again")
 
 
 def _train_classifier(data: Path, run_dir: Path, config: TrainConfig,
