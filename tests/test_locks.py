@@ -73,3 +73,23 @@ def test_a_refused_writer_leaves_no_directory_behind(tmp_path):
     with pytest.raises(FileNotFoundError, match="run config not found"):
         train(tmp_path / "missing", resume=True, progress=False)
     assert not (tmp_path / "missing").exists()
+
+
+@pytest.mark.slow
+def test_under_torchrun_every_rank_refuses_a_busy_run_and_none_hangs(tiny_dataset, tmp_path):
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+               "--standalone", "-m", "rlgan", "worldmodel", "train", "--data", str(tiny_dataset),
+               "--run-dir", str(run), "--steps", "2", "--batch-size", "4", "--device", "cpu",
+               "--set", "base_width=8", "--no-progress"]
+    with DirectoryLock(run):
+        done = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                              capture_output=True, text=True, timeout=300)
+        assert written_entries(run) == []
+    assert done.returncode != 0  # torchrun's own code when its workers fail
+    refusal = f"is being written by process {os.getpid()}"
+    assert done.stderr.count(refusal) == 2, done.stderr  # both ranks (lines may interleave)
+    assert done.stderr.count("exitcode  : 2") == 2  # (the traceback after it is torchrun's)
