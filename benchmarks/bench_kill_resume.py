@@ -3,8 +3,11 @@ killed with SIGKILL at random points, then resumed with ``--resume``.
 
     python benchmarks/bench_kill_resume.py [--trials 20] [--jobs 2] [--seed 0] [--commands ...]
 
-Each command runs once uninterrupted (its duration D, start-up included), then ``--trials``
-times killed after a delay drawn uniformly from [0, D] and resumed to the end. A run counts as
+Each command runs once uninterrupted: its duration D (start-up included) and the time F its
+first checkpoint or shard appeared. Then it runs ``--trials`` times, killed at a random point
+and resumed to the end: half the kill points are drawn uniformly from [0, D] after the start
+(many fall before anything is finished), half from [0, D - F] after the first checkpoint or
+shard appears (all fall while finished work is on disk). A run counts as
 resumed complete when the resumed run exits 0 and its output is whole and readable (every
 checkpoint, shard and checksum) and holds at least what was finished when it was killed; it
 counts as lost otherwise. When the kill came before anything resumable was written (``--resume``
@@ -247,6 +250,23 @@ def _last_line(directory: Path) -> str:
     return lines[-1] if lines else ""
 
 
+def reference(command: Command, data: Path, directory: Path) -> tuple[float, float]:
+    """Run ``command`` uninterrupted; return its duration and when its progress file appeared
+    (seconds after the start)."""
+    directory.mkdir(parents=True)
+    out = directory / "out"
+    process = rlgan(command.argv(data, out), directory)
+    began, first = time.perf_counter(), None
+    while process.poll() is None:
+        if first is None and (out / command.progress_file).exists():
+            first = time.perf_counter() - began
+        time.sleep(0.02)
+    duration = time.perf_counter() - began
+    if process.returncode != 0:
+        raise RuntimeError(f"{command.name} failed uninterrupted: {_last_line(directory)}")
+    return duration, duration if first is None else first
+
+
 def make_data(directory: Path) -> Path:
     """The world model's training data: 160 driving transitions."""
     data = directory / "data"
@@ -268,28 +288,29 @@ def main() -> int:
     rows, lost = [], 0
     for key in args.commands:
         command = COMMANDS[key]
-        reference = root / key / "reference"
-        began = time.perf_counter()
-        reference.mkdir(parents=True)
-        if finish(command.argv(data, reference / "out"), reference) != 0:
-            raise RuntimeError(f"{command.name} failed uninterrupted: {_last_line(reference)}")
-        duration = time.perf_counter() - began
-        delays = [rng.uniform(0, duration) for _ in range(args.trials)]
+        duration, first = reference(command, data, root / key / "reference")
+        points = [(rng.uniform(0, duration), False) if number % 2 == 0
+                  else (rng.uniform(0, duration - first), True) for number in range(args.trials)]
         with ThreadPoolExecutor(args.jobs) as pool:
-            trials = list(pool.map(lambda item: trial(command, data, root / key / str(item[0]),
-                                                      item[1]), enumerate(delays)))
+            trials = list(pool.map(
+                lambda item: trial(command, data, root / key / str(item[0]), *item[1]),
+                enumerate(points)))
         for number, result in enumerate(trials):
             if result.lost:
-                print(f"{command.name}, kill {number} at {delays[number]:.2f} s: {result.problem}",
-                      file=sys.stderr)
+                delay, after_progress_file = points[number]
+                since = "its first checkpoint or shard" if after_progress_file else "the start"
+                print(f"{command.name}, kill {number} {delay:.2f} s after {since}: "
+                      f"{result.problem}", file=sys.stderr)
         lost += sum(result.lost for result in trials)
         rows.append((command.name, str(len(trials)), str(sum(result.killed for result in trials)),
+                     str(sum(result.finished_at_kill > 0 for result in trials)),
                      str(sum(result.lost for result in trials)),
                      str(sum(not result.lost for result in trials)),
                      str(sum(result.started_again for result in trials)),
-                     f"{duration:.1f}"))
-    print(table(rows, ("command", "kill points tried", "killed before the end", "runs lost",
-                       "runs resumed complete", "of which started again", "uninterrupted [s]")))
+                     f"{first:.1f} / {duration:.1f}"))
+    print(table(rows, ("command", "kill points tried", "killed before the end",
+                       "killed with finished work on disk", "runs lost", "runs resumed complete",
+                       "of which started again", "uninterrupted: first save / end [s]")))
     print(f"\n{machine()}; python benchmarks/bench_kill_resume.py --trials {args.trials} "
           f"--jobs {args.jobs} --seed {args.seed}")
     shutil.rmtree(root)
