@@ -8,11 +8,16 @@ Layout of ``--run DIR``::
     best/                   a copy of the checkpoint with the best evaluation return
     evaluations.csv         step, mean_return, std_return, mean_length, unsafe_per_1000, ...
     tb/                     TensorBoard logs
+
+Every file is written to a temporary name and renamed, and ``best/`` is swapped in by renames,
+so a run killed at any moment resumes (``resume=True``) from its latest checkpoint, or from
+the start when it had none; evaluations after that checkpoint are dropped and measured again.
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,9 +32,11 @@ from tqdm import tqdm
 from rlgan.agents.evaluation import Act, evaluate
 from rlgan.agents.hyperparams import hyperparameters
 from rlgan.device import resolve_device
-from rlgan.io import read_json, write_json
+from rlgan.io import DirectoryLock, atomic_write, read_json, write_json, written_entries
 from rlgan.make import make_env, resolve_env_id
 
+#: Keys every run's ``config.json`` holds.
+RUN_KEYS = ["algo", "env_id", "env_kwargs", "steps", "seed", "hyperparameters", "spaces"]
 EVALUATION_FIELDS = ("step", "mean_return", "std_return", "mean_length", "unsafe_per_1000",
                      "episodes", "wall_seconds")
 
@@ -88,7 +95,16 @@ class Run:
         Raises:
             FileNotFoundError / ValueError: not a run directory, or a corrupt one.
         """
-        return read_json(self.directory / "config.json", what="run config")
+        config = read_json(self.directory / "config.json", what="run config")
+        missing = sorted(set(RUN_KEYS) - set(config)) if isinstance(config, dict) else RUN_KEYS
+        if missing:
+            raise ValueError(f"{self.directory} is not a run of rlgan train (its config.json "
+                             f"lacks {', '.join(missing)})")
+        return config
+
+    def has_checkpoint(self) -> bool:
+        """Whether a checkpoint was committed (a run killed before its first has none)."""
+        return (self.checkpoints / "last.json").is_file()
 
     def last_checkpoint(self) -> Path:
         """Directory of the latest complete checkpoint."""
@@ -119,14 +135,49 @@ class Run:
         with open(path, newline="") as file:
             return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(file)]
 
-    def append_evaluation(self, row: dict[str, float]) -> None:
-        path = self.directory / "evaluations.csv"
-        new = not path.exists()
-        with open(path, "a", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=EVALUATION_FIELDS)
-            if new:
+    def write_evaluations(self, rows: list[dict[str, float]]) -> None:
+        """Replace ``evaluations.csv`` by ``rows`` atomically."""
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "w", newline="") as file:
+                writer = csv.DictWriter(file, fieldnames=EVALUATION_FIELDS)
                 writer.writeheader()
-            writer.writerow({k: row[k] for k in EVALUATION_FIELDS})
+                writer.writerows({k: row[k] for k in EVALUATION_FIELDS} for row in rows)
+
+        atomic_write(self.directory / "evaluations.csv", write)
+
+    def append_evaluation(self, row: dict[str, float]) -> None:
+        self.write_evaluations([*self.evaluations(), row])
+
+    def best_return(self) -> float:
+        """Mean return of ``best/`` (-inf before the first evaluation)."""
+        path = self.directory / "best" / "evaluation.json"
+        return float(read_json(path, "best evaluation")["mean_return"]) if path.is_file() else -np.inf
+
+    def resume_evaluations(self, step: int) -> None:
+        """Make the evaluations agree with the checkpoint at ``step`` a resumed run starts from:
+        drop those made after it, and keep it as ``best/`` when its evaluation is the best and
+        an interruption came before ``best/`` was updated."""
+        rows = [row for row in self.evaluations() if row["step"] <= step]
+        self.write_evaluations(rows)
+        if rows and rows[-1]["step"] == step and rows[-1]["mean_return"] > self.best_return():
+            self.keep_best(self.last_checkpoint(), rows[-1])
+
+    def keep_best(self, checkpoint: Path, evaluation: dict[str, float]) -> None:
+        """Make ``best/`` a copy of ``checkpoint`` with its ``evaluation.json``: copied beside it,
+        then swapped in by renames (between the two, ``best/`` is missing and readers take the
+        last checkpoint)."""
+        best, tmp, old = (self.directory / name for name in ("best", ".best.tmp", ".best.old"))
+        for leftover in (tmp, old):
+            if leftover.exists():
+                shutil.rmtree(leftover)
+        shutil.copytree(checkpoint, tmp)
+        write_json(tmp / "evaluation.json", evaluation)
+        if best.exists():
+            os.replace(best, old)
+        os.replace(tmp, best)
+        if old.exists():
+            shutil.rmtree(old)
 
 
 def build_agent(config: dict[str, Any], env: gymnasium.Env, device: str) -> Any:
@@ -207,8 +258,14 @@ def train(run_dir: str | Path, config: RunConfig | None = None, resume: bool = F
     Raises:
         FileExistsError: starting a new run in a directory that already holds one.
         ValueError: resuming with a checkpoint that does not fit (nothing is overwritten).
+        rlgan.io.DirectoryBusyError: another process is writing ``run_dir``.
     """
-    run = Run(run_dir)
+    with DirectoryLock(run_dir):
+        return _train(Run(run_dir), config, resume, steps, progress, stop_at)
+
+
+def _train(run: Run, config: RunConfig | None, resume: bool, steps: int | None, progress: bool,
+           stop_at: int | None) -> dict[str, Any]:
     if resume:
         saved = run.config()
         saved["steps"] = max(saved["steps"], steps or 0)
@@ -218,6 +275,9 @@ def train(run_dir: str | Path, config: RunConfig | None = None, resume: bool = F
         if (run.directory / "config.json").exists():
             raise FileExistsError(f"{run.directory} already holds a run; pass --resume to continue "
                                   "it or choose another --run")
+        if written_entries(run.directory):
+            raise FileExistsError(f"{run.directory} is not empty and holds no run; choose an "
+                                  "empty or new --run")
         saved = {**asdict(config), **config.settings()}
     env = make_env(saved["env_id"], **saved["env_kwargs"])
     eval_env = make_env(saved["env_id"], **saved["env_kwargs"])
@@ -228,10 +288,10 @@ def train(run_dir: str | Path, config: RunConfig | None = None, resume: bool = F
                          f"gives {spaces}")
     saved["spaces"] = spaces
     agent = build_agent(saved, env, str(device))
-    if resume:
+    if resume and run.has_checkpoint():
         load_agent_into(agent, saved["algo"], run.last_checkpoint())
-    else:
-        run.directory.mkdir(parents=True, exist_ok=True)
+    if resume:
+        run.resume_evaluations(agent.num_timesteps)
     write_json(run.directory / "config.json", saved)
     print(f"training {saved['algo']} on {saved['env_id']} on device {device}"
           + (f", resuming at step {agent.num_timesteps}" if resume else ""))
@@ -243,7 +303,7 @@ def train(run_dir: str | Path, config: RunConfig | None = None, resume: bool = F
         from stable_baselines3.common.logger import configure
 
         agent.set_logger(configure(str(run.directory / "tb"), ["tensorboard"]))
-    best = max((row["mean_return"] for row in run.evaluations()), default=-np.inf)
+    best = run.best_return()
     start, total = agent.num_timesteps, saved["steps"]
     bar = tqdm(total=total, initial=start, desc=f"{saved['algo']} {saved['env_id']}", unit="step",
                disable=not progress)
@@ -268,10 +328,7 @@ def train(run_dir: str | Path, config: RunConfig | None = None, resume: bool = F
         last = run.commit_checkpoint(agent.num_timesteps, lambda d: save_agent(agent, saved["algo"], d))
         if result["mean_return"] > best:
             best = result["mean_return"]
-            if (run.directory / "best").exists():
-                shutil.rmtree(run.directory / "best")
-            shutil.copytree(last, run.directory / "best")
-            write_json(run.directory / "best" / "evaluation.json", row)
+            run.keep_best(last, row)
     bar.close()
     writer.close()
     return {k: v for k, v in result.items() if k != "frames"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,17 +13,32 @@ from rlgan.io import atomic_path
 VIDEO_SUFFIXES = (".mp4", ".gif")
 
 
+def check_video_path(path: str | os.PathLike) -> Path:
+    """Return ``path`` as a ``Path`` if a video can be written there: a suffix of
+    :data:`VIDEO_SUFFIXES` and no existing file in place of a parent directory.
+
+    Raises:
+        ValueError: an unsupported suffix, or a parent that is a file.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        raise ValueError(f"unsupported video file {path.name!r}; use one of {VIDEO_SUFFIXES}")
+    existing = next(parent for parent in path.parents if parent.exists())
+    if not existing.is_dir():
+        raise ValueError(f"cannot write the video {path}: {existing} is a file, not a directory")
+    return path
+
+
 def write_video(path: str | Path, frames: Sequence[np.ndarray], fps: int = 15) -> Path:
     """Write ``frames`` (each ``(H, W, 3)`` uint8) to ``path`` atomically and return the path.
 
     ``.mp4`` is H.264 through imageio's bundled ffmpeg; ``.gif`` is written with Pillow.
 
     Raises:
-        ValueError: no frames, frames of different shapes, or an unsupported suffix.
+        ValueError: no frames, frames of different shapes, or a path :func:`check_video_path`
+            refuses.
     """
-    path = Path(path)
-    if path.suffix.lower() not in VIDEO_SUFFIXES:
-        raise ValueError(f"unsupported video file {path.name!r}; use one of {VIDEO_SUFFIXES}")
+    path = check_video_path(path)
     if len(frames) == 0:
         raise ValueError("no frames to write")
     stack = np.stack([np.asarray(frame, dtype=np.uint8) for frame in frames])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 
 import numpy as np
@@ -13,7 +14,7 @@ import torch
 from rlgan.config import build_config, check_choice, check_types, option_types, parse_kv, parse_value
 from rlgan.data import DatasetError, TransitionDataset, TransitionWriter, load_metadata, split_episodes
 from rlgan.data.record import dataset_summary, make_policy, record
-from rlgan.io import write_json
+from rlgan.io import DirectoryBusyError, write_json
 from rlgan.video import write_video
 from toy_envs import MovingSquareEnv
 
@@ -98,6 +99,9 @@ def test_interrupted_recording_keeps_finished_shards_and_resumes(tmp_path):
         record(env, crashing_policy, writer, 100, progress=False)
     assert load_metadata(tmp_path / "data")["transitions"] == 10
     assert len(TransitionDataset(tmp_path / "data")) == 10
+    with pytest.raises(DirectoryBusyError, match=f"process {os.getpid()}"):
+        TransitionWriter(tmp_path / "data", METADATA, resume=True)  # the open writer holds it
+    writer._lock.release()  # as the kernel does when a killed recorder's process ends
     with pytest.raises(DatasetError, match="already holds a dataset"):
         TransitionWriter(tmp_path / "data", METADATA)
     record_toy(tmp_path / "data", steps=7, resume=True)

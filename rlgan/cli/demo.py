@@ -66,18 +66,22 @@ def has_display() -> bool:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from rlgan.config import check_choice
     from rlgan.demo.evaluation import evaluate
     from rlgan.demo.pipeline import TRAIN_MAP, train_demo_shield
     from rlgan.demo.report import plot_rows, prediction_samples, removed_text, write_report
     from rlgan.demo.showcase import Window, run_showcase
     from rlgan.demo.weights import BUNDLED, DemoWeights
     from rlgan.device import resolve_device
+    from rlgan.envs.driving.config import MAPS
     from rlgan.video import write_video
 
     if args.episodes < 1 or args.max_steps < 1 or args.show_steps < 0:
         raise ValueError("--episodes and --max-steps must be >= 1 and --show-steps >= 0")
     if args.from_scratch and args.weights:
         raise ValueError("--from-scratch trains new weights; leave out --weights")
+    for name in args.maps:
+        check_choice("map", name, MAPS)
     began = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -29,10 +29,12 @@ def run(args: argparse.Namespace) -> int:
     from rlgan.agents.evaluation import evaluate, random_policy, scripted_policy
     from rlgan.agents.training import Run, load_trained
     from rlgan.make import make_env
-    from rlgan.video import write_video
+    from rlgan.video import check_video_path, write_video
 
     if bool(args.run) == bool(args.agent):
         raise ValueError("give exactly one of --run DIR or --agent random|scripted")
+    if args.video:
+        check_video_path(args.video)
     if args.run:
         config = Run(args.run).config()
         env_id = args.env or config["env_id"]

@@ -29,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
     from rlgan.data.record import make_policy, record
     from rlgan.make import make_env
 
+    if args.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {args.steps}")
     env_id = GAME_IDS[args.name]
     env_kwargs = env_kwargs_from(args)
     env = make_env(env_id, render_mode="human", **env_kwargs)

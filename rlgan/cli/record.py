@@ -33,12 +33,14 @@ def run(args: argparse.Namespace) -> int:
     from rlgan.data.format import TransitionWriter
     from rlgan.data.record import dataset_summary, make_policy, record
     from rlgan.make import make_env, resolve_env_id
-    from rlgan.video import write_video
+    from rlgan.video import check_video_path, write_video
 
     env_id = resolve_env_id(args.env)
     env_kwargs = env_kwargs_from(args)
     if args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    if args.video:
+        check_video_path(args.video)
     render_mode = "human" if args.policy == "human" else ("rgb_array" if args.video else None)
     env = make_env(env_id, render_mode=render_mode, **env_kwargs)
     policy = make_policy(args.policy, env, seed=args.seed, epsilon=args.epsilon)

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         result = train(args.run, resume=True, steps=args.steps, progress=not args.no_progress)
     else:
-        if not (args.algo and args.env and args.steps):
+        if args.algo is None or args.env is None or args.steps is None:
             raise ValueError("a new run needs --algo, --env and --steps")
         config = RunConfig(algo=args.algo, env_id=args.env, steps=args.steps, seed=args.seed,
                            env_kwargs=env_kwargs_from(args), hp_overrides=parse_kv(args.hp),

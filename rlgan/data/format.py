@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from rlgan.io import atomic_path, read_json, write_json
+from rlgan.io import DirectoryLock, atomic_path, read_json, write_json, written_entries
 
 FORMAT_NAME = "rlgan-transitions"
 FORMAT_VERSION = 1
@@ -45,6 +45,9 @@ def file_sha256(path: Path) -> str:
 class TransitionWriter:
     """Buffer transitions and write them as atomic shards of ``shard_size`` transitions.
 
+    The writer holds ``root``'s :class:`rlgan.io.DirectoryLock` from its creation until
+    :meth:`close`, so one process at a time writes a dataset.
+
     Args:
         root: dataset directory (created).
         metadata: env id, env kwargs, seed, policy, ``obs_shape``, ``n_actions``, ... (JSON).
@@ -52,8 +55,9 @@ class TransitionWriter:
         resume: continue a dataset already in ``root`` (its metadata must match).
 
     Raises:
-        DatasetError: ``root`` already holds a dataset and ``resume`` is False, or the existing
-            dataset was recorded with different settings.
+        DatasetError: ``root`` already holds a dataset and ``resume`` is False, the existing
+            dataset was recorded with different settings, or ``root`` holds something else.
+        rlgan.io.DirectoryBusyError: another process is writing ``root``.
     """
 
     def __init__(self, root: str | Path, metadata: dict[str, Any], shard_size: int = 1000,
@@ -63,7 +67,18 @@ class TransitionWriter:
         self.root = Path(root)
         self.shard_size = shard_size
         self._buffer: dict[str, list] = {name: [] for name in FIELDS}
+        self._lock = DirectoryLock(self.root).acquire()
+        try:
+            self._open(metadata, resume)
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _open(self, metadata: dict[str, Any], resume: bool) -> None:
         existing = self.root / METADATA_FILE
+        if not existing.exists() and written_entries(self.root):
+            raise DatasetError(f"{self.root} is not empty and holds no dataset; choose an empty "
+                               "or new directory")
         if existing.exists():
             if not resume:
                 raise DatasetError(
@@ -126,8 +141,11 @@ class TransitionWriter:
         self._buffer = {field: [] for field in FIELDS}
 
     def close(self) -> None:
-        """Flush the last partial shard."""
-        self.flush()
+        """Flush the last partial shard and release the directory."""
+        try:
+            self.flush()
+        finally:
+            self._lock.release()
 
 
 def recording_entry(metadata: dict[str, Any], first_episode: int) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from torch.utils.data import Dataset
 
 from rlgan.data.format import DatasetError, file_sha256, load_metadata, read_format_metadata, read_npz_shard
 from rlgan.data.torch_dataset import split_episode_ids, split_episodes
-from rlgan.io import atomic_path, read_json, write_json
+from rlgan.io import atomic_path, read_json, write_json, written_entries
 
 FORMAT_NAME = "rlgan-outcomes"
 FORMAT_VERSION = 1
@@ -73,6 +73,9 @@ class OutcomeWriter:
 
     def __init__(self, root: str | Path, settings: dict[str, Any], resume: bool = False) -> None:
         self.root = Path(root)
+        if written_entries(self.root) and not is_outcome_dataset(self.root):
+            raise DatasetError(f"{self.root} is not empty and holds no outcome records; choose an "
+                               "empty or new directory")
         if (self.root / METADATA_FILE).exists():
             if not resume:
                 raise DatasetError(f"{self.root} already holds outcome records; pass --resume to "

@@ -15,6 +15,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from rlgan.io import written_entries
 from rlgan.pipeline.shield_dir import ShieldDir
 
 BUNDLED = Path(__file__).parent / "bundled"
@@ -53,12 +54,21 @@ class DemoWeights:
                     "with: rlgan demo --from-scratch")
 
     def export(self, destination: str | Path) -> DemoWeights:
-        """Copy the inference files into ``destination`` (replacing it) and return it there."""
+        """Copy the inference files into ``destination`` (replacing the weights there) and
+        return it there.
+
+        Raises:
+            FileNotFoundError: a part of these weights is missing.
+            FileExistsError: ``destination`` holds something other than demo weights.
+        """
         from rlgan.agents.training import Run
         from rlgan.worldmodel.run import checkpoint_dir
 
         self.check()
         target = DemoWeights(Path(destination))
+        if written_entries(target.root) and not (target.agent / "config.json").is_file():
+            raise FileExistsError(f"{target.root} is not empty and holds no demo weights; export "
+                                  "into an empty or new directory")
         if target.root.exists():
             shutil.rmtree(target.root)
         source, shield = self.shield, target.shield

@@ -11,7 +11,6 @@ the world model also carry on inside their stage); a finished run is refused unl
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-from rlgan.io import DirectoryLock
+from rlgan.io import DirectoryLock, clear_directory, written_entries
 from rlgan.pipeline.report import write_report
 from rlgan.pipeline.settings import SETTINGS_FILE, STAGES, ShieldSettings, load_settings, save_settings
 from rlgan.pipeline.shield_dir import ShieldDir
@@ -88,11 +87,12 @@ def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
 def _prepare(shield: ShieldDir, settings: ShieldSettings, resume: bool, overwrite: bool) -> None:
     """Start, resume or replace the run in the locked directory, or refuse (see the module)."""
     root = shield.root
+    holds_run = (root / SETTINGS_FILE).is_file()
+    if written_entries(root) and not holds_run:
+        raise FileExistsError(f"{root} is not empty and holds no shield run; choose another directory")
     if overwrite:
-        for child in root.iterdir():
-            if child.name != DirectoryLock.FILE:
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
-    elif (root / SETTINGS_FILE).is_file():
+        clear_directory(root)
+    elif holds_run:
         finished = [stage for stage in STAGES if stage in shield.progress()]
         if len(finished) == len(STAGES):
             raise FileExistsError(f"{root} holds a finished shield; pass --overwrite to train it again")
@@ -105,8 +105,6 @@ def _prepare(shield: ShieldDir, settings: ShieldSettings, resume: bool, overwrit
             raise ValueError(f"cannot resume {root} with other settings: {'; '.join(different)}")
     elif resume:
         raise FileNotFoundError(f"nothing to resume: {root} holds no shield run")
-    elif any(child.name != DirectoryLock.FILE for child in root.iterdir()):
-        raise FileExistsError(f"{root} is not empty and holds no shield run; choose another directory")
     save_settings(root, settings)
 
 

@@ -111,7 +111,12 @@ def compare(env: gymnasium.Env, make_policy: Callable[[], Policy], shields: dict
         finished: rows measured before (by name), taken as they are: every row drives the
             same seeds, so a comparison interrupted between rows resumes exactly.
         on_row: called with each newly measured row (e.g. to save it).
+
+    Raises:
+        ValueError: ``episodes`` < 1.
     """
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
     rows = []
     for name, shield in {"agent": None, **shields}.items():
         if finished and name in finished:

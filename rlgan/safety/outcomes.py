@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from rlgan.data.outcomes import OutcomeWriter
 from rlgan.data.replay import step_outcomes
+from rlgan.io import DirectoryLock
 from rlgan.safety.labels import check_doom_horizon, doom_oracle
 
 #: ``(observations (N, ...), rng) -> actions (N,)``; ``rng`` is the batch's own generator.
@@ -236,6 +237,7 @@ def collect_outcomes(env_id: str, env_kwargs: dict[str, Any], agent: str, out: s
             no ``get_states()``, an agent trained on another env, or a variant that repeats a
             key of ``env_kwargs``.
         FileNotFoundError: ``agent`` is not a run directory, ``random`` or ``scripted``.
+        rlgan.io.DirectoryBusyError: another process is writing ``out``.
     """
     config = config or OutcomeConfig()
     variants = [dict(variant) for variant in variants]
@@ -254,14 +256,15 @@ def collect_outcomes(env_id: str, env_kwargs: dict[str, Any], agent: str, out: s
                     "n_actions": int(env.action_space.n), "config": _settings(config)}
         if variants:
             settings["variants"] = variants
-        writer = OutcomeWriter(out, settings, resume)
-        n_shards = -(-config.episodes // config.num_envs)
-        for shard in tqdm(range(writer.finished_shards, n_shards), desc="outcomes", unit="shard",
-                          disable=not progress):
-            sim = simulators[shard % len(simulators)]
-            rng = np.random.default_rng([config.seed, shard])
-            kept = _run_batch(sim.venv, sim.policy, shard * config.num_envs, config, rng)
-            writer.write(_label(sim.env, kept, sim.oracle, config.history))
+        with DirectoryLock(out):
+            writer = OutcomeWriter(out, settings, resume)
+            n_shards = -(-config.episodes // config.num_envs)
+            for shard in tqdm(range(writer.finished_shards, n_shards), desc="outcomes",
+                              unit="shard", disable=not progress):
+                sim = simulators[shard % len(simulators)]
+                rng = np.random.default_rng([config.seed, shard])
+                kept = _run_batch(sim.venv, sim.policy, shard * config.num_envs, config, rng)
+                writer.write(_label(sim.env, kept, sim.oracle, config.history))
     finally:
         for sim in simulators:
             sim.close()

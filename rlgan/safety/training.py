@@ -31,12 +31,21 @@ from rlgan.data import DatasetError, TransitionDataset
 from rlgan.data.augment import jitter_colours, mirror
 from rlgan.data.outcomes import load_data_metadata, load_outcomes, split_data_episodes
 from rlgan.device import resolve_device
+from rlgan.io import DirectoryLock, written_entries
 from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier, make_pairs
-from rlgan.worldmodel.frames import to_uint8, to_unit
 from rlgan.safety.labels import check_doom_horizon, replayed_labels, replayed_outcomes
 from rlgan.safety.metrics import classification_report
-from rlgan.safety.run import CONFIG_FILE, SafetyRunInfo, check_compatible, save_safety_run
+from rlgan.safety.run import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    WEIGHTS_FILE,
+    SafetyRunInfo,
+    check_compatible,
+    read_safety_info,
+    save_safety_run,
+)
 from rlgan.safety.search import NextFramePredictor
+from rlgan.worldmodel.frames import to_uint8, to_unit
 
 
 COUNTERFACTUAL_FRAMES = ("generated", "real", "both")
@@ -356,15 +365,37 @@ def train_classifier(data: str | Path, run_dir: str | Path, config: TrainConfig 
         pair counts, held-out ``metrics`` (``real`` and ``generated``), ``seconds``.
 
     Raises:
-        FileExistsError: ``run_dir`` holds a run and ``overwrite`` is False.
-        DatasetError / ValueError: bad data, no unsafe step to learn from, or a world model
-            trained for another env or frame size.
+        FileExistsError: ``run_dir`` holds a run and ``overwrite`` is False, or holds
+            something else.
+        DatasetError / ValueError: bad data, no unsafe step to learn from, a world model
+            trained for another env or frame size, or a ``run_dir`` holding another kind of run.
+        rlgan.io.DirectoryBusyError: another process is writing ``run_dir``.
     """
-    config = config or TrainConfig()
-    data, run_dir = Path(data), Path(run_dir)
-    if (run_dir / CONFIG_FILE).exists() and not overwrite:
-        raise FileExistsError(f"{run_dir} already holds a safety run; pass --overwrite or choose "
-                              "another directory")
+    with DirectoryLock(run_dir):
+        _check_run_dir(Path(run_dir), overwrite)
+        return _train_classifier(Path(data), Path(run_dir), config or TrainConfig(), predictor,
+                                 worldmodel_run, progress)
+
+
+def _check_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """Refuse to write over a safety run (unless ``overwrite``) or over anything else."""
+    entries = written_entries(run_dir)
+    if (run_dir / CONFIG_FILE).exists():
+        read_safety_info(run_dir)  # a ValueError unless it is a safety run
+        if not overwrite:
+            raise FileExistsError(f"{run_dir} already holds a safety run; pass --overwrite or "
+                                  "choose another directory")
+    elif any(entry.name not in (WEIGHTS_FILE, METRICS_FILE) for entry in entries):
+        raise FileExistsError(f"{run_dir} is not empty and holds no safety run; choose an empty "
+                              "or new directory")
+    elif entries and not overwrite:  # weights written, then stopped before config.json
+        raise FileExistsError(f"{run_dir} holds a safety run stopped before its first "
+                              "checkpoint was complete; pass --overwrite to train it again")
+
+
+def _train_classifier(data: Path, run_dir: Path, config: TrainConfig,
+                      predictor: NextFramePredictor | None, worldmodel_run: str | Path | None,
+                      progress: bool) -> dict[str, Any]:
     metadata, outcomes = load_data_metadata(data)
     frame_shape = frame_shape_of(metadata, data)
     if predictor is not None:
@@ -474,6 +505,8 @@ def evaluate_run(run_dir: str | Path, data: str | Path, worldmodel_run: str | Pa
     from rlgan.safety.predictor import load_predictor
     from rlgan.safety.run import load_safety_run
 
+    if max_generated < 1:
+        raise ValueError(f"max_generated (--max-generated) must be >= 1, got {max_generated}")
     device = torch.device(device)
     model, info = load_safety_run(run_dir, device)
     data = Path(data)

@@ -106,12 +106,12 @@ class WorldModelConfig:
                 raise ValueError(f"{name} must be a positive multiple of 16 (the generator halves "
                                  f"the frame 4 times), got {value!r}")
         positive = ("channels", "n_actions", "history", "base_width", "action_dim", "d_steps",
-                    "batch_size", "log_every", "sample_every", "checkpoint_every")
+                    "batch_size", "log_every", "sample_every", "checkpoint_every", "steps")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        for name in ("z_dim", "adv_warmup", "steps", "seed"):
+        for name in ("z_dim", "adv_warmup", "seed"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {value!r}")

@@ -8,12 +8,16 @@ GPUs; without it the same code runs as a single process of rank 0.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
 from rlgan.device import resolve_device
+from rlgan.io import DirectoryBusyError, DirectoryLock
 
 
 @dataclass(frozen=True)
@@ -77,3 +81,29 @@ def barrier(context: Distributed) -> None:
     """Wait for every rank (no-op for a single process)."""
     if context.enabled:
         dist.barrier()
+
+
+@contextmanager
+def main_rank_lock(context: Distributed, directory: str | Path) -> Iterator[None]:
+    """Rank 0 holds ``directory``'s :class:`rlgan.io.DirectoryLock` for the block (only it
+    writes); when another process holds it, every rank raises, so none waits for the others.
+
+    Raises:
+        rlgan.io.DirectoryBusyError: another process is writing ``directory`` (on every rank).
+    """
+    lock = DirectoryLock(directory) if context.is_main else None
+    refusal = [None]
+    if lock is not None:
+        try:
+            lock.acquire()
+        except DirectoryBusyError as error:
+            refusal[0] = str(error)
+    if context.enabled:
+        dist.broadcast_object_list(refusal, src=0)
+    if refusal[0] is not None:
+        raise DirectoryBusyError(refusal[0])
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()

@@ -99,11 +99,13 @@ def run_dream_window(run: str | Path, env_id: str | None = None,
     from rlgan.data.record import make_policy
     from rlgan.keyboard import StopPlaying
     from rlgan.make import make_env
-    from rlgan.video import write_video
+    from rlgan.video import check_video_path, write_video
 
     if scale < 1 or sync_every < 0 or (steps is not None and steps < 1):
         raise ValueError(f"need scale >= 1, sync_every >= 0 and steps >= 1, got scale={scale}, "
                          f"sync_every={sync_every}, steps={steps}")
+    if video:
+        check_video_path(video)
     model = WorldModel.load(run, device)
     env_id = env_id or model.env_id
     base_kwargs = model.env_kwargs if env_id == model.env_id else {}

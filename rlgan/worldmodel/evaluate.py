@@ -201,6 +201,11 @@ def evaluate_run(run: str | Path, data: str | Path, env_id: str | None = None,
     Raises:
         ValueError / FileNotFoundError / rlgan.data.DatasetError: mismatched or bad inputs.
     """
+    for name, value, least in (("max_samples (--samples)", max_samples, 1),
+                               ("states (--states)", states, 0), ("depth (--depth)", depth, 1),
+                               ("rollouts_count", rollouts_count, 1)):
+        if value < least:
+            raise ValueError(f"{name} must be >= {least}, got {value}")
     model = WorldModel.load(run, device)
     identity = dataset_identity(data)
     model.check_compatible(f"dataset {data}", identity["env_id"], identity["frame_shape"],

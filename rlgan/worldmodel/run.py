@@ -149,11 +149,22 @@ def checkpoint_dir(run_dir: str | Path) -> Path:
     raise FileNotFoundError(f"world-model run {run_dir} has no checkpoint yet")
 
 
+def has_checkpoint(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` holds a complete checkpoint (a run stopped before its first has none)."""
+    try:
+        checkpoint_dir(run_dir)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def save_checkpoint(run_dir: str | Path, generator: nn.Module, discriminator: nn.Module,
                     optimizers: dict[str, torch.optim.Optimizer], progress: dict[str, Any]) -> None:
     """Write a complete checkpoint and swap it in atomically (see the module docstring)."""
     run_dir = Path(run_dir)
     tmp, old, final = run_dir / _TMP_DIR, run_dir / _OLD_DIR, run_dir / CHECKPOINT_DIR
+    if old.exists() and not final.exists():  # a swap was interrupted: the old one is the latest
+        os.replace(old, final)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     step = str(progress["step"])

@@ -8,7 +8,6 @@ Rank 0 writes ``run.json``, checkpoints, TensorBoard logs and ``samples.png`` (s
 from __future__ import annotations
 
 import math
-import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,10 +21,17 @@ from rlgan.config import build_config
 from rlgan.data import DatasetError, TransitionDataset
 from rlgan.data.augment import jitter_colours
 from rlgan.data.outcomes import OutcomeTransitions
-from rlgan.io import atomic_path
+from rlgan.io import atomic_path, clear_directory, written_entries
 from rlgan.worldmodel.config import FRAME_OPTIONS, WorldModelConfig
 from rlgan.worldmodel.data import collate, data_info, evenly_spaced, open_transitions, rank_data
-from rlgan.worldmodel.distributed import Distributed, barrier, mean_over_ranks, setup, teardown
+from rlgan.worldmodel.distributed import (
+    Distributed,
+    barrier,
+    main_rank_lock,
+    mean_over_ranks,
+    setup,
+    teardown,
+)
 from rlgan.worldmodel.frames import to_uint8
 from rlgan.worldmodel.metrics import PSNR_CAP_DB, psnr
 from rlgan.worldmodel.model import Discriminator, Generator
@@ -33,6 +39,7 @@ from rlgan.worldmodel.run import (
     DataInfo,
     RUN_FILE,
     checkpoint_dir,
+    has_checkpoint,
     load_checkpoint,
     load_run_info,
     load_weights,
@@ -130,7 +137,7 @@ def _prepare_run_dir(run: Path, resume: bool, overwrite: bool) -> None:
     if has_run and not overwrite:
         raise FileExistsError(f"{run} already holds a world-model run; pass --resume to continue "
                               "it or --overwrite to start over")
-    if run.exists() and not has_run and any(run.iterdir()):
+    if not has_run and written_entries(run):
         raise FileExistsError(f"{run} exists and is not a world-model run; choose an empty or "
                               "new directory")
 
@@ -217,6 +224,7 @@ def train_worldmodel(data: str | Path, run: str | Path,
         TrainingDiverged: a loss became NaN/inf (the last good checkpoint is kept).
         rlgan.data.DatasetError: empty, corrupt or unsuitable dataset.
         ValueError / TypeError / FileExistsError / FileNotFoundError: bad options or run dir.
+        rlgan.io.DirectoryBusyError: another process is writing ``run`` (rank 0 holds its lock).
     """
     run = Path(run)
     config, info = resolve_config(data, run, overrides, resume)
@@ -232,8 +240,9 @@ def train_worldmodel(data: str | Path, run: str | Path,
         check_init_from(init_from, config, info)
     context = setup(config.device)
     try:
-        return _train(Path(data), run, config, info, context, resume, overwrite, progress,
-                      init_from)
+        with main_rank_lock(context, run):
+            return _train(Path(data), run, config, info, context, resume, overwrite, progress,
+                          init_from)
     finally:
         teardown(context)
 
@@ -249,8 +258,8 @@ def _train(data: Path, run: Path, config: WorldModelConfig, info: DataInfo, cont
     _prepare_run_dir(run, resume, overwrite)
     barrier(context)  # every rank checked the directory before rank 0 changes it
     if context.is_main:
-        if overwrite and not resume and run.exists():
-            shutil.rmtree(run)
+        if overwrite and not resume:
+            clear_directory(run)  # all but the lock this rank holds
         save_run_info(run, config, info, init_from)
     device = context.device
     torch.manual_seed(config.seed)
@@ -261,7 +270,7 @@ def _train(data: Path, run: Path, config: WorldModelConfig, info: DataInfo, cont
                                          betas=(config.beta1, config.beta2))
                   for name, net in (("generator", generator), ("discriminator", discriminator))}
     start, samples_seen, train_seconds, last_checkpoint = 0, 0, 0.0, None
-    if resume:
+    if resume and has_checkpoint(run):  # else it was stopped before its first: start afresh
         done = load_checkpoint(run, generator, discriminator, optimizers)
         start, samples_seen = int(done["step"]), int(done["samples_seen"])
         train_seconds, last_checkpoint = float(done["train_seconds"]), start
