@@ -18,7 +18,7 @@ from rlgan.pipeline.settings import STAGES, ShieldSettings
 DRIVING = "rlgan/Driving-v0"
 
 
-def tiny_settings(agent="scripted", **overrides):
+def tiny_settings(agent="random", **overrides):
     settings = default_settings(DRIVING, {"map": "day"}, agent, "tiny", device="cpu")
     return apply_overrides(settings, overrides)
 
@@ -66,7 +66,8 @@ def test_settings_round_trip(tiny_shield):
     stored = load_settings(tiny_shield.root)
     assert stored == tiny_settings()
     assert ShieldSettings.from_dict(stored.to_dict()) == stored
-    assert stored.collect.env_kwargs == {"show_unsafe": True}
+    assert stored.collect.env_kwargs == {"show_unsafe": True, "hazard_start": 0.5, "max_steps": 200}
+    assert len(stored.collect.variants) == 51 and stored.collect.variants[1] == {"palette_seed": 0}
 
 
 def test_overrides_reach_every_section_and_misspellings_are_named():
@@ -285,3 +286,9 @@ def test_the_same_settings_train_the_same_shield(tiny_shield, tmp_path):
     for a, b in zip(first, second):
         assert (a["name"], a["episode_returns"], a["episode_unsafe"]) == (b["name"], b["episode_returns"], b["episode_unsafe"])
     assert json.loads(again.calibration.read_text())["rows"] == json.loads(tiny_shield.calibration.read_text())["rows"]
+
+
+def test_an_agent_that_meets_nothing_unsafe_is_told_how_to_collect_more(tmp_path):
+    with pytest.raises(ValueError, match="met no unsafe step in 16 episodes.*collect.outcomes.episodes"):
+        train_shield(tmp_path / "shield", tiny_settings("scripted"), progress=False)
+    assert list(ShieldDir(tmp_path / "shield").progress()) == []  # the stage did not finish

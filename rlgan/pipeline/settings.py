@@ -199,7 +199,7 @@ class Budget:
 
 
 BUDGETS: dict[str, Budget] = {
-    "tiny": Budget(episodes=4, num_envs=4, worldmodel_steps=4, classifier_steps=4,
+    "tiny": Budget(episodes=16, num_envs=8, worldmodel_steps=4, classifier_steps=4,
                    max_generated=64, calibrate_states=16, eval_episodes=1, eval_probe=True),
     "demo": Budget(episodes=1536, num_envs=64, worldmodel_steps=4000, classifier_steps=1500,
                    max_generated=4096, calibrate_states=600, eval_episodes=200, eval_probe=False),

@@ -44,6 +44,11 @@ def collect(shield: ShieldDir, settings: ShieldSettings, progress: bool) -> tupl
     summary = {"states": sum(shard["records"] for shard in shards),
                "episodes": len(shards) * settings.collect.outcomes.num_envs,
                "unsafe_events": sum(shard["unsafe_events"] for shard in shards)}
+    if summary["unsafe_events"] == 0:
+        raise ValueError(f"the agent met no unsafe step in {summary['episodes']} episodes, so there is "
+                         "nothing to learn a shield from; collect more episodes "
+                         "(--set collect.outcomes.episodes=N) or explore more "
+                         "(--set collect.outcomes.epsilon=P)")
     return summary, [shield.records / "metadata.json"]
 
 
