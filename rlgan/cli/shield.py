@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from rlgan.cli.common import add_agent_argument, add_env_arguments, env_kwargs_from
 
@@ -115,11 +114,11 @@ def run_eval(args: argparse.Namespace) -> int:
 
     model, threshold, depth = args.model, args.threshold, args.depth
     if ShieldDir.holds_shield(model):  # a shield directory: its classifier and chosen settings
-        choice = ShieldDir(model).read_choice()
+        shield = ShieldDir(model)
+        choice = shield.read_choice()
         depth = choice["depth"] if depth is None else depth
-        if threshold is None:
-            threshold = choice["thresholds"].get(str(depth), choice["threshold"])
-        model = str(Path(model) / choice["classifier"])
+        threshold = shield.threshold(depth) if threshold is None else threshold
+        model = str(shield.root / choice["classifier"])
     config = SearchConfig(depth=3 if depth is None else depth, samples=args.samples,
                           node_budget=args.node_budget, strategy=args.strategy,
                           **({} if threshold is None else {"threshold": threshold}))

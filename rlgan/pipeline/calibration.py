@@ -13,6 +13,7 @@ each, so the rates are per step of the agent's driving. The chosen setting minim
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -71,7 +72,7 @@ def shield_choices(depths: np.ndarray, risks: np.ndarray, proposed: np.ndarray, 
                      for i in range(len(proposed))], dtype=np.int64)
 
 
-def held_out_records(records: str, val_fraction: float, seed: int, max_states: int) -> dict[str, np.ndarray]:
+def held_out_records(records: str | Path, val_fraction: float, seed: int, max_states: int) -> dict[str, np.ndarray]:
     """The held-out episodes' records (the classifier's split), at most ``max_states`` of them
     drawn at random, with ``weight``: the states of the agent's driving each record stands for.
 

@@ -109,6 +109,13 @@ class ShieldDir:
         choice = self.read_choice()
         return (choice["depth"] if depth is None else depth) + choice["doom_horizon"]
 
+    def threshold(self, depth: int | None = None) -> float:
+        """The calibrated threshold of a search ``depth`` levels deep (default: the chosen
+        depth); a depth that was not calibrated takes the chosen threshold."""
+        choice = self.read_choice()
+        depth = choice["depth"] if depth is None else depth
+        return float(choice["thresholds"].get(str(depth), choice["threshold"]))
+
     def load_search(self, depth: int | None = None, device: str | torch.device = "cpu",
                     compiled: bool = False) -> Any:
         """The learned search at ``depth`` (default: the chosen one) with that depth's
@@ -118,9 +125,9 @@ class ShieldDir:
 
         choice = self.read_choice()
         depth = choice["depth"] if depth is None else depth
-        threshold = choice["thresholds"].get(str(depth), choice["threshold"])
         return load_learned_search(self.root / choice["classifier"], SearchConfig(depth=depth),
-                                   threshold, device, self.root / choice["worldmodel"], compiled)
+                                   self.threshold(depth), device, self.root / choice["worldmodel"],
+                                   compiled)
 
     def load_shield(self, depth: int | None = None, policy: Any = None,
                     device: str | torch.device = "cpu", compiled: bool = False) -> Any:
