@@ -16,6 +16,7 @@ from rlgan.cli import main
 from rlgan.data import TransitionWriter
 from rlgan.data.record import make_policy, record
 from rlgan.envs.driving import Action
+from rlgan.envs.registration import DRIVING_ID
 from rlgan.data.augment import jitter_colours
 from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier
 from rlgan.safety.evaluation import evaluate_row
@@ -329,6 +330,38 @@ def test_oracle_marks_the_right_actions_unsafe(driving, batched):
     oracle.search(env=driving)
     assert driving.unwrapped.get_state() == before
     oracle.close()
+
+
+@pytest.mark.parametrize("depth", [1, 3, 5])
+def test_depth_first_oracle_equals_breadth_first_from_fewer_steps(depth):
+    env = gymnasium.make(DRIVING_ID, hazard_start=1.0, max_steps=30)
+    searches = {strategy: OracleSearch.for_env(env, SearchConfig(depth=depth, strategy=strategy))
+                for strategy in ("depth-first", "breadth-first")}
+    nodes = {strategy: 0 for strategy in searches}
+    policy = np.random.default_rng(depth)
+    for episode in range(12):
+        env.reset(seed=episode)
+        for _ in range(8):
+            results = {strategy: search.search(env=env) for strategy, search in searches.items()}
+            assert (results["depth-first"].safe_depths.tolist()
+                    == results["breadth-first"].safe_depths.tolist())
+            assert results["depth-first"].depth == results["breadth-first"].depth == depth
+            for strategy, result in results.items():
+                nodes[strategy] += result.nodes
+            if env.step(int(policy.integers(3)))[2]:
+                break
+    if depth > 1:
+        assert nodes["depth-first"] < nodes["breadth-first"] / 2
+    for search in searches.values():
+        search.close()
+
+
+def test_depth_first_oracle_within_a_node_budget_reports_the_horizon_it_reached(driving):
+    state = driving_situation(driving, gap=4.8, speed=25.0, lateral=0.8)
+    full = OracleSearch.for_env(driving, SearchConfig(depth=3)).search_state(state)
+    tight = OracleSearch.for_env(driving, SearchConfig(depth=3, node_budget=4)).search_state(state)
+    assert tight.nodes <= 4 and tight.depth < 3
+    assert (tight.safe_depths == np.minimum(full.safe_depths, tight.depth)).all()
 
 
 def test_oracle_on_hide_and_seek_batched_equals_loop():

@@ -2,15 +2,18 @@
 
 It restores saved simulator states (``env.unwrapped.get_state()`` / ``set_state``), takes every
 action and reads the env's own ``info["unsafe"]``, so it is the upper bound a learned world
-model is judged against. Each level runs as batched steps of the env's vector form when that
-has ``set_states`` (rlgan's driving and hide-and-seek games), else as a loop over one private
-copy of the env (Atari).
+model is judged against. Its steps run batched in the env's vector form when that has
+``set_states`` (rlgan's driving and hide-and-seek games), else as a loop over one private copy
+of the env (Atari). ``config.strategy`` orders the search as the learned one's: depth-first
+(the default) follows one path per first action and backtracks past unsafe steps, breadth-first
+expands the whole tree level by level; both give the same safe depths.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium
@@ -156,10 +159,20 @@ class OracleSearch:
         return self.search_state(env.unwrapped.get_state(), actions)
 
     def search_state(self, state: Any, actions: Sequence[int] | None = None) -> SearchResult:
-        """Search from a saved simulator ``state`` (``actions`` as in :meth:`search`)."""
+        """Search from a saved simulator ``state`` (``actions`` as in :meth:`search`), in the
+        order of ``config.strategy``."""
         start = time.perf_counter()
+        roots = root_actions(actions, self.n_actions)
+        expand = self._depth_first if self.config.strategy == "depth-first" else self._breadth_first
+        depths, searched, nodes = expand(state, roots)
+        return SearchResult(safe_depths=scatter_depths(depths, roots, self.n_actions),
+                            depth=searched, nodes=nodes,
+                            elapsed_ms=1000.0 * (time.perf_counter() - start))
+
+    def _breadth_first(self, state: Any, roots: np.ndarray) -> tuple[np.ndarray, int, int]:
+        """Every node to the horizon, one batched step per level: ``(safe depths of the
+        roots, levels searched, nodes)``."""
         config, n_actions = self.config, self.n_actions
-        roots = root_actions(actions, n_actions)
         frontier: list[Any] = [state]
         levels: list[Level] = []
         nodes, searched = 0, config.depth
@@ -178,6 +191,49 @@ class OracleSearch:
             levels.append(level)
             nodes += width * branching
             frontier = [child for child, keep in zip(children, level.expandable.ravel()) if keep]
-        return SearchResult(safe_depths=scatter_depths(safe_depths(levels, searched), roots, n_actions),
-                            depth=searched, nodes=nodes,
-                            elapsed_ms=1000.0 * (time.perf_counter() - start))
+        return safe_depths(levels, searched), searched, nodes
+
+    def _depth_first(self, state: Any, roots: np.ndarray) -> tuple[np.ndarray, int, int]:
+        """Per root, one path at a time until some path stays safe to the horizon, backtracking
+        past unsafe steps; the next child of every root still searching is stepped in one
+        batched call per round: ``(safe depths of the roots, horizon searched, nodes)``. The
+        same safe depths as :meth:`_breadth_first`, from ``depth * len(roots)`` steps when the
+        first paths are safe instead of the whole tree."""
+        config, n_actions = self.config, self.n_actions
+        best = np.zeros(len(roots), dtype=np.int64)
+        stacks: list[list[_Node]] = [[_Node(state, 0, [int(root)])] for root in roots]
+        nodes, truncated = 0, False
+        while True:
+            searching = [r for r, stack in enumerate(stacks) if stack and best[r] < config.depth]
+            if not searching:
+                break
+            if nodes + len(searching) > config.node_budget:
+                truncated = True
+                break
+            parents = [stacks[r][-1] for r in searching]
+            actions = np.array([parent.untried.pop(0) for parent in parents], dtype=np.int64)
+            unsafe, ended, children = self.step_all([parent.state for parent in parents], actions)
+            nodes += len(parents)
+            for row, (r, parent) in enumerate(zip(searching, parents)):
+                if not parent.untried:
+                    stacks[r].pop()
+                if unsafe[row]:
+                    continue
+                level = parent.level + 1
+                best[r] = max(best[r], config.depth if ended[row] else level)
+                if level < config.depth and not ended[row]:
+                    stacks[r].append(_Node(children[row], level, list(range(n_actions))))
+        horizon = config.depth
+        if truncated:
+            horizon = min(int(best[r]) for r, stack in enumerate(stacks) if stack and best[r] < config.depth)
+        return np.minimum(best, horizon), horizon, nodes
+
+
+@dataclass
+class _Node:
+    """A safe node of a depth-first search: its simulator state, its level (0 for the root)
+    and the actions still to be taken from it (in order)."""
+
+    state: Any
+    level: int
+    untried: list[int]

@@ -96,9 +96,9 @@ class SearchConfig:
             a depth-first one at the last round that fits, its result's ``depth`` being the
             horizon to which every root action's safe depth is then known.
         seed: seed of the search's own ``torch.Generator`` (noise samples), so searches replay.
-        strategy: ``"depth-first"`` or ``"breadth-first"`` (learned search; see the module
-            docstring): the same safe depths, the first from far fewer predicted frames; the
-            oracle always expands level by level.
+        strategy: ``"depth-first"`` or ``"breadth-first"`` (see the module docstring): the
+            same safe depths, the first from far fewer predicted frames (learned search) or
+            simulator steps (oracle).
     """
 
     depth: int = 3
