@@ -42,7 +42,7 @@ EVALUATION_FIELDS = ("step", "mean_return", "std_return", "mean_length", "unsafe
 
 
 @dataclass
-class RunConfig:
+class AgentConfig:
     """What a run trains; saved as ``config.json`` and checked on resume."""
 
     algo: str
@@ -246,7 +246,7 @@ class WholeRun(BaseCallback):
         return True
 
 
-def train(run_dir: str | Path, config: RunConfig | None = None, resume: bool = False,
+def train(run_dir: str | Path, config: AgentConfig | None = None, resume: bool = False,
           steps: int | None = None, progress: bool = True,
           stop_at: int | None = None) -> dict[str, Any]:
     """Train (or, with ``resume``, continue) the run in ``run_dir``; return the last evaluation.
@@ -264,14 +264,14 @@ def train(run_dir: str | Path, config: RunConfig | None = None, resume: bool = F
         return _train(Run(run_dir), config, resume, steps, progress, stop_at)
 
 
-def _train(run: Run, config: RunConfig | None, resume: bool, steps: int | None, progress: bool,
+def _train(run: Run, config: AgentConfig | None, resume: bool, steps: int | None, progress: bool,
            stop_at: int | None) -> dict[str, Any]:
     if resume:
         saved = run.config()
         saved["steps"] = max(saved["steps"], steps or 0)
     else:
         if config is None:
-            raise ValueError("a new run needs a RunConfig")
+            raise ValueError("a new run needs an AgentConfig")
         if (run.directory / "config.json").exists():
             raise FileExistsError(f"{run.directory} already holds a run; pass --resume to continue "
                                   "it or choose another --run")

@@ -15,7 +15,7 @@ from rlgan.agents.dqn import DQN, TD_LOSSES, DuelingHead, dqn_target
 from rlgan.agents.evaluation import evaluate, random_policy
 from rlgan.agents.hyperparams import hyperparameters
 from rlgan.agents.qlearning import QLearningAgent
-from rlgan.agents.training import Run, RunConfig, load_inference_agent, load_trained, train
+from rlgan.agents.training import Run, AgentConfig, load_inference_agent, load_trained, train
 from rlgan.cli import main
 
 # The hider can push the box into the only door and hide: 21 is the best return (30 steps,
@@ -102,11 +102,11 @@ def test_dqn_beats_random_on_an_easy_hide_and_seek():
     assert learned["mean_return"] > random["mean_return"] + 4
 
 
-def small_run(steps: int = 1_200, seed: int = 3) -> RunConfig:
-    return RunConfig(algo="dqn", env_id="rlgan/HideAndSeek-v0", steps=steps, seed=seed,
-                     env_kwargs=DOOR_KWARGS,
-                     hp_overrides={"learning_starts": 200, "policy_kwargs": {"net_arch": [32]}},
-                     eval_freq=600, eval_episodes=1)
+def small_run(steps: int = 1_200, seed: int = 3) -> AgentConfig:
+    return AgentConfig(algo="dqn", env_id="rlgan/HideAndSeek-v0", steps=steps, seed=seed,
+                       env_kwargs=DOOR_KWARGS,
+                       hp_overrides={"learning_starts": 200, "policy_kwargs": {"net_arch": [32]}},
+                       eval_freq=600, eval_episodes=1)
 
 
 def test_resume_continues_the_same_curve_exactly(tmp_path):
@@ -224,20 +224,20 @@ def test_batched_envs_train_dqn_through_the_sb3_adapter(tmp_path):
     for i, (final, *_ ) in enumerate(expected):
         assert np.array_equal(infos[i]["terminal_observation"], final)
         assert np.array_equal(observations[i], singles[i].reset()[0])
-    config = RunConfig(algo="dqn", env_id="rlgan/HideAndSeek-v0", steps=800, n_envs=4,
-                       env_kwargs=DOOR_KWARGS, hp_overrides={"learning_starts": 100},
-                       eval_freq=400, eval_episodes=1)
+    config = AgentConfig(algo="dqn", env_id="rlgan/HideAndSeek-v0", steps=800, n_envs=4,
+                         env_kwargs=DOOR_KWARGS, hp_overrides={"learning_starts": 100},
+                         eval_freq=400, eval_episodes=1)
     train(tmp_path / "batched", config, progress=False)
     assert [r["step"] for r in Run(tmp_path / "batched").evaluations()] == [400, 800]
 
 
 def test_tuned_n_envs_and_env_options_come_from_the_hyperparameter_file():
-    tuned = RunConfig(algo="dqn", env_id="rlgan/Driving-v0", steps=10).settings()
+    tuned = AgentConfig(algo="dqn", env_id="rlgan/Driving-v0", steps=10).settings()
     assert tuned["n_envs"] == 8 and tuned["env_kwargs"]["headway_penalty"] > 0
     assert "n_envs" not in tuned["hyperparameters"] and tuned["hyperparameters"]["n_steps"] == 3
-    mine = RunConfig(algo="dqn", env_id="rlgan/Driving-v0", steps=10, n_envs=2,
-                     env_kwargs={"headway_penalty": 0.0}).settings()
+    mine = AgentConfig(algo="dqn", env_id="rlgan/Driving-v0", steps=10, n_envs=2,
+                       env_kwargs={"headway_penalty": 0.0}).settings()
     assert mine["n_envs"] == 2 and mine["env_kwargs"]["headway_penalty"] == 0.0
-    assert RunConfig(algo="dqn", env_id="CartPole-v1", steps=10).settings()["n_envs"] == 1
+    assert AgentConfig(algo="dqn", env_id="CartPole-v1", steps=10).settings()["n_envs"] == 1
     with pytest.raises(ValueError, match="Q-learning trains on one env"):
-        RunConfig(algo="qlearning", env_id="FrozenLake-v1", steps=10, n_envs=2)
+        AgentConfig(algo="qlearning", env_id="FrozenLake-v1", steps=10, n_envs=2)

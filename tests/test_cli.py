@@ -99,7 +99,7 @@ def test_bad_input_is_one_clear_line(argv, message, tmp_path, monkeypatch, capsy
     (["worldmodel", "train", "--data", "d", "--run", "r", "--set", "z_dim=2.5"],
      "WorldModelConfig option 'z_dim' expects int, got 2.5 (float)"),
     (["safety", "train", "--data", "d", "--run", "r", "--set", "flip=yes"],
-     "TrainConfig option 'flip' expects bool, got 'yes' (str)"),
+     "ClassifierConfig option 'flip' expects bool, got 'yes' (str)"),
 ])
 def test_a_value_of_the_wrong_type_is_one_clear_line(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)

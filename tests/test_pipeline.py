@@ -156,10 +156,10 @@ def test_a_bad_target_is_refused_before_anything_is_written(tmp_path, env, kwarg
 
 
 def test_an_agent_trained_on_another_env_is_refused(tmp_path):
-    from rlgan.agents.training import RunConfig, train
+    from rlgan.agents.training import AgentConfig, train
 
-    train(tmp_path / "lake", RunConfig(algo="qlearning", env_id="FrozenLake-v1", steps=50,
-                                       eval_freq=50, eval_episodes=1), progress=False)
+    train(tmp_path / "lake", AgentConfig(algo="qlearning", env_id="FrozenLake-v1", steps=50,
+                                         eval_freq=50, eval_episodes=1), progress=False)
     with pytest.raises(ValueError, match="trained on FrozenLake-v1, not rlgan/Driving-v0"):
         train_shield(tmp_path / "shield", tiny_settings(str(tmp_path / "lake")), progress=False)
 

@@ -17,7 +17,7 @@ from rlgan.data import TransitionWriter
 from rlgan.data.record import make_policy, record
 from rlgan.envs.driving import Action
 from rlgan.data.augment import jitter_colours
-from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier
+from rlgan.safety.classifier import ClassifierShape, SafetyClassifier
 from rlgan.safety.evaluation import evaluate_row
 from rlgan.safety.metrics import classification_report, precision_recall, roc_auc
 from rlgan.safety.oracle import OracleSearch
@@ -25,7 +25,7 @@ from rlgan.safety.policies import as_policy
 from rlgan.safety.run import SafetyRunInfo, load_safety_run, save_safety_run
 from rlgan.safety.search import LearnedSearch, SearchConfig
 from rlgan.safety.shield import Shield, ShieldWrapper, choose_action
-from rlgan.safety.training import TrainConfig, evaluate_run, generated_pairs, train_classifier
+from rlgan.safety.training import ClassifierConfig, evaluate_run, generated_pairs, train_classifier
 from rlgan.safety.tree import Level, SearchResult, safe_depths
 from reference_search import recursive_search
 from toy_envs import MovingSquareEnv
@@ -458,18 +458,18 @@ def test_learned_shield_keeps_history_and_checks_frames():
 
 # -- classifier ---------------------------------------------------------------------------------
 def test_classifier_shapes_and_bad_input():
-    model = SafetyClassifier(ClassifierConfig(height=32, width=48, channels=1))
+    model = SafetyClassifier(ClassifierShape(height=32, width=48, channels=1))
     assert model(torch.zeros(5, 2, 32, 48)).shape == (5,)
     with pytest.raises(ValueError, match="expected pairs of shape"):
         model(torch.zeros(5, 6, 32, 48))
     with pytest.raises(ValueError, match="height must be an integer >= 16"):
-        ClassifierConfig(height=8)
+        ClassifierShape(height=8)
 
 
 def test_classifier_training_lowers_loss_and_beats_chance(tmp_path):
     data = toy_dataset(tmp_path / "toy", steps=700)
-    summary = train_classifier(data, tmp_path / "run", TrainConfig(steps=150, batch_size=32, device="cpu",
-                                                                   checkpoint_every=50),
+    summary = train_classifier(data, tmp_path / "run", ClassifierConfig(steps=150, batch_size=32, device="cpu",
+                                                                        checkpoint_every=50),
                                progress=False)
     assert summary["loss_end"] < summary["loss_start"]
     assert summary["metrics"]["real"]["roc_auc"] > 0.7
@@ -479,18 +479,18 @@ def test_classifier_training_lowers_loss_and_beats_chance(tmp_path):
     result = evaluate_run(tmp_path / "run", data)
     assert result["split"] == "held-out episodes" and result["real"] == summary["metrics"]["real"]
     with pytest.raises(FileExistsError, match="already holds a safety run"):
-        train_classifier(data, tmp_path / "run", TrainConfig(steps=1), progress=False)
+        train_classifier(data, tmp_path / "run", ClassifierConfig(steps=1), progress=False)
 
 
 def test_training_with_a_world_model_adds_generated_pairs(tmp_path):
     data = driving_like_dataset(tmp_path / "data")
-    summary = train_classifier(data, tmp_path / "run", TrainConfig(steps=3, batch_size=8, device="cpu",
-                                                                   val_fraction=0.25),
+    summary = train_classifier(data, tmp_path / "run", ClassifierConfig(steps=3, batch_size=8, device="cpu",
+                                                                        val_fraction=0.25),
                                predictor=CopyLastPredictor(), worldmodel_run=tmp_path / "wm",
                                progress=False)
     assert summary["generated_pairs"] == 18 and summary["metrics"]["generated"]["n"] == 6
     with pytest.raises(ValueError, match="world model was trained for toy, but the data"):
-        train_classifier(data, tmp_path / "other", TrainConfig(steps=1), predictor=ChaoticPredictor(),
+        train_classifier(data, tmp_path / "other", ClassifierConfig(steps=1), predictor=ChaoticPredictor(),
                          progress=False)
 
 
@@ -517,12 +517,12 @@ def test_counterfactual_pairs_label_every_action_by_replay(tmp_path):
     assert by_state[:, int(Action.LEFT)].any()  # the recorded exits, replayed
     assert not by_state[:, int(Action.RIGHT)].all()  # steering back is safe somewhere
     summary = train_classifier(tmp_path / "data", tmp_path / "run",
-                               TrainConfig(steps=2, batch_size=8, device="cpu", max_generated=30,
-                                           counterfactual=True),
+                               ClassifierConfig(steps=2, batch_size=8, device="cpu", max_generated=30,
+                                                counterfactual=True),
                                predictor=CopyLastPredictor(), progress=False)
     assert summary["generated_pairs"] % 3 == 0
     with pytest.raises(ValueError, match="counterfactual must be true or false, got 'maybe'"):
-        TrainConfig(counterfactual="maybe")
+        ClassifierConfig(counterfactual="maybe")
 
 
 def test_real_counterfactual_frames_are_the_simulators_next_frames(tmp_path):
@@ -547,7 +547,7 @@ def test_real_counterfactual_frames_are_the_simulators_next_frames(tmp_path):
     assert np.array_equal(real.unsafe, true_unsafe.reshape(-1))
     assert len(both) == 60 and torch.equal(both.frame_t1[30:], real.frame_t1)
     with pytest.raises(ValueError, match="unknown counterfactual_frames 'true'.*'generated', 'real', 'both'"):
-        TrainConfig(counterfactual_frames="true")
+        ClassifierConfig(counterfactual_frames="true")
 
 
 def test_doomed_steps_are_labelled_unsafe_before_the_crash(driving):
@@ -566,7 +566,7 @@ def test_doomed_steps_are_labelled_unsafe_before_the_crash(driving):
     with pytest.raises(ValueError, match="doom_horizon must be an integer in 0..4, got 5"):
         doom_oracle("rlgan/Driving-v0", {}, 5)
     with pytest.raises(ValueError, match="doom_horizon must be an integer in 0..4, got 1.5"):
-        TrainConfig(doom_horizon=1.5)
+        ClassifierConfig(doom_horizon=1.5)
 
 
 def test_doom_horizon_relabels_recorded_steps_before_each_crash(tmp_path):
@@ -609,20 +609,20 @@ def test_colour_jitter_recolours_both_frames_of_a_pair_alike():
     assert torch.equal(jittered[:, :3, 0, 0], jittered[:, 3:, 0, 0])  # one transform per pair
     assert not torch.equal(jittered[changed][:, :3, 0, 0], original[changed][:, :3, 0, 0])
     with pytest.raises(ValueError, match="colour_jitter must be true or false, got 'yes'"):
-        TrainConfig(colour_jitter="yes")
+        ClassifierConfig(colour_jitter="yes")
 
 
 def test_training_needs_unsafe_examples(tmp_path):
     data = driving_like_dataset(tmp_path / "data", unsafe_end=False)
     with pytest.raises(ValueError, match="no unsafe step to learn from"):
-        train_classifier(data, tmp_path / "run", TrainConfig(steps=1), progress=False)
+        train_classifier(data, tmp_path / "run", ClassifierConfig(steps=1), progress=False)
 
 
 # -- loading and the command line -------------------------------------------------------------
 @pytest.fixture()
 def driving_safety_run(tmp_path, monkeypatch):
     """A safety run for 64x64 driving frames whose world model is a copy-last fake."""
-    model = SafetyClassifier(ClassifierConfig())
+    model = SafetyClassifier(ClassifierShape())
     info = SafetyRunInfo(env_id="rlgan/Driving-v0", env_kwargs={}, frame_shape=(64, 64, 3), n_actions=3,
                          threshold=0.5, classifier=model.config, data=str(tmp_path), val_episodes=(),
                          worldmodel_run=str(tmp_path / "wm"))
@@ -826,7 +826,7 @@ def test_classifier_trains_on_every_actions_outcome_records(tmp_path, capsys, mo
     from rlgan.data.outcomes import load_outcomes
 
     records = load_outcomes(tmp_path / "records")
-    config = TrainConfig(steps=3, batch_size=8, device="cpu", val_fraction=0.25)
+    config = ClassifierConfig(steps=3, batch_size=8, device="cpu", val_fraction=0.25)
     summary = train_classifier(tmp_path / "records", tmp_path / "run", config, predictor=CopyLastPredictor(),
                                worldmodel_run=tmp_path / "wm", progress=False)
     _, info = load_safety_run(tmp_path / "run")

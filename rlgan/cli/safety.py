@@ -68,7 +68,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
     train.add_argument("--set", nargs="*", action="extend", default=[], metavar="K=V",
-                       help="other TrainConfig options, e.g. val_fraction=0.3 max_generated=2000")
+                       help="other ClassifierConfig options, e.g. val_fraction=0.3 max_generated=2000")
     train.add_argument("--overwrite", action="store_true", help="replace a safety run in --run")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     train.set_defaults(func=run_train)
@@ -130,12 +130,12 @@ def run_train(args: argparse.Namespace) -> int:
     from rlgan.config import build_config, parse_kv
     from rlgan.device import resolve_device
     from rlgan.safety.predictor import load_predictor
-    from rlgan.safety.training import TrainConfig, train_classifier
+    from rlgan.safety.training import ClassifierConfig, train_classifier
 
     options = {"steps": args.steps, "batch_size": args.batch_size, "learning_rate": args.lr,
                "threshold": args.threshold, "seed": args.seed, "device": args.device,
                **parse_kv(args.set)}
-    config = build_config(TrainConfig, options)
+    config = build_config(ClassifierConfig, options)
     predictor = load_predictor(args.worldmodel, resolve_device(args.device)) if args.worldmodel else None
     summary = train_classifier(args.data, args.run, config, predictor, args.worldmodel,
                                overwrite=args.overwrite, progress=not args.no_progress)

@@ -16,19 +16,19 @@
 ``rlgan shield train`` (:mod:`rlgan.pipeline`) chains all of it into one recipe.
 """
 
-from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier
+from rlgan.safety.classifier import ClassifierShape, SafetyClassifier
 from rlgan.safety.models import make_search, shielded_env
 from rlgan.safety.oracle import OracleSearch
 from rlgan.safety.outcomes import OutcomeConfig, collect_outcomes
 from rlgan.safety.policies import as_policy, load_policy
 from rlgan.safety.search import LearnedSearch, SearchConfig
 from rlgan.safety.shield import Shield, ShieldDecision, ShieldWrapper, choose_action
-from rlgan.safety.training import TrainConfig, train_classifier
+from rlgan.safety.training import ClassifierConfig, train_classifier
 from rlgan.safety.tree import SearchResult, safe_depths
 
 __all__ = [
-    "ClassifierConfig", "LearnedSearch", "OracleSearch", "OutcomeConfig", "SafetyClassifier",
-    "SearchConfig", "SearchResult", "Shield", "ShieldDecision", "ShieldWrapper", "TrainConfig",
+    "ClassifierConfig", "ClassifierShape", "LearnedSearch", "OracleSearch", "OutcomeConfig",
+    "SafetyClassifier", "SearchConfig", "SearchResult", "Shield", "ShieldDecision", "ShieldWrapper",
     "as_policy", "choose_action", "collect_outcomes", "load_policy", "make_search",
     "safe_depths", "shielded_env", "train_classifier",
 ]

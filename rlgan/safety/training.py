@@ -32,7 +32,7 @@ from rlgan.data.augment import jitter_colours, mirror
 from rlgan.data.outcomes import load_data_metadata, load_outcomes, split_data_episodes
 from rlgan.device import resolve_device
 from rlgan.io import DirectoryLock, written_entries
-from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier, make_pairs
+from rlgan.safety.classifier import ClassifierShape, SafetyClassifier, make_pairs
 from rlgan.safety.labels import check_doom_horizon, replayed_labels, replayed_outcomes
 from rlgan.safety.metrics import classification_report
 from rlgan.safety.run import (
@@ -52,7 +52,7 @@ COUNTERFACTUAL_FRAMES = ("generated", "real", "both")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class ClassifierConfig:
     """Settings of ``rlgan safety train``.
 
     Attributes:
@@ -285,7 +285,7 @@ def outcome_pairs(root: str | Path, episodes: list[int] | None, predictor: NextF
     return real, PairSet(frame_t=frame_t, frame_t1=torch.cat(predicted), unsafe=unsafe)
 
 
-def _check_outcome_settings(config: TrainConfig) -> None:
+def _check_outcome_settings(config: ClassifierConfig) -> None:
     if config.counterfactual or config.doom_horizon:
         raise ValueError("outcome records already hold every action's outcome, labelled when "
                          "collected: leave counterfactual and doom_horizon unset (rlgan safety "
@@ -346,7 +346,7 @@ def _check_predictor(predictor: NextFramePredictor, metadata: dict[str, Any], da
                      metadata["n_actions"])
 
 
-def train_classifier(data: str | Path, run_dir: str | Path, config: TrainConfig | None = None,
+def train_classifier(data: str | Path, run_dir: str | Path, config: ClassifierConfig | None = None,
                      predictor: NextFramePredictor | None = None, worldmodel_run: str | Path | None = None,
                      overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train a safety classifier on the dataset ``data`` into the run directory ``run_dir``.
@@ -373,7 +373,7 @@ def train_classifier(data: str | Path, run_dir: str | Path, config: TrainConfig 
     """
     with DirectoryLock(run_dir):
         _check_run_dir(Path(run_dir), overwrite)
-        return _train_classifier(Path(data), Path(run_dir), config or TrainConfig(), predictor,
+        return _train_classifier(Path(data), Path(run_dir), config or ClassifierConfig(), predictor,
                                  worldmodel_run, progress)
 
 
@@ -393,7 +393,7 @@ def _check_run_dir(run_dir: Path, overwrite: bool) -> None:
                               "checkpoint was complete; pass --overwrite to train it again")
 
 
-def _train_classifier(data: Path, run_dir: Path, config: TrainConfig,
+def _train_classifier(data: Path, run_dir: Path, config: ClassifierConfig,
                       predictor: NextFramePredictor | None, worldmodel_run: str | Path | None,
                       progress: bool) -> dict[str, Any]:
     metadata, outcomes = load_data_metadata(data)
@@ -434,8 +434,8 @@ def _train_classifier(data: Path, run_dir: Path, config: TrainConfig,
                 for pairs, share in sources]
 
     H, W, C = frame_shape
-    model = SafetyClassifier(ClassifierConfig(height=H, width=W, channels=C,
-                                              width_multiplier=config.width_multiplier)).to(device)
+    model = SafetyClassifier(ClassifierShape(height=H, width=W, channels=C,
+                                             width_multiplier=config.width_multiplier)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
                                  weight_decay=config.weight_decay)
     loss_fn = nn.BCEWithLogitsLoss()
