@@ -608,8 +608,24 @@ def test_colour_jitter_recolours_both_frames_of_a_pair_alike():
     assert torch.equal(jittered[:64, :3], jittered[:64, 3:])  # equal frames stay equal
     assert torch.equal(jittered[:, :3, 0, 0], jittered[:, 3:, 0, 0])  # one transform per pair
     assert not torch.equal(jittered[changed][:, :3, 0, 0], original[changed][:, :3, 0, 0])
-    with pytest.raises(ValueError, match="colour_jitter must be true or false, got 'yes'"):
-        ClassifierConfig(colour_jitter="yes")
+    for bad in ("yes", True, 1.5):
+        with pytest.raises(ValueError, match=r"colour_jitter must be a number in \[0, 1\], got"):
+            ClassifierConfig(colour_jitter=bad)
+    assert ClassifierConfig(colour_jitter=0.5).colour_jitter == 0.5
+
+
+def test_classifier_training_recolours_the_configured_share_of_each_batch(tmp_path, monkeypatch):
+    import rlgan.safety.training as training
+
+    shares = []
+    monkeypatch.setattr(training, "jitter_colours",
+                        lambda pairs, channels, share: shares.append(share) or pairs)
+    data = toy_dataset(tmp_path / "toy", steps=120)
+    config = ClassifierConfig(steps=2, batch_size=8, device="cpu", colour_jitter=0.25)
+    train_classifier(data, tmp_path / "run", config, progress=False)
+    assert shares == [0.25, 0.25]
+    train_classifier(data, tmp_path / "plain", dataclasses.replace(config, colour_jitter=0.0), progress=False)
+    assert shares == [0.25, 0.25]  # 0: the recorded colours only
 
 
 def test_training_needs_unsafe_examples(tmp_path):

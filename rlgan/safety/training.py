@@ -80,8 +80,9 @@ class ClassifierConfig:
             the step alone. 0..4.
         threshold: P(unsafe) at or above which a pair is called unsafe (saved with the run).
         flip: mirror both frames left-right in half the pairs (unsafe labels are symmetric).
-        colour_jitter: recolour both frames of half the pairs alike (random channel order, gain
-            and offset, :func:`rlgan.data.augment.jitter_colours`), for maps of other palettes.
+        colour_jitter: share of every batch recoloured, in [0, 1]: both frames of a pair alike
+            (random channel order, gain and offset, :func:`rlgan.data.augment.jitter_colours`),
+            for maps of other palettes; 0 trains on the recorded colours only.
         width_multiplier: channels of the classifier's first convolution.
         seed: seed of the split, the sampling and the initial weights.
         device: ``auto``, ``cpu`` or ``cuda[:N]``.
@@ -101,7 +102,7 @@ class ClassifierConfig:
     doom_horizon: int = 0
     threshold: float = 0.5
     flip: bool = True
-    colour_jitter: bool = False
+    colour_jitter: float = 0.0
     width_multiplier: int = 12
     seed: int = 0
     device: str = "auto"
@@ -119,9 +120,12 @@ class ClassifierConfig:
             raise ValueError(f"generated_fraction must be in [0, 1), got {self.generated_fraction}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
-        for name in ("flip", "colour_jitter", "counterfactual"):
+        for name in ("flip", "counterfactual"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.colour_jitter, (int, float)) or isinstance(self.colour_jitter, bool) \
+                or not 0.0 <= self.colour_jitter <= 1.0:
+            raise ValueError(f"colour_jitter must be a number in [0, 1], got {self.colour_jitter!r}")
         check_choice("counterfactual_frames", self.counterfactual_frames, COUNTERFACTUAL_FRAMES)
         check_doom_horizon(self.doom_horizon)
 
@@ -461,7 +465,7 @@ def _train_classifier(data: Path, run_dir: Path, config: ClassifierConfig,
         if config.flip:
             mirror(x)
         if config.colour_jitter:
-            jitter_colours(x, C)
+            jitter_colours(x, C, config.colour_jitter)
         y = torch.cat(labels).float().to(device)
         loss = loss_fn(model(x), y)
         if not torch.isfinite(loss):
