@@ -29,7 +29,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
 
-from rlgan.agents.evaluation import Act, evaluate
+from rlgan.agents.evaluation import Act, evaluate_agent
 from rlgan.agents.hyperparams import hyperparameters
 from rlgan.device import resolve_device
 from rlgan.io import DirectoryLock, atomic_write, read_json, write_json, written_entries
@@ -317,8 +317,8 @@ def _train(run: Run, config: AgentConfig | None, resume: bool, steps: int | None
         else:
             agent.learn(chunk, reset_num_timesteps=False, callback=WholeRun(total, bar))
         bar.update(agent.num_timesteps - bar.n)
-        result = evaluate(acting(agent, saved["algo"]), eval_env, saved["eval_episodes"],
-                          seed=10_000 + saved["seed"])
+        result = evaluate_agent(acting(agent, saved["algo"]), eval_env, saved["eval_episodes"],
+                                seed=10_000 + saved["seed"])
         row = {"step": agent.num_timesteps, **{k: result[k] for k in EVALUATION_FIELDS[1:-1]},
                "wall_seconds": time.perf_counter() - started}
         run.append_evaluation(row)

@@ -20,7 +20,7 @@ import gymnasium
 
 import rlgan  # noqa: F401
 from common import machine, table
-from rlgan.agents.evaluation import evaluate, random_policy, scripted_policy
+from rlgan.agents.evaluation import evaluate_agent, random_policy, scripted_policy
 from rlgan.agents.plotting import plot_learning_curve
 from rlgan.agents.training import Run, AgentConfig, build_agent, load_trained, train
 from rlgan.make import make_env
@@ -46,9 +46,9 @@ def qlearning(args: argparse.Namespace) -> None:
     env = make_env("rlgan/HideAndSeek-v0", **env_kwargs)
     act, _ = load_trained(run, env=env)
     episodes = 200
-    learned = evaluate(act, env, episodes, seed=50_000)
-    rand = evaluate(random_policy(0), env, episodes, seed=50_000)
-    scripted = evaluate(scripted_policy(), env, episodes, seed=50_000)
+    learned = evaluate_agent(act, env, episodes, seed=50_000)
+    rand = evaluate_agent(random_policy(0), env, episodes, seed=50_000)
+    scripted = evaluate_agent(scripted_policy(), env, episodes, seed=50_000)
     best = env.unwrapped.config.max_steps - env.unwrapped.config.prep_steps
     curve = plot_learning_curve(run, run / "learning_curve.png")
     rows = [("Q-learning hider", f"{learned['mean_return']:.1f}", f"{learned['unsafe_per_1000']:.0f}"),
@@ -75,7 +75,7 @@ def driving(args: argparse.Namespace) -> None:
     act, _ = load_trained(run, env=env)
     rows, results = [], {}
     for name, policy in (("DQN", act), ("random", random_policy(0)), ("scripted", scripted_policy())):
-        results[name] = evaluate(policy, env, args.episodes, seed=70_000)
+        results[name] = evaluate_agent(policy, env, args.episodes, seed=70_000)
         r = results[name]
         rows.append((name, f"{r['mean_distance_before_unsafe']:.0f}", f"{r['mean_return']:.1f}",
                      f"{r['unsafe_per_1000']:.1f}"))

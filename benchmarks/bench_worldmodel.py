@@ -34,7 +34,7 @@ import rlgan  # noqa: F401
 from common import machine, table
 from rlgan.cli import main as rlgan_main
 from rlgan.worldmodel import WorldModel, train_worldmodel
-from rlgan.worldmodel.evaluate import evaluate_run
+from rlgan.worldmodel.evaluate import evaluate_worldmodel
 from rlgan.worldmodel.run import load_progress
 
 #: (full, quick) budgets.
@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> None:
         rates[name] = result["samples_per_second"]
     trained = time.perf_counter()
     evaluation = {"max_samples": budget["eval_samples"], "states": budget["eval_states"]}
-    day_gan = evaluate_run(runs["gan"], day, baseline_run=runs["regression"], **evaluation)
-    night_gan = evaluate_run(runs["gan"], night, baseline_run=runs["regression"], **evaluation)
+    day_gan = evaluate_worldmodel(runs["gan"], day, baseline_run=runs["regression"], **evaluation)
+    night_gan = evaluate_worldmodel(runs["gan"], night, baseline_run=runs["regression"], **evaluation)
     latency = tree_latency_ms(runs["gan"])
     finished = time.perf_counter()
 

@@ -12,7 +12,7 @@ from safetensors.numpy import load_file
 
 import rlgan  # noqa: F401
 from rlgan.agents.dqn import DQN, TD_LOSSES, DuelingHead, dqn_target
-from rlgan.agents.evaluation import evaluate, random_policy
+from rlgan.agents.evaluation import evaluate_agent, random_policy
 from rlgan.agents.hyperparams import hyperparameters
 from rlgan.agents.qlearning import QLearningAgent
 from rlgan.agents.training import Run, AgentConfig, load_inference_agent, load_trained, train
@@ -33,8 +33,8 @@ def test_qlearning_reaches_the_known_optimum(env_id, kwargs, steps, optimum):
     settings.pop("env_kwargs", None)
     agent = QLearningAgent(gymnasium.make(env_id, **kwargs), seed=0, **settings)
     agent.learn(steps)
-    result = evaluate(lambda obs, env: agent.predict(obs, env=env)[0],
-                      gymnasium.make(env_id, **kwargs), episodes=3)
+    result = evaluate_agent(lambda obs, env: agent.predict(obs, env=env)[0],
+                            gymnasium.make(env_id, **kwargs), episodes=3)
     assert result["mean_return"] == optimum
 
 
@@ -97,8 +97,9 @@ def test_dqn_beats_random_on_an_easy_hide_and_seek():
                 target_update_interval=250, train_freq=1, batch_size=64, gamma=0.9, seed=0, device="cpu")
     model.learn(4_000)
     evaluation_env = gymnasium.make("rlgan/HideAndSeek-v0", **DOOR_KWARGS)
-    learned = evaluate(lambda obs, env: int(model.predict(obs, deterministic=True)[0]), evaluation_env, 5)
-    random = evaluate(random_policy(0), evaluation_env, 5)
+    learned = evaluate_agent(lambda obs, env: int(model.predict(obs, deterministic=True)[0]),
+                             evaluation_env, 5)
+    random = evaluate_agent(random_policy(0), evaluation_env, 5)
     assert learned["mean_return"] > random["mean_return"] + 4
 
 

@@ -256,7 +256,7 @@ def test_an_interrupted_comparison_resumes_after_its_finished_rows(tiny_shield, 
     from rlgan.safety import evaluation
 
     measured = []
-    real_row = evaluation.evaluate_row
+    real_row = evaluation.evaluate_shield
 
     def row(name, *args, **kwargs):
         if name == "oracle_shield" and not measured.count("oracle_shield"):
@@ -265,7 +265,7 @@ def test_an_interrupted_comparison_resumes_after_its_finished_rows(tiny_shield, 
         measured.append(name)
         return real_row(name, *args, **kwargs)
 
-    monkeypatch.setattr(evaluation, "evaluate_row", row)
+    monkeypatch.setattr(evaluation, "evaluate_shield", row)
     partial = tmp_path / "rows.json"
     arguments = (tiny_shield, DRIVING, {"map": "day", "max_steps": 5}, "scripted", 1, 0)
     with pytest.raises(Interrupted):

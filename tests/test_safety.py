@@ -18,14 +18,14 @@ from rlgan.data.record import make_policy, record
 from rlgan.envs.driving import Action
 from rlgan.data.augment import jitter_colours
 from rlgan.safety.classifier import ClassifierShape, SafetyClassifier
-from rlgan.safety.evaluation import evaluate_row
+from rlgan.safety.evaluation import evaluate_shield
 from rlgan.safety.metrics import classification_report, precision_recall, roc_auc
 from rlgan.safety.oracle import OracleSearch
 from rlgan.safety.policies import as_policy
 from rlgan.safety.run import SafetyRunInfo, load_safety_run, save_safety_run
 from rlgan.safety.search import LearnedSearch, SearchConfig
 from rlgan.safety.shield import Shield, ShieldWrapper, choose_action
-from rlgan.safety.training import ClassifierConfig, evaluate_run, generated_pairs, train_classifier
+from rlgan.safety.training import ClassifierConfig, evaluate_classifier, generated_pairs, train_classifier
 from rlgan.safety.tree import Level, SearchResult, safe_depths
 from reference_search import recursive_search
 from toy_envs import MovingSquareEnv
@@ -476,7 +476,7 @@ def test_classifier_training_lowers_loss_and_beats_chance(tmp_path):
     model, info = load_safety_run(tmp_path / "run")
     assert info.env_id == "toy/MovingSquare" and info.frame_shape == (16, 16, 3)
     assert not model.training
-    result = evaluate_run(tmp_path / "run", data)
+    result = evaluate_classifier(tmp_path / "run", data)
     assert result["split"] == "held-out episodes" and result["real"] == summary["metrics"]["real"]
     with pytest.raises(FileExistsError, match="already holds a safety run"):
         train_classifier(data, tmp_path / "run", ClassifierConfig(steps=1), progress=False)
@@ -677,17 +677,18 @@ def test_cli_safety_train_and_eval(tmp_path, capsys):
 def test_rows_count_false_alarms_and_misses_against_the_oracle():
     env, always_left = MovingSquareEnv(max_steps=10), lambda observation: 0
     # the learned search fears action 0, the oracle finds it safe: every intervention is a false alarm
-    shield_row = evaluate_row("gan_shield", env, as_policy(always_left), 2, shield=Shield(FixedSearch([0, 3, 3])),
-                              probe=FixedSearch([3, 3, 0]))
+    shield_row = evaluate_shield("gan_shield", env, as_policy(always_left), 2,
+                                 shield=Shield(FixedSearch([0, 3, 3])), probe=FixedSearch([3, 3, 0]))
     assert (shield_row["interventions_per_1000"], shield_row["false_alarms_per_1000"],
             shield_row["misses_per_1000"], shield_row["safe_depth"]) == (1000.0, 1000.0, 0.0, 3.0)
     # the oracle fears action 0: the agent alone misses every step, the shield none
-    alone = evaluate_row("agent", env, as_policy(always_left), 2, probe=FixedSearch([0, 3, 3]))
+    alone = evaluate_shield("agent", env, as_policy(always_left), 2, probe=FixedSearch([0, 3, 3]))
     assert (alone["misses_per_1000"], alone["false_alarms_per_1000"]) == (1000.0, 0.0)
-    shielded = evaluate_row("gan_shield", env, as_policy(always_left), 2, shield=Shield(FixedSearch([0, 3, 3])),
-                            probe=FixedSearch([0, 3, 3]))
+    shielded = evaluate_shield("gan_shield", env, as_policy(always_left), 2,
+                               shield=Shield(FixedSearch([0, 3, 3])), probe=FixedSearch([0, 3, 3]))
     assert (shielded["misses_per_1000"], shielded["false_alarms_per_1000"]) == (0.0, 0.0)
-    unprobed = evaluate_row("gan_shield", env, as_policy(always_left), 1, shield=Shield(FixedSearch([0, 3, 3])))
+    unprobed = evaluate_shield("gan_shield", env, as_policy(always_left), 1,
+                               shield=Shield(FixedSearch([0, 3, 3])))
     assert unprobed["false_alarms_per_1000"] is None and unprobed["misses_per_1000"] is None
 
 
@@ -850,7 +851,7 @@ def test_classifier_trains_on_every_actions_outcome_records(tmp_path, capsys, mo
     assert summary["train_pairs"] == summary["generated_pairs"] == 3 * int((~held_out).sum())
     assert summary["train_unsafe"] == int(records["unsafe"][~held_out].sum())
     assert summary["metrics"]["real"]["n"] == summary["metrics"]["generated"]["n"] == 3 * int(held_out.sum())
-    result = evaluate_run(tmp_path / "run", tmp_path / "records", worldmodel_run=tmp_path / "wm")
+    result = evaluate_classifier(tmp_path / "run", tmp_path / "records", worldmodel_run=tmp_path / "wm")
     assert result["split"] == "held-out episodes" and result["real"]["n"] == 3 * int(held_out.sum())
     with pytest.raises(ValueError, match="leave counterfactual and doom_horizon unset"):
         train_classifier(tmp_path / "records", tmp_path / "x", dataclasses.replace(config, doom_horizon=1),

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from rlgan.config import check_choice
-    from rlgan.demo.evaluation import evaluate
+    from rlgan.demo.evaluation import evaluate_demo
     from rlgan.demo.pipeline import TRAIN_MAP, train_demo_shield
     from rlgan.demo.report import plot_rows, prediction_samples, removed_text, write_report
     from rlgan.demo.showcase import Window, run_showcase
@@ -110,8 +110,8 @@ def run(args: argparse.Namespace) -> int:
             if window is not None:
                 window.close()
         files["video"] = write_video(out / "shielded_agent.gif", frames, fps=10)
-    rows = evaluate(weights, args.maps, TRAIN_MAP, args.episodes, args.max_steps, args.seed,
-                    device, progress=lambda what: print(f"[demo] evaluating {what}", flush=True))
+    rows = evaluate_demo(weights, args.maps, TRAIN_MAP, args.episodes, args.max_steps, args.seed,
+                         device, progress=lambda what: print(f"[demo] evaluating {what}", flush=True))
     files["plot"] = plot_rows(rows, out / "shield.png")
     files["predictions"] = prediction_samples(weights, TRAIN_MAP, out / "predictions.png",
                                               seed=args.seed, device=device)

@@ -26,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlgan.agents.evaluation import evaluate, random_policy, scripted_policy
+    from rlgan.agents.evaluation import evaluate_agent, random_policy, scripted_policy
     from rlgan.agents.training import Run, load_trained
     from rlgan.make import make_env
     from rlgan.video import check_video_path, write_video
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         act = random_policy(args.seed) if args.agent == "random" else scripted_policy()
         name = args.agent
-    result = evaluate(act, env, args.episodes, seed=args.seed, keep_frames=bool(args.video))
+    result = evaluate_agent(act, env, args.episodes, seed=args.seed, keep_frames=bool(args.video))
     frames = result.pop("frames", None)
     if args.video:
         write_video(args.video, frames, fps=env.metadata.get("render_fps", 15))

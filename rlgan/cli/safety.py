@@ -156,10 +156,10 @@ def _format(report: dict[str, Any] | None) -> str:
 
 def run_eval(args: argparse.Namespace) -> int:
     from rlgan.device import resolve_device
-    from rlgan.safety.training import evaluate_run
+    from rlgan.safety.training import evaluate_classifier
 
-    result = evaluate_run(args.run, args.data, args.worldmodel, args.threshold,
-                          resolve_device(args.device), args.max_generated, args.seed)
+    result = evaluate_classifier(args.run, args.data, args.worldmodel, args.threshold,
+                                 resolve_device(args.device), args.max_generated, args.seed)
     if args.json:
         print(json.dumps(result))
         return 0

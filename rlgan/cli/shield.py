@@ -105,7 +105,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from rlgan.device import resolve_device
     from rlgan.make import make_env
     from rlgan.pipeline.shield_dir import ShieldDir
-    from rlgan.safety.evaluation import ROW_KEYS, compare, format_table
+    from rlgan.safety.evaluation import ROW_KEYS, evaluate_shields, format_table
     from rlgan.safety.models import ORACLE, load_learned_search, check_env_fits
     from rlgan.safety.oracle import OracleSearch
     from rlgan.safety.policies import load_policy
@@ -154,7 +154,7 @@ def run_eval(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"running {name} ({args.episodes} episodes)...", file=sys.stderr)
 
-    rows = compare(env, make_policy, shields, args.episodes, args.seed, probe, progress)
+    rows = evaluate_shields(env, make_policy, shields, args.episodes, args.seed, probe, progress)
     env.close()
     if probe is not None:
         probe.close()

@@ -158,12 +158,12 @@ def format_report(result: dict[str, Any]) -> str:
 
 def run_eval(args: argparse.Namespace) -> int:
     from rlgan.device import resolve_device
-    from rlgan.worldmodel.evaluate import evaluate_run
+    from rlgan.worldmodel.evaluate import evaluate_worldmodel
 
-    result = evaluate_run(args.run, args.data, env_id=args.env, env_kwargs=env_kwargs_from(args),
-                          baseline_run=args.baseline_run, max_samples=args.samples,
-                          states=args.states, depth=args.depth,
-                          device=resolve_device(args.device), seed=args.seed)
+    result = evaluate_worldmodel(args.run, args.data, env_id=args.env, env_kwargs=env_kwargs_from(args),
+                                 baseline_run=args.baseline_run, max_samples=args.samples,
+                                 states=args.states, depth=args.depth,
+                                 device=resolve_device(args.device), seed=args.seed)
     print(json.dumps(result) if args.json else format_report(result))
     return 0
 

@@ -1,6 +1,6 @@
 """The demo's report: ``report.md`` with its plots, and ``results.json`` with the same numbers.
 
-Every figure comes from the rows measured in this run (:func:`rlgan.demo.evaluation.evaluate`)
+Every figure comes from the rows measured in this run (:func:`rlgan.demo.evaluation.evaluate_demo`)
 and from predictions made in this run; nothing is a stored constant.
 """
 

@@ -46,7 +46,7 @@ def compare_shields(shield: ShieldDir, env_id: str, env_kwargs: dict[str, Any], 
         ValueError: the env does not fit the shield (id, frame shape, actions).
     """
     from rlgan.make import make_env
-    from rlgan.safety.evaluation import compare, removed_fraction, return_kept
+    from rlgan.safety.evaluation import evaluate_shields, removed_fraction, return_kept
     from rlgan.safety.models import check_env_fits
     from rlgan.safety.oracle import OracleSearch
     from rlgan.safety.policies import load_policy
@@ -70,8 +70,8 @@ def compare_shields(shield: ShieldDir, env_id: str, env_kwargs: dict[str, Any], 
                 finished[row["name"]] = row
                 write_json(partial, list(finished.values()))
 
-        rows = compare(env, lambda: load_policy(agent, env, seed, epsilon), shields, episodes, seed,
-                       oracle if probe else None, progress, finished, keep)
+        rows = evaluate_shields(env, lambda: load_policy(agent, env, seed, epsilon), shields, episodes, seed,
+                                oracle if probe else None, progress, finished, keep)
     finally:
         if oracle is not None:
             oracle.close()

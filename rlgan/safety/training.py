@@ -491,9 +491,9 @@ def _train_classifier(data: Path, run_dir: Path, config: ClassifierConfig,
     }
 
 
-def evaluate_run(run_dir: str | Path, data: str | Path, worldmodel_run: str | Path | None = None,
-                 threshold: float | None = None, device: str | torch.device = "cpu",
-                 max_generated: int = 4096, seed: int = 0) -> dict[str, Any]:
+def evaluate_classifier(run_dir: str | Path, data: str | Path, worldmodel_run: str | Path | None = None,
+                        threshold: float | None = None, device: str | torch.device = "cpu",
+                        max_generated: int = 4096, seed: int = 0) -> dict[str, Any]:
     """Metrics of a safety run on ``data``: its held-out episodes when ``data`` is the
     training dataset, else every episode; generated pairs come from ``worldmodel_run`` (default:
     the run's own world model; none when the run has none).
