@@ -59,7 +59,7 @@ def record(out: Path, map_name: str, steps: int, seed: int) -> Path:
     """``rlgan record`` with the epsilon-scripted driver (output silenced)."""
     with contextlib.redirect_stdout(io.StringIO()):
         code = rlgan_main(["record", "--env", "rlgan/Driving-v0", "--map", map_name,
-                           "--policy", "scripted", "--epsilon", "0.3", "--steps", str(steps),
+                           "--agent", "scripted", "--epsilon", "0.3", "--steps", str(steps),
                            "--out", str(out), "--seed", str(seed), "--env-kwargs", *ENV_KWARGS])
     if code:
         raise SystemExit(f"recording {out} failed")

@@ -161,7 +161,7 @@ def test_cli_train_eval_plot_round_trip(tmp_path, capsys):
                  "is_slippery=false", "--steps", "4000", "--eval-freq", "2000", "--run", run_dir,
                  "--no-progress"]) == 0
     capsys.readouterr()
-    assert main(["eval", "--run", run_dir, "--episodes", "3", "--json"]) == 0
+    assert main(["eval", "--agent", run_dir, "--episodes", "3", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["mean_return"] == 1.0 and result["episodes"] == 3
     assert {"mean_return", "std_return", "mean_length", "unsafe_per_1000"} <= set(result)
@@ -169,7 +169,7 @@ def test_cli_train_eval_plot_round_trip(tmp_path, capsys):
     assert (tmp_path / "frozen" / "learning_curve.png").stat().st_size > 0
     capsys.readouterr()
     assert main(["record", "--env", "FrozenLake-v1", "--env-kwargs", "is_slippery=false",
-                 "--policy", run_dir, "--steps", "12", "--out", str(tmp_path / "data")]) == 0
+                 "--agent", run_dir, "--steps", "12", "--out", str(tmp_path / "data")]) == 0
     summary = json.loads(capsys.readouterr().out)  # the greedy agent walks the 6-step path twice
     assert summary["policy"] == run_dir and summary["episodes"] == 2
     assert summary["mean_reward"] == pytest.approx(2 / 12)

@@ -56,10 +56,22 @@ def test_shield_directory_holds_no_absolute_path(tiny_shield):
 
 
 def test_shield_eval_reads_a_shield_directory(tiny_shield, capsys):
-    assert main(["shield", "eval", "--model", str(tiny_shield.root), "--episodes", "1",
+    assert main(["shield", "eval", "--shield", str(tiny_shield.root), "--episodes", "1",
                  "--env-kwargs", "max_steps=5", "--no-oracle", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert [row["name"] for row in rows] == ["agent", "gan_shield"]
+
+
+def test_play_takes_a_shield_directory_like_shield_eval(tiny_shield, capsys):
+    from rlgan.cli.common import resolve_shield
+
+    choice = tiny_shield.read_choice()
+    assert resolve_shield(str(tiny_shield.root)) == (str(tiny_shield.classifier), choice["depth"],
+                                                     tiny_shield.threshold())
+    assert resolve_shield(str(tiny_shield.root), 1, 0.3) == (str(tiny_shield.classifier), 1, 0.3)
+    assert resolve_shield("oracle") == ("oracle", None, None)
+    assert main(["play", "driving", "--steps", "3", "--shield", str(tiny_shield.root)]) == 0
+    assert "played 3 steps" in capsys.readouterr().out
 
 
 def test_settings_round_trip(tiny_shield):

@@ -695,26 +695,26 @@ def test_rows_count_false_alarms_and_misses_against_the_oracle():
 def test_cli_shield_eval_with_oracle_and_learned_model(driving_safety_run, capsys):
     common = ["--env", "rlgan/Driving-v0", "--env-kwargs", "max_steps=15", "--agent", "scripted",
               "--episodes", "1", "--depth", "2", "--device", "cpu"]
-    assert main(["shield", "eval", *common, "--model", "oracle", "--json"]) == 0
+    assert main(["shield", "eval", *common, "--shield", "oracle", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert [row["name"] for row in rows] == ["agent", "oracle_shield"]
     assert set(rows[0]) == {"name", "return", "unsafe_per_1000", "safe_depth", "interventions_per_1000",
                             "latency_ms", "false_alarms_per_1000", "misses_per_1000"}
-    assert main(["shield", "eval", *common, "--model", str(driving_safety_run), "--json"]) == 0
+    assert main(["shield", "eval", *common, "--shield", str(driving_safety_run), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert [row["name"] for row in rows] == ["agent", "gan_shield", "oracle_shield"]
     assert all(row["latency_ms"] >= 0 for row in rows)
-    assert main(["shield", "eval", *common, "--model", str(driving_safety_run), "--json", "--no-oracle",
+    assert main(["shield", "eval", *common, "--shield", str(driving_safety_run), "--json", "--no-oracle",
                  "--strategy", "breadth-first"]) == 0
     assert [row["name"] for row in json.loads(capsys.readouterr().out)["rows"]] == ["agent", "gan_shield"]
     with pytest.raises(SystemExit):
-        main(["shield", "eval", *common, "--model", "oracle", "--strategy", "best-first"])
+        main(["shield", "eval", *common, "--shield", "oracle", "--strategy", "best-first"])
     assert "invalid choice: 'best-first'" in capsys.readouterr().err
-    assert main(["shield", "eval", *common, "--model", "oracle"]) == 0
+    assert main(["shield", "eval", *common, "--shield", "oracle"]) == 0
     assert "| oracle_shield |" in capsys.readouterr().out
-    assert main(["shield", "eval", *common[:-4], "--depth", "9", "--model", "oracle"]) == 2
+    assert main(["shield", "eval", *common[:-4], "--depth", "9", "--shield", "oracle"]) == 2
     assert "depth must be an integer in 1..8" in capsys.readouterr().err
-    assert main(["shield", "eval", *common, "--model", "oracle", "--node-budget", "2"]) == 2
+    assert main(["shield", "eval", *common, "--shield", "oracle", "--node-budget", "2"]) == 2
     assert "cannot cover even depth 1" in capsys.readouterr().err
 
 

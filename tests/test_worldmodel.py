@@ -771,7 +771,7 @@ def test_cli_train_eval_and_dream(driving_data, tmp_path, capsys):
                  "--states", "0", "--samples", "16"]) == 0
     assert "copy-last" in capsys.readouterr().out
     video = tmp_path / "dream.gif"
-    assert main(["worldmodel", "dream", "--run", str(run), "--policy", "scripted", "--steps", "45",
+    assert main(["worldmodel", "dream", "--run", str(run), "--agent", "scripted", "--steps", "45",
                  "--fps", "0", "--scale", "2", "--sync-every", "10", "--video", str(video)]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["steps"] == 45 and summary["syncs"] >= 3 and video.is_file()

@@ -13,7 +13,7 @@ Layout of ``DIR``::
     report.md          all of the above for people
 
 ``shield.json``, ``classifier/`` and ``worldmodel/`` are what a shield needs
-(:meth:`ShieldDir.load_shield`, ``rlgan shield eval --model DIR``); every path inside is
+(:meth:`ShieldDir.load_shield`, ``rlgan shield eval --shield DIR``); every path inside is
 relative, so the directory can be moved or bundled.
 """
 

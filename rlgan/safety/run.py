@@ -9,7 +9,7 @@ Layout (format ``rlgan-safety-run`` version 1)::
     DIR/classifier.safetensors  classifier weights (a state_dict)
     DIR/metrics.json            held-out metrics written at the end of training
 
-``rlgan shield eval --model DIR`` loads the classifier from here and the world model from the
+``rlgan shield eval --shield DIR`` loads the classifier from here and the world model from the
 recorded ``worldmodel_run`` (``--worldmodel RUN`` overrides it). Files are written atomically.
 """
 

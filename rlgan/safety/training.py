@@ -340,7 +340,7 @@ def evaluate_pairs(model: SafetyClassifier, pairs: PairSet | None, threshold: fl
 def _check_has_unsafe(pairs: PairSet, data: Path) -> None:
     if not pairs.unsafe.any():
         raise DatasetError(f"the training episodes of {data} hold no unsafe step to learn from; "
-                           "record more steps or with more exploration (--epsilon, --policy random)")
+                           "record more steps or with more exploration (--epsilon, --agent random)")
 
 
 def _check_predictor(predictor: NextFramePredictor, metadata: dict[str, Any], data: Path) -> None:
