@@ -3,7 +3,7 @@
     python benchmarks/bench_worldmodel.py            # full run, about 75 min on 2 CPU cores
     python benchmarks/bench_worldmodel.py --quick    # a few minutes, to check it works
 
-1. records driving data with the scripted driver taking a random key 30% of the time, on the
+1. records driving data with the scripted driver taking a random action 30% of the time, on the
    training map (day) and on a map the model never sees (night);
 2. pretrains a generator on the reconstruction loss alone (lambda_adv = 0), then, from those
    weights (``rlgan worldmodel train --init-from``), trains the GAN (lambda_adv > 0, a fresh

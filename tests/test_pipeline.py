@@ -226,7 +226,7 @@ def test_safe_depths_from_the_tree_of_risks_match_their_definition(depth):
         assert depths[state].tolist() == expected
 
 
-def test_shield_choices_keep_safe_keys_and_replace_unsafe_ones():
+def test_shield_choices_keep_safe_actions_and_replace_unsafe_ones():
     depths = np.array([[2, 0, 1], [0, 2, 2], [0, 0, 0]])
     risks = np.array([[0.1, 0.9, 0.2], [0.9, 0.1, 0.2], [0.9, 0.3, 0.8]])
     chosen = shield_choices(depths, risks, proposed=np.array([0, 0, 0]), required=2)
@@ -245,7 +245,7 @@ def test_tiny_budget_on_the_second_family_hide_and_seek(tmp_path):
     assert shield.load_shield(device="cpu").search.predictor.frame_shape == (64, 64, 3)
 
 
-def test_an_exploring_agent_presses_random_keys_at_its_rate_and_keeps_its_preferences():
+def test_an_exploring_agent_takes_random_actions_at_its_rate_and_keeps_its_preferences():
     from rlgan.make import make_env
     from rlgan.safety.policies import EpsilonPolicy, load_policy
 
@@ -256,7 +256,7 @@ def test_an_exploring_agent_presses_random_keys_at_its_rate_and_keeps_its_prefer
     assert isinstance(exploring, EpsilonPolicy)
     own = scripted.act(observation, env)
     actions = np.array([exploring.act(observation, env) for _ in range(2000)])
-    others = (actions != own).mean()  # a random key differs from the driver's 2/3 of the time
+    others = (actions != own).mean()  # a random action differs from the driver's 2/3 of the time
     assert abs(others - 0.5 * 2 / 3) < 0.04
     assert not isinstance(load_policy("scripted", env, seed=3, epsilon=0.0), EpsilonPolicy)
     with pytest.raises(ValueError, match="epsilon"):

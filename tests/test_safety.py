@@ -494,21 +494,21 @@ def test_training_with_a_world_model_adds_generated_pairs(tmp_path):
                          progress=False)
 
 
-def driving_one_key_dataset(path, key, steps=120):
-    """120 steps of rlgan/Driving-v0 (6 cars, episodes of at most 40 steps) pressing ``key``
+def driving_one_action_dataset(path, action, steps=120):
+    """120 steps of rlgan/Driving-v0 (6 cars, episodes of at most 40 steps) taking ``action``
     only, recorded with seed 7; returns the env options."""
     kwargs = {"max_steps": 40, "cars": 6}
     env = gymnasium.make("rlgan/Driving-v0", **kwargs)
     metadata = {"env_id": "rlgan/Driving-v0", "env_kwargs": kwargs, "seed": 7, "policy": "random",
                 "epsilon": 0.0, "obs_shape": [64, 64, 3], "obs_dtype": "uint8", "n_actions": 3}
     writer = TransitionWriter(path, metadata)
-    record(env, lambda observation: key, writer, steps, seed=7, progress=False)
+    record(env, lambda observation: action, writer, steps, seed=7, progress=False)
     writer.close()
     return kwargs
 
 
 def test_counterfactual_pairs_label_every_action_by_replay(tmp_path):
-    driving_one_key_dataset(tmp_path / "data", LEFT)  # off the road
+    driving_one_action_dataset(tmp_path / "data", LEFT)  # off the road
     pairs = generated_pairs(tmp_path / "data", None, CopyLastPredictor(), 30, np.random.default_rng(0),
                             torch.device("cpu"), every_action=True)
     assert len(pairs) == 30 and pairs.frame_t1.shape == (30, 3, 64, 64)
@@ -529,7 +529,7 @@ def test_real_counterfactual_frames_are_the_simulators_next_frames(tmp_path):
     from rlgan.data import TransitionDataset
     from rlgan.data.replay import replay_every_action
 
-    driving_one_key_dataset(tmp_path / "data", LEFT)
+    driving_one_action_dataset(tmp_path / "data", LEFT)
     options = dict(max_pairs=30, every_action=True, device=torch.device("cpu"))
     generated = generated_pairs(tmp_path / "data", None, CopyLastPredictor(), rng=np.random.default_rng(0), **options)
     real = generated_pairs(tmp_path / "data", None, CopyLastPredictor(), rng=np.random.default_rng(0),
@@ -574,7 +574,7 @@ def test_doom_horizon_relabels_recorded_steps_before_each_crash(tmp_path):
     from rlgan.safety.labels import replayed_labels
     from rlgan.safety.training import real_pairs
 
-    kwargs = driving_one_key_dataset(tmp_path / "data", UP)  # rear-ends a slower car
+    kwargs = driving_one_action_dataset(tmp_path / "data", UP)  # rear-ends a slower car
     recorded = real_pairs(tmp_path / "data", None)
     crashes = np.flatnonzero(recorded.unsafe)
     one, two = (real_pairs(tmp_path / "data", None, doom_horizon=h) for h in (1, 2))

@@ -30,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "(world model + safety classifier, made by rlgan shield train) and with the "
                     "oracle shield, in episodes that start in a hazard, on the training map and "
                     "an unseen one; show the shielded agent beside the world model's predictions "
-                    "for every key; write OUT/report.md. Uses the bundled agent and shield unless "
+                    "for every action; write OUT/report.md. Uses the bundled agent and shield unless "
                     "--from-scratch or --weights is given.")
     parser.add_argument("--out", default="rlgan-output/demo", help="output directory")
     parser.add_argument("--from-scratch", action="store_true",

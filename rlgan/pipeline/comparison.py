@@ -35,7 +35,7 @@ def compare_shields(shield: ShieldDir, env_id: str, env_kwargs: dict[str, Any], 
         agent: ``scripted``, ``random`` or a run directory of ``rlgan train``.
         probe: also search every step in the true simulator, for the false-alarm and miss
             columns (slower).
-        epsilon: probability that the agent presses a random key instead of its own (an
+        epsilon: probability that the agent takes a random action instead of its own (an
             exploring agent, :class:`rlgan.safety.policies.EpsilonPolicy`), the same draws in
             every row.
         partial: a file that keeps every finished row: a comparison interrupted between

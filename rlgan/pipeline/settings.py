@@ -239,7 +239,7 @@ ENV_RECIPES: dict[str, EnvRecipe] = {
     # contact as a pixel or two), so the world model can paint it and the classifier see it.
     # Half the collected episodes start in a hazard (a car close ahead or beside), 200 steps
     # long: the states where a shield must act, many per CPU second; a classifier trained on
-    # hazard states ranks the keys there (docs/findings.md).
+    # hazard states ranks the actions there (docs/findings.md).
     DRIVING_ID: EnvRecipe(
         collect_env_kwargs={"show_unsafe": True, "hazard_start": 0.5, "max_steps": 200},
         # Random palettes of the map (domain randomisation) teach the models the road, not

@@ -132,7 +132,7 @@ class ShieldDir:
     def load_shield(self, depth: int | None = None, policy: Any = None,
                     device: str | torch.device = "cpu", compiled: bool = False) -> Any:
         """A :class:`rlgan.safety.shield.Shield` searching ``depth`` levels (default: the
-        chosen depth) and keeping the policy's key when it is safe that deep."""
+        chosen depth) and keeping the policy's action when it is safe that deep."""
         from rlgan.safety.shield import Shield
 
         search, _ = self.load_search(depth, device, compiled)

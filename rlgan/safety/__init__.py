@@ -3,7 +3,7 @@
 - :mod:`rlgan.safety.classifier`: (frame t, frame t+1) -> P(unsafe), AlexNet-style;
   :mod:`rlgan.safety.training` trains it on recorded transitions (``rlgan safety train``) and
   :mod:`rlgan.safety.run` stores it in a safety run directory; :mod:`rlgan.safety.outcomes`
-  collects what every key leads to from the states before an agent's unsafe steps
+  collects what every action leads to from the states before an agent's unsafe steps
   (``rlgan safety collect``), for the classifier and the world model to train on.
 - :mod:`rlgan.safety.search`: the batched search on a world model, depth first (one generator
   call per round, for the next child under every first action still searching) or breadth

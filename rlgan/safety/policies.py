@@ -107,7 +107,7 @@ class RandomPolicy:
 
 
 class EpsilonPolicy:
-    """``policy`` pressing a uniformly random key instead with probability ``epsilon``: an
+    """``policy`` taking a uniformly random action instead with probability ``epsilon``: an
     exploring (or careless) agent, which meets more of the states a shield is for.
 
     Raises:

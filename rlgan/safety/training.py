@@ -71,7 +71,7 @@ class ClassifierConfig:
         counterfactual_frames: the frames t+1 of the counterfactual training pairs:
             ``"generated"`` (the world model's predictions), ``"real"`` (the true simulator's
             next frame of every action, read while labelling: the classifier learns what each
-            key really leads to, which the predictions may blur) or ``"both"``. Held-out metrics
+            action really leads to, which the predictions may blur) or ``"both"``. Held-out metrics
             always use the predictions.
         doom_horizon: also label a pair unsafe when its step lands in a state from which every
             sequence of this many actions meets an unsafe step (read by replaying the data in
@@ -190,7 +190,7 @@ def generated_pairs(root: str | Path, episodes: list[int] | None, predictor: Nex
     Without ``every_action`` each state gives the pair of its recorded action, labelled with
     the recorded ``unsafe``. With it each state gives a pair for every action, labelled by
     replaying the state in the true simulator (:mod:`rlgan.data.replay`): the classifier then
-    sees, in the same traffic, which keys crash and which do not. A ``doom_horizon`` replays
+    sees, in the same traffic, which actions crash and which do not. A ``doom_horizon`` replays
     the labels either way and adds doomed steps (:mod:`rlgan.safety.labels`). With
     ``every_action``, ``frames`` picks the frames t+1: ``"generated"``, ``"real"`` (the true
     next frames of the replay) or ``"both"`` (twice the pairs).
