@@ -10,7 +10,8 @@ One name per concept, in every command:
   train``: its chosen depth and calibrated threshold), a safety run (``rlgan safety train``,
   which names its world model) or ``oracle`` (the true simulator).
 - ``--worldmodel``: a world-model run that another command uses; ``--data``: a dataset
-  (``rlgan record``) or outcome records (``rlgan safety collect``) that a command reads.
+  (``rlgan record``) or outcome records (``rlgan safety collect``) that a command reads;
+  ``--weights``: the demo's agent and shield together.
 
 Where a command writes:
 
@@ -41,7 +42,7 @@ from typing import Any
 
 from rlgan.config import parse_kv
 
-#: The agents every environment offers (besides ``human`` and the run directory of rlgan train).
+#: The baseline agents: named by a word, not by a run directory (``human`` aside).
 BASELINE_AGENTS = ("random", "scripted")
 
 
