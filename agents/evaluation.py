@@ -11,8 +11,8 @@ import numpy as np
 Act = Callable[[Any, gymnasium.Env], int]
 
 
-def evaluate(act: Act, env: gymnasium.Env, episodes: int, seed: int = 0,
-             keep_frames: bool = False) -> dict[str, Any]:
+def evaluate_agent(act: Act, env: gymnasium.Env, episodes: int, seed: int = 0,
+                   keep_frames: bool = False) -> dict[str, Any]:
     """Run ``episodes`` episodes (episode ``e`` resets with ``seed + e``) with ``act(obs, env)``.
 
     Returns a JSON-friendly dict: ``mean_return``, ``std_return``, ``mean_length``,

@@ -30,7 +30,7 @@ HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
                         "target_update_interval": 10, "train_freq": 256, "gradient_steps": 128,
                         "exploration_fraction": 0.16, "exploration_final_eps": 0.04,
                         "policy_kwargs": {"net_arch": [256, 256]}},
-        # Pixels, 3 keys; 64x64 frames through the Nature CNN, 8 roads stepped together.
+        # Pixels, 3 actions; 64x64 frames through the Nature CNN, 8 roads stepped together.
         # Cars ahead are a few pixels wide and crashes are rare: with the crash as the only
         # signal and the Huber loss capping its large TD error, the Q-network never learned
         # to see them in 200k steps (its Q-values ignored a car 5 m ahead). The MSE loss,

@@ -29,7 +29,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 from tqdm import tqdm
 
-from rlgan.agents.evaluation import Act, evaluate
+from rlgan.agents.evaluation import Act, evaluate_agent
 from rlgan.agents.hyperparams import hyperparameters
 from rlgan.device import resolve_device
 from rlgan.io import DirectoryLock, atomic_write, read_json, write_json, written_entries
@@ -42,7 +42,7 @@ EVALUATION_FIELDS = ("step", "mean_return", "std_return", "mean_length", "unsafe
 
 
 @dataclass
-class RunConfig:
+class AgentConfig:
     """What a run trains; saved as ``config.json`` and checked on resume."""
 
     algo: str
@@ -246,7 +246,7 @@ class WholeRun(BaseCallback):
         return True
 
 
-def train(run_dir: str | Path, config: RunConfig | None = None, resume: bool = False,
+def train(run_dir: str | Path, config: AgentConfig | None = None, resume: bool = False,
           steps: int | None = None, progress: bool = True,
           stop_at: int | None = None) -> dict[str, Any]:
     """Train (or, with ``resume``, continue) the run in ``run_dir``; return the last evaluation.
@@ -264,14 +264,14 @@ def train(run_dir: str | Path, config: RunConfig | None = None, resume: bool = F
         return _train(Run(run_dir), config, resume, steps, progress, stop_at)
 
 
-def _train(run: Run, config: RunConfig | None, resume: bool, steps: int | None, progress: bool,
+def _train(run: Run, config: AgentConfig | None, resume: bool, steps: int | None, progress: bool,
            stop_at: int | None) -> dict[str, Any]:
     if resume:
         saved = run.config()
         saved["steps"] = max(saved["steps"], steps or 0)
     else:
         if config is None:
-            raise ValueError("a new run needs a RunConfig")
+            raise ValueError("a new run needs an AgentConfig")
         if (run.directory / "config.json").exists():
             raise FileExistsError(f"{run.directory} already holds a run; pass --resume to continue "
                                   "it or choose another --run")
@@ -317,8 +317,8 @@ def _train(run: Run, config: RunConfig | None, resume: bool, steps: int | None, 
         else:
             agent.learn(chunk, reset_num_timesteps=False, callback=WholeRun(total, bar))
         bar.update(agent.num_timesteps - bar.n)
-        result = evaluate(acting(agent, saved["algo"]), eval_env, saved["eval_episodes"],
-                          seed=10_000 + saved["seed"])
+        result = evaluate_agent(acting(agent, saved["algo"]), eval_env, saved["eval_episodes"],
+                                seed=10_000 + saved["seed"])
         row = {"step": agent.num_timesteps, **{k: result[k] for k in EVALUATION_FIELDS[1:-1]},
                "wall_seconds": time.perf_counter() - started}
         run.append_evaluation(row)

@@ -20,9 +20,9 @@ import gymnasium
 
 import rlgan  # noqa: F401
 from common import machine, table
-from rlgan.agents.evaluation import evaluate, random_policy, scripted_policy
+from rlgan.agents.evaluation import evaluate_agent, random_policy, scripted_policy
 from rlgan.agents.plotting import plot_learning_curve
-from rlgan.agents.training import Run, RunConfig, build_agent, load_trained, train
+from rlgan.agents.training import Run, AgentConfig, build_agent, load_trained, train
 from rlgan.make import make_env
 
 
@@ -39,16 +39,16 @@ def qlearning(args: argparse.Namespace) -> None:
     env_kwargs = {"size": 5, "n_boxes": 1, "walls": 0}
     run = _fresh(args.out / "qlearning_hide_and_seek")
     start = time.perf_counter()
-    train(run, RunConfig(algo="qlearning", env_id="rlgan/HideAndSeek-v0", steps=args.steps,
-                         env_kwargs=env_kwargs, eval_freq=max(args.steps // 20, 1), eval_episodes=20),
+    train(run, AgentConfig(algo="qlearning", env_id="rlgan/HideAndSeek-v0", steps=args.steps,
+                           env_kwargs=env_kwargs, eval_freq=max(args.steps // 20, 1), eval_episodes=20),
           progress=False)
     seconds = time.perf_counter() - start
     env = make_env("rlgan/HideAndSeek-v0", **env_kwargs)
     act, _ = load_trained(run, env=env)
     episodes = 200
-    learned = evaluate(act, env, episodes, seed=50_000)
-    rand = evaluate(random_policy(0), env, episodes, seed=50_000)
-    scripted = evaluate(scripted_policy(), env, episodes, seed=50_000)
+    learned = evaluate_agent(act, env, episodes, seed=50_000)
+    rand = evaluate_agent(random_policy(0), env, episodes, seed=50_000)
+    scripted = evaluate_agent(scripted_policy(), env, episodes, seed=50_000)
     best = env.unwrapped.config.max_steps - env.unwrapped.config.prep_steps
     curve = plot_learning_curve(run, run / "learning_curve.png")
     rows = [("Q-learning hider", f"{learned['mean_return']:.1f}", f"{learned['unsafe_per_1000']:.0f}"),
@@ -67,7 +67,7 @@ def driving(args: argparse.Namespace) -> None:
     if not args.resume:
         _fresh(run)
     start = time.perf_counter()
-    train(run, None if args.resume else RunConfig(
+    train(run, None if args.resume else AgentConfig(
         algo="dqn", env_id="rlgan/Driving-v0", steps=args.steps, eval_freq=max(args.steps // 20, 1),
         eval_episodes=5, device=args.device), resume=args.resume, steps=args.steps, progress=False)
     seconds = time.perf_counter() - start
@@ -75,7 +75,7 @@ def driving(args: argparse.Namespace) -> None:
     act, _ = load_trained(run, env=env)
     rows, results = [], {}
     for name, policy in (("DQN", act), ("random", random_policy(0)), ("scripted", scripted_policy())):
-        results[name] = evaluate(policy, env, args.episodes, seed=70_000)
+        results[name] = evaluate_agent(policy, env, args.episodes, seed=70_000)
         r = results[name]
         rows.append((name, f"{r['mean_distance_before_unsafe']:.0f}", f"{r['mean_return']:.1f}",
                      f"{r['unsafe_per_1000']:.1f}"))
@@ -95,8 +95,8 @@ def throughput(args: argparse.Namespace) -> None:
 
     rows = []
     for env_id in ("rlgan/Driving-v0", "rlgan/HideAndSeek-v0"):
-        config = RunConfig(algo="dqn", env_id=env_id, steps=args.steps,
-                           hp_overrides={"learning_starts": 500, "buffer_size": 20_000})
+        config = AgentConfig(algo="dqn", env_id=env_id, steps=args.steps,
+                             hp_overrides={"learning_starts": 500, "buffer_size": 20_000})
         saved = {**asdict(config), **config.settings()}
         policy = saved["hyperparameters"]["policy"]
         rates = {}
@@ -126,7 +126,7 @@ def atari(args: argparse.Namespace) -> None:
     previous = Run(run).evaluations() if args.resume else []
     done_before = int(previous[-1]["step"]) if previous else 0
     start = time.perf_counter()
-    train(run, None if args.resume else RunConfig(
+    train(run, None if args.resume else AgentConfig(
         algo="dqn", env_id="rlgan/Atari-v0", steps=args.steps, env_kwargs={"game": "Pong"},
         hp_overrides={"buffer_size": min(250_000, args.steps),
                       "learning_starts": min(100_000, args.steps // 10)},

@@ -155,7 +155,7 @@ def _collect_argv(data: Path, out: Path) -> list[str]:
 
 
 def _record_argv(data: Path, out: Path, steps: int = 1200) -> list[str]:
-    return ["record", *TINY_DRIVING, "--policy", "random", "--steps", str(steps), "--shard-size",
+    return ["record", *TINY_DRIVING, "--agent", "random", "--steps", str(steps), "--shard-size",
             "20", "--out", str(out)]
 
 

@@ -3,7 +3,7 @@
     python benchmarks/bench_worldmodel.py            # full run, about 75 min on 2 CPU cores
     python benchmarks/bench_worldmodel.py --quick    # a few minutes, to check it works
 
-1. records driving data with the scripted driver taking a random key 30% of the time, on the
+1. records driving data with the scripted driver taking a random action 30% of the time, on the
    training map (day) and on a map the model never sees (night);
 2. pretrains a generator on the reconstruction loss alone (lambda_adv = 0), then, from those
    weights (``rlgan worldmodel train --init-from``), trains the GAN (lambda_adv > 0, a fresh
@@ -34,7 +34,7 @@ import rlgan  # noqa: F401
 from common import machine, table
 from rlgan.cli import main as rlgan_main
 from rlgan.worldmodel import WorldModel, train_worldmodel
-from rlgan.worldmodel.evaluate import evaluate_run
+from rlgan.worldmodel.evaluate import evaluate_worldmodel
 from rlgan.worldmodel.run import load_progress
 
 #: (full, quick) budgets.
@@ -59,7 +59,7 @@ def record(out: Path, map_name: str, steps: int, seed: int) -> Path:
     """``rlgan record`` with the epsilon-scripted driver (output silenced)."""
     with contextlib.redirect_stdout(io.StringIO()):
         code = rlgan_main(["record", "--env", "rlgan/Driving-v0", "--map", map_name,
-                           "--policy", "scripted", "--epsilon", "0.3", "--steps", str(steps),
+                           "--agent", "scripted", "--epsilon", "0.3", "--steps", str(steps),
                            "--out", str(out), "--seed", str(seed), "--env-kwargs", *ENV_KWARGS])
     if code:
         raise SystemExit(f"recording {out} failed")
@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> None:
         rates[name] = result["samples_per_second"]
     trained = time.perf_counter()
     evaluation = {"max_samples": budget["eval_samples"], "states": budget["eval_states"]}
-    day_gan = evaluate_run(runs["gan"], day, baseline_run=runs["regression"], **evaluation)
-    night_gan = evaluate_run(runs["gan"], night, baseline_run=runs["regression"], **evaluation)
+    day_gan = evaluate_worldmodel(runs["gan"], day, baseline_run=runs["regression"], **evaluation)
+    night_gan = evaluate_worldmodel(runs["gan"], night, baseline_run=runs["regression"], **evaluation)
     latency = tree_latency_ms(runs["gan"])
     finished = time.perf_counter()
 

@@ -76,10 +76,10 @@ def tiny_worldmodel_run(tiny_dataset, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_safety_run(tiny_dataset, tmp_path_factory) -> Path:
     """A safety classifier trained for 3 steps on :func:`tiny_dataset`."""
-    from rlgan.safety.training import TrainConfig, train_classifier
+    from rlgan.safety.training import ClassifierConfig, train_classifier
 
     run = tmp_path_factory.mktemp("tiny") / "safety"
-    train_classifier(tiny_dataset, run, TrainConfig(steps=3, batch_size=8, device="cpu"),
+    train_classifier(tiny_dataset, run, ClassifierConfig(steps=3, batch_size=8, device="cpu"),
                      progress=False)
     return run
 
@@ -87,11 +87,11 @@ def tiny_safety_run(tiny_dataset, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_agent_run(tmp_path_factory) -> Path:
     """A Q-learning run on FrozenLake-v1 (an env other than driving)."""
-    from rlgan.agents.training import RunConfig, train
+    from rlgan.agents.training import AgentConfig, train
 
     run = tmp_path_factory.mktemp("tiny") / "lake"
-    train(run, RunConfig(algo="qlearning", env_id="FrozenLake-v1", steps=50, eval_freq=50,
-                         eval_episodes=1), progress=False)
+    train(run, AgentConfig(algo="qlearning", env_id="FrozenLake-v1", steps=50, eval_freq=50,
+                           eval_episodes=1), progress=False)
     return run
 
 

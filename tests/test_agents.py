@@ -12,10 +12,10 @@ from safetensors.numpy import load_file
 
 import rlgan  # noqa: F401
 from rlgan.agents.dqn import DQN, TD_LOSSES, DuelingHead, dqn_target
-from rlgan.agents.evaluation import evaluate, random_policy
+from rlgan.agents.evaluation import evaluate_agent, random_policy
 from rlgan.agents.hyperparams import hyperparameters
 from rlgan.agents.qlearning import QLearningAgent
-from rlgan.agents.training import Run, RunConfig, load_inference_agent, load_trained, train
+from rlgan.agents.training import Run, AgentConfig, load_inference_agent, load_trained, train
 from rlgan.cli import main
 
 # The hider can push the box into the only door and hide: 21 is the best return (30 steps,
@@ -33,8 +33,8 @@ def test_qlearning_reaches_the_known_optimum(env_id, kwargs, steps, optimum):
     settings.pop("env_kwargs", None)
     agent = QLearningAgent(gymnasium.make(env_id, **kwargs), seed=0, **settings)
     agent.learn(steps)
-    result = evaluate(lambda obs, env: agent.predict(obs, env=env)[0],
-                      gymnasium.make(env_id, **kwargs), episodes=3)
+    result = evaluate_agent(lambda obs, env: agent.predict(obs, env=env)[0],
+                            gymnasium.make(env_id, **kwargs), episodes=3)
     assert result["mean_return"] == optimum
 
 
@@ -97,16 +97,17 @@ def test_dqn_beats_random_on_an_easy_hide_and_seek():
                 target_update_interval=250, train_freq=1, batch_size=64, gamma=0.9, seed=0, device="cpu")
     model.learn(4_000)
     evaluation_env = gymnasium.make("rlgan/HideAndSeek-v0", **DOOR_KWARGS)
-    learned = evaluate(lambda obs, env: int(model.predict(obs, deterministic=True)[0]), evaluation_env, 5)
-    random = evaluate(random_policy(0), evaluation_env, 5)
+    learned = evaluate_agent(lambda obs, env: int(model.predict(obs, deterministic=True)[0]),
+                             evaluation_env, 5)
+    random = evaluate_agent(random_policy(0), evaluation_env, 5)
     assert learned["mean_return"] > random["mean_return"] + 4
 
 
-def small_run(steps: int = 1_200, seed: int = 3) -> RunConfig:
-    return RunConfig(algo="dqn", env_id="rlgan/HideAndSeek-v0", steps=steps, seed=seed,
-                     env_kwargs=DOOR_KWARGS,
-                     hp_overrides={"learning_starts": 200, "policy_kwargs": {"net_arch": [32]}},
-                     eval_freq=600, eval_episodes=1)
+def small_run(steps: int = 1_200, seed: int = 3) -> AgentConfig:
+    return AgentConfig(algo="dqn", env_id="rlgan/HideAndSeek-v0", steps=steps, seed=seed,
+                       env_kwargs=DOOR_KWARGS,
+                       hp_overrides={"learning_starts": 200, "policy_kwargs": {"net_arch": [32]}},
+                       eval_freq=600, eval_episodes=1)
 
 
 def test_resume_continues_the_same_curve_exactly(tmp_path):
@@ -160,7 +161,7 @@ def test_cli_train_eval_plot_round_trip(tmp_path, capsys):
                  "is_slippery=false", "--steps", "4000", "--eval-freq", "2000", "--run", run_dir,
                  "--no-progress"]) == 0
     capsys.readouterr()
-    assert main(["eval", "--run", run_dir, "--episodes", "3", "--json"]) == 0
+    assert main(["eval", "--agent", run_dir, "--episodes", "3", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["mean_return"] == 1.0 and result["episodes"] == 3
     assert {"mean_return", "std_return", "mean_length", "unsafe_per_1000"} <= set(result)
@@ -168,7 +169,7 @@ def test_cli_train_eval_plot_round_trip(tmp_path, capsys):
     assert (tmp_path / "frozen" / "learning_curve.png").stat().st_size > 0
     capsys.readouterr()
     assert main(["record", "--env", "FrozenLake-v1", "--env-kwargs", "is_slippery=false",
-                 "--policy", run_dir, "--steps", "12", "--out", str(tmp_path / "data")]) == 0
+                 "--agent", run_dir, "--steps", "12", "--out", str(tmp_path / "data")]) == 0
     summary = json.loads(capsys.readouterr().out)  # the greedy agent walks the 6-step path twice
     assert summary["policy"] == run_dir and summary["episodes"] == 2
     assert summary["mean_reward"] == pytest.approx(2 / 12)
@@ -224,20 +225,20 @@ def test_batched_envs_train_dqn_through_the_sb3_adapter(tmp_path):
     for i, (final, *_ ) in enumerate(expected):
         assert np.array_equal(infos[i]["terminal_observation"], final)
         assert np.array_equal(observations[i], singles[i].reset()[0])
-    config = RunConfig(algo="dqn", env_id="rlgan/HideAndSeek-v0", steps=800, n_envs=4,
-                       env_kwargs=DOOR_KWARGS, hp_overrides={"learning_starts": 100},
-                       eval_freq=400, eval_episodes=1)
+    config = AgentConfig(algo="dqn", env_id="rlgan/HideAndSeek-v0", steps=800, n_envs=4,
+                         env_kwargs=DOOR_KWARGS, hp_overrides={"learning_starts": 100},
+                         eval_freq=400, eval_episodes=1)
     train(tmp_path / "batched", config, progress=False)
     assert [r["step"] for r in Run(tmp_path / "batched").evaluations()] == [400, 800]
 
 
 def test_tuned_n_envs_and_env_options_come_from_the_hyperparameter_file():
-    tuned = RunConfig(algo="dqn", env_id="rlgan/Driving-v0", steps=10).settings()
+    tuned = AgentConfig(algo="dqn", env_id="rlgan/Driving-v0", steps=10).settings()
     assert tuned["n_envs"] == 8 and tuned["env_kwargs"]["headway_penalty"] > 0
     assert "n_envs" not in tuned["hyperparameters"] and tuned["hyperparameters"]["n_steps"] == 3
-    mine = RunConfig(algo="dqn", env_id="rlgan/Driving-v0", steps=10, n_envs=2,
-                     env_kwargs={"headway_penalty": 0.0}).settings()
+    mine = AgentConfig(algo="dqn", env_id="rlgan/Driving-v0", steps=10, n_envs=2,
+                       env_kwargs={"headway_penalty": 0.0}).settings()
     assert mine["n_envs"] == 2 and mine["env_kwargs"]["headway_penalty"] == 0.0
-    assert RunConfig(algo="dqn", env_id="CartPole-v1", steps=10).settings()["n_envs"] == 1
+    assert AgentConfig(algo="dqn", env_id="CartPole-v1", steps=10).settings()["n_envs"] == 1
     with pytest.raises(ValueError, match="Q-learning trains on one env"):
-        RunConfig(algo="qlearning", env_id="FrozenLake-v1", steps=10, n_envs=2)
+        AgentConfig(algo="qlearning", env_id="FrozenLake-v1", steps=10, n_envs=2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -37,7 +38,7 @@ def test_repeated_key_value_options_add_up(argv, dest):
 
 def test_record_scripted_driving_and_load_it_back(tmp_path, capsys):
     out = tmp_path / "data"
-    assert main(["record", "--env", "rlgan/Driving-v0", "--map", "snow", "--policy", "scripted",
+    assert main(["record", "--env", "rlgan/Driving-v0", "--map", "snow", "--agent", "scripted",
                  "--epsilon", "0.3", "--steps", "50", "--shard-size", "20", "--out", str(out),
                  "--seed", "4", "--video", str(tmp_path / "episode.gif")]) == 0
     summary = json.loads(capsys.readouterr().out.split("\n", 1)[1])
@@ -99,7 +100,7 @@ def test_bad_input_is_one_clear_line(argv, message, tmp_path, monkeypatch, capsy
     (["worldmodel", "train", "--data", "d", "--run", "r", "--set", "z_dim=2.5"],
      "WorldModelConfig option 'z_dim' expects int, got 2.5 (float)"),
     (["safety", "train", "--data", "d", "--run", "r", "--set", "flip=yes"],
-     "TrainConfig option 'flip' expects bool, got 'yes' (str)"),
+     "ClassifierConfig option 'flip' expects bool, got 'yes' (str)"),
 ])
 def test_a_value_of_the_wrong_type_is_one_clear_line(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -120,9 +121,9 @@ def test_play_every_game_headless(argv, capsys):
 
 def test_record_atari_rgb_frames(tmp_path, capsys):
     assert main(["record", "--env", "rlgan/Atari-v0", "--game", "Pong", "--env-kwargs",
-                 "obs_mode=rgb", "--policy", "random", "--steps", "12", "--out", str(tmp_path / "pong")]) == 0
+                 "obs_mode=rgb", "--agent", "random", "--steps", "12", "--out", str(tmp_path / "pong")]) == 0
     assert TransitionDataset(tmp_path / "pong").obs_shape == (64, 64, 3)
-    assert main(["record", "--env", "rlgan/Atari-v0", "--policy", "scripted", "--steps", "2",
+    assert main(["record", "--env", "rlgan/Atari-v0", "--agent", "scripted", "--steps", "2",
                  "--out", str(tmp_path / "none")]) == 2
     assert "no scripted policy" in capsys.readouterr().err
 
@@ -141,3 +142,65 @@ def test_collect_takes_turns_between_palettes_of_every_map(tmp_path, capsys):
     assert load_outcome_metadata(out)["variants"] == [
         {"map": "day", "palette_seed": None}, {"map": "snow", "palette_seed": None},
         {"map": "day", "palette_seed": 5}, {"map": "snow", "palette_seed": 5}]
+
+
+# -- one name per concept --------------------------------------------------------------------------
+#: (command with an old spelling, the old spelling, the new one); {tmp}, {agent} and {wm} are
+#: filled in with a scratch directory, an agent run and a world-model run.
+RENAMED = [
+    (["record", "--policy", "random", "--steps", "3", "--out", "{tmp}/data"], "--policy", "--agent"),
+    (["eval", "--run", "{agent}", "--episodes", "1", "--json"], "--run", "--agent"),
+    (["shield", "eval", "--env", "rlgan/Driving-v0", "--env-kwargs", "max_steps=3", "--agent", "random",
+      "--model", "oracle", "--depth", "1", "--episodes", "1", "--json"], "--model", "--shield"),
+    (["worldmodel", "dream", "--run", "{wm}", "--policy", "scripted", "--steps", "2"], "--policy", "--agent"),
+]
+
+
+@pytest.mark.parametrize("argv, old, new", RENAMED)
+def test_an_old_spelling_still_works_warns_in_one_line_and_is_left_out_of_help(
+        argv, old, new, tmp_path, tiny_agent_run, tiny_worldmodel_run, capsys):
+    places = {"{tmp}": str(tmp_path), "{agent}": str(tiny_agent_run), "{wm}": str(tiny_worldmodel_run)}
+    for placeholder, path in places.items():
+        argv = [word.replace(placeholder, path) for word in argv]
+    renamed = vars(build_parser().parse_args([new if word == old else word for word in argv]))
+    assert "deprecated" not in capsys.readouterr().err
+    assert vars(build_parser().parse_args(argv)) == renamed  # the same command
+    capsys.readouterr()
+    assert main(argv) == 0
+    command = " ".join(argv[:2] if argv[0] in ("shield", "worldmodel") else argv[:1])
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "deprecated" in line]
+    assert warnings == [f"rlgan {command}: warning: {old} is deprecated; use {new}"]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*command.split(), "--help"])
+    usage = capsys.readouterr().out
+    assert new in usage and old not in usage.replace("--run-dir", "")
+
+
+def test_named_training_options_default_to_their_config_dataclass(capsys):
+    from rlgan.safety.outcomes import OutcomeConfig
+    from rlgan.safety.search import SearchConfig
+    from rlgan.safety.training import ClassifierConfig
+    from rlgan.worldmodel.config import WorldModelConfig
+
+    from rlgan.cli.common import config_options
+
+    cases = [
+        (["safety", "train", "--data", "d", "--run", "r"], ClassifierConfig(),
+         {"--steps": "steps", "--batch-size": "batch_size", "--lr": "learning_rate"}),
+        (["safety", "collect", "--out", "o"], OutcomeConfig(), {"--num-envs": "num_envs", "--before": "before"}),
+        (["worldmodel", "train", "--data", "d", "--run", "r"], WorldModelConfig(),
+         {"--steps": "steps", "--lr": "learning_rate", "--batch-size": "batch_size"}),
+        (["shield", "eval", "--shield", "oracle"], SearchConfig(), {"--node-budget": "node_budget"}),
+    ]
+    for argv, config, flags in cases:
+        args = build_parser().parse_args(argv)
+        assert config_options(args, args.config_fields) == {}  # the dataclass's defaults apply
+        flag, field = next(iter(flags.items()))
+        given = build_parser().parse_args([*argv, flag, "7"])
+        assert config_options(given, given.config_fields) == {field: 7}
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([*argv[:2], "--help"])
+        usage = " ".join(capsys.readouterr().out.split())
+        for flag, field in flags.items():
+            default = re.escape(str(getattr(config, field)))
+            assert re.search(rf"{flag} [A-Z_]+ [^()]*\(default: {default}\)", usage), (argv, flag)

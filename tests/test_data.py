@@ -155,7 +155,7 @@ def test_policies():
     assert [first(None) for _ in range(20)] == [second(None) for _ in range(20)]
     greedy = make_policy("scripted", env, seed=1, epsilon=1.0)
     assert {greedy(None) for _ in range(50)} == {0, 1, 2}
-    with pytest.raises(ValueError, match="unknown policy 'scripte'.*Did you mean 'scripted'"):
+    with pytest.raises(ValueError, match="unknown agent 'scripte'.*Did you mean 'scripted'"):
         make_policy("scripte", env)
     with pytest.raises(ValueError, match="epsilon"):
         make_policy("random", env, epsilon=2.0)

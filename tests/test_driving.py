@@ -70,7 +70,7 @@ def test_state_restore_reproduces_the_future_exactly():
     for _ in range(30):
         env.step(env.scripted_action())
     state = copy.deepcopy(env.get_state())
-    actions = np.random.default_rng(1).integers(3, size=200)  # random keys: crashes, respawns
+    actions = np.random.default_rng(1).integers(3, size=200)  # random actions: crashes, respawns
     first = [env.step(int(a)) for a in actions]
     observation = env.set_state(state)
     assert env.get_state() == state

@@ -337,7 +337,7 @@ def test_custom_policy_for_the_other_team():
 
 def test_oracle_shield_keeps_the_hider_unseen_on_the_shield_task():
     from rlgan.envs.hide_and_seek import SHIELD_TASK
-    from rlgan.safety.evaluation import evaluate_row
+    from rlgan.safety.evaluation import evaluate_shield
     from rlgan.safety.oracle import OracleSearch
     from rlgan.safety.policies import load_policy
     from rlgan.safety.search import SearchConfig
@@ -346,9 +346,9 @@ def test_oracle_shield_keeps_the_hider_unseen_on_the_shield_task():
     env = gymnasium.make(ID, **SHIELD_TASK, max_steps=50)
     assert env.observation_space.shape == (64, 64, 3)
     oracle = OracleSearch.for_env(env, SearchConfig(depth=2))
-    agent = evaluate_row("agent", env, load_policy("random", env), episodes=6)
-    shielded = evaluate_row("oracle_shield", env, load_policy("random", env), episodes=6,
-                            shield=Shield(oracle, load_policy("random", env)))
+    agent = evaluate_shield("agent", env, load_policy("random", env), episodes=6)
+    shielded = evaluate_shield("oracle_shield", env, load_policy("random", env), episodes=6,
+                               shield=Shield(oracle, load_policy("random", env)))
     oracle.close()
     # Deterministic: seen on 82 of 300 steps alone, on none shielded (the issue asks >= 90% fewer).
     assert agent["unsafe_per_1000"] > 150

@@ -27,10 +27,10 @@ def test_a_command_killed_mid_write_resumes_complete(key, tiny_dataset, tmp_path
 
 # -- the states a kill can leave, made by hand --------------------------------------------------
 def test_an_evaluation_written_after_the_last_checkpoint_is_measured_again(tmp_path):
-    from rlgan.agents.training import Run, RunConfig, train
+    from rlgan.agents.training import Run, AgentConfig, train
 
-    config = RunConfig(algo="qlearning", env_id="FrozenLake-v1", steps=300, eval_freq=100,
-                       eval_episodes=1)
+    config = AgentConfig(algo="qlearning", env_id="FrozenLake-v1", steps=300, eval_freq=100,
+                         eval_episodes=1)
     train(tmp_path, config, progress=False, stop_at=200)
     run = Run(tmp_path)
     run.append_evaluation({**run.evaluations()[-1], "step": 300.0})  # killed before its checkpoint
@@ -42,10 +42,10 @@ def test_an_evaluation_written_after_the_last_checkpoint_is_measured_again(tmp_p
 def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_path):
     import shutil
 
-    from rlgan.agents.training import Run, RunConfig, train
+    from rlgan.agents.training import Run, AgentConfig, train
 
-    config = RunConfig(algo="qlearning", env_id="FrozenLake-v1", steps=200, eval_freq=100,
-                       eval_episodes=1)
+    config = AgentConfig(algo="qlearning", env_id="FrozenLake-v1", steps=200, eval_freq=100,
+                         eval_episodes=1)
     train(tmp_path, config, progress=False, stop_at=100)
     run = Run(tmp_path)
     shutil.rmtree(run.checkpoints)  # as it was when killed before its first checkpoint
@@ -85,9 +85,9 @@ def test_temporary_files_of_a_killed_writer_are_ignored_and_cleared(tmp_path):
 def test_a_safety_run_stopped_before_its_config_is_trained_again_with_overwrite(tiny_dataset,
                                                                                 tmp_path):
     from rlgan.safety.run import CONFIG_FILE, WEIGHTS_FILE
-    from rlgan.safety.training import TrainConfig, train_classifier
+    from rlgan.safety.training import ClassifierConfig, train_classifier
 
-    config = TrainConfig(steps=2, batch_size=4, device="cpu")
+    config = ClassifierConfig(steps=2, batch_size=4, device="cpu")
     train_classifier(tiny_dataset, tmp_path, config, progress=False)
     (tmp_path / CONFIG_FILE).unlink()  # killed between the weights and config.json
     with pytest.raises(FileExistsError, match="pass --overwrite"):

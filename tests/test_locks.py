@@ -12,10 +12,10 @@ from conftest import TINY_DRIVING, TINY_WORLDMODEL
 
 
 def train_agent(out, data):
-    from rlgan.agents.training import RunConfig, train
+    from rlgan.agents.training import AgentConfig, train
 
-    train(out, RunConfig(algo="qlearning", env_id="FrozenLake-v1", steps=10, eval_freq=10,
-                         eval_episodes=1), progress=False)
+    train(out, AgentConfig(algo="qlearning", env_id="FrozenLake-v1", steps=10, eval_freq=10,
+                           eval_episodes=1), progress=False)
 
 
 def train_world_model(out, data):
@@ -32,9 +32,9 @@ def collect(out, data):
 
 
 def train_safety(out, data):
-    from rlgan.safety.training import TrainConfig, train_classifier
+    from rlgan.safety.training import ClassifierConfig, train_classifier
 
-    train_classifier(data, out, TrainConfig(steps=2, batch_size=4, device="cpu"), progress=False)
+    train_classifier(data, out, ClassifierConfig(steps=2, batch_size=4, device="cpu"), progress=False)
 
 
 def record_dataset(out, data):

@@ -56,10 +56,22 @@ def test_shield_directory_holds_no_absolute_path(tiny_shield):
 
 
 def test_shield_eval_reads_a_shield_directory(tiny_shield, capsys):
-    assert main(["shield", "eval", "--model", str(tiny_shield.root), "--episodes", "1",
+    assert main(["shield", "eval", "--shield", str(tiny_shield.root), "--episodes", "1",
                  "--env-kwargs", "max_steps=5", "--no-oracle", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert [row["name"] for row in rows] == ["agent", "gan_shield"]
+
+
+def test_play_takes_a_shield_directory_like_shield_eval(tiny_shield, capsys):
+    from rlgan.cli.common import resolve_shield
+
+    choice = tiny_shield.read_choice()
+    assert resolve_shield(str(tiny_shield.root)) == (str(tiny_shield.classifier), choice["depth"],
+                                                     tiny_shield.threshold())
+    assert resolve_shield(str(tiny_shield.root), 1, 0.3) == (str(tiny_shield.classifier), 1, 0.3)
+    assert resolve_shield("oracle") == ("oracle", None, None)
+    assert main(["play", "driving", "--steps", "3", "--shield", str(tiny_shield.root)]) == 0
+    assert "played 3 steps" in capsys.readouterr().out
 
 
 def test_settings_round_trip(tiny_shield):
@@ -156,10 +168,10 @@ def test_a_bad_target_is_refused_before_anything_is_written(tmp_path, env, kwarg
 
 
 def test_an_agent_trained_on_another_env_is_refused(tmp_path):
-    from rlgan.agents.training import RunConfig, train
+    from rlgan.agents.training import AgentConfig, train
 
-    train(tmp_path / "lake", RunConfig(algo="qlearning", env_id="FrozenLake-v1", steps=50,
-                                       eval_freq=50, eval_episodes=1), progress=False)
+    train(tmp_path / "lake", AgentConfig(algo="qlearning", env_id="FrozenLake-v1", steps=50,
+                                         eval_freq=50, eval_episodes=1), progress=False)
     with pytest.raises(ValueError, match="trained on FrozenLake-v1, not rlgan/Driving-v0"):
         train_shield(tmp_path / "shield", tiny_settings(str(tmp_path / "lake")), progress=False)
 
@@ -214,7 +226,7 @@ def test_safe_depths_from_the_tree_of_risks_match_their_definition(depth):
         assert depths[state].tolist() == expected
 
 
-def test_shield_choices_keep_safe_keys_and_replace_unsafe_ones():
+def test_shield_choices_keep_safe_actions_and_replace_unsafe_ones():
     depths = np.array([[2, 0, 1], [0, 2, 2], [0, 0, 0]])
     risks = np.array([[0.1, 0.9, 0.2], [0.9, 0.1, 0.2], [0.9, 0.3, 0.8]])
     chosen = shield_choices(depths, risks, proposed=np.array([0, 0, 0]), required=2)
@@ -233,7 +245,7 @@ def test_tiny_budget_on_the_second_family_hide_and_seek(tmp_path):
     assert shield.load_shield(device="cpu").search.predictor.frame_shape == (64, 64, 3)
 
 
-def test_an_exploring_agent_presses_random_keys_at_its_rate_and_keeps_its_preferences():
+def test_an_exploring_agent_takes_random_actions_at_its_rate_and_keeps_its_preferences():
     from rlgan.make import make_env
     from rlgan.safety.policies import EpsilonPolicy, load_policy
 
@@ -244,7 +256,7 @@ def test_an_exploring_agent_presses_random_keys_at_its_rate_and_keeps_its_prefer
     assert isinstance(exploring, EpsilonPolicy)
     own = scripted.act(observation, env)
     actions = np.array([exploring.act(observation, env) for _ in range(2000)])
-    others = (actions != own).mean()  # a random key differs from the driver's 2/3 of the time
+    others = (actions != own).mean()  # a random action differs from the driver's 2/3 of the time
     assert abs(others - 0.5 * 2 / 3) < 0.04
     assert not isinstance(load_policy("scripted", env, seed=3, epsilon=0.0), EpsilonPolicy)
     with pytest.raises(ValueError, match="epsilon"):
@@ -256,7 +268,7 @@ def test_an_interrupted_comparison_resumes_after_its_finished_rows(tiny_shield, 
     from rlgan.safety import evaluation
 
     measured = []
-    real_row = evaluation.evaluate_row
+    real_row = evaluation.evaluate_shield
 
     def row(name, *args, **kwargs):
         if name == "oracle_shield" and not measured.count("oracle_shield"):
@@ -265,7 +277,7 @@ def test_an_interrupted_comparison_resumes_after_its_finished_rows(tiny_shield, 
         measured.append(name)
         return real_row(name, *args, **kwargs)
 
-    monkeypatch.setattr(evaluation, "evaluate_row", row)
+    monkeypatch.setattr(evaluation, "evaluate_shield", row)
     partial = tmp_path / "rows.json"
     arguments = (tiny_shield, DRIVING, {"map": "day", "max_steps": 5}, "scripted", 1, 0)
     with pytest.raises(Interrupted):

@@ -30,7 +30,7 @@ def test_python_snippet_runs(snippet, tmp_path, monkeypatch):
     if "data/day" in snippet:  # the dataset the README's record command writes
         from rlgan.cli import main
 
-        assert main(["record", "--env", "rlgan/Driving-v0", "--map", "day", "--policy", "scripted",
+        assert main(["record", "--env", "rlgan/Driving-v0", "--map", "day", "--agent", "scripted",
                      "--epsilon", "0.3", "--steps", "40", "--out", "data/day"]) == 0
     exec(compile(snippet, "README.md", "exec"), {"__name__": "readme"})
 

@@ -18,15 +18,15 @@ from rlgan.data.record import make_policy, record
 from rlgan.envs.driving import Action
 from rlgan.envs.registration import DRIVING_ID
 from rlgan.data.augment import jitter_colours
-from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier
-from rlgan.safety.evaluation import evaluate_row
+from rlgan.safety.classifier import ClassifierShape, SafetyClassifier
+from rlgan.safety.evaluation import evaluate_shield
 from rlgan.safety.metrics import classification_report, precision_recall, roc_auc
 from rlgan.safety.oracle import OracleSearch
 from rlgan.safety.policies import as_policy
 from rlgan.safety.run import SafetyRunInfo, load_safety_run, save_safety_run
 from rlgan.safety.search import LearnedSearch, SearchConfig
 from rlgan.safety.shield import Shield, ShieldWrapper, choose_action
-from rlgan.safety.training import TrainConfig, evaluate_run, generated_pairs, train_classifier
+from rlgan.safety.training import ClassifierConfig, evaluate_classifier, generated_pairs, train_classifier
 from rlgan.safety.tree import Level, SearchResult, safe_depths
 from reference_search import recursive_search
 from toy_envs import MovingSquareEnv
@@ -491,57 +491,57 @@ def test_learned_shield_keeps_history_and_checks_frames():
 
 # -- classifier ---------------------------------------------------------------------------------
 def test_classifier_shapes_and_bad_input():
-    model = SafetyClassifier(ClassifierConfig(height=32, width=48, channels=1))
+    model = SafetyClassifier(ClassifierShape(height=32, width=48, channels=1))
     assert model(torch.zeros(5, 2, 32, 48)).shape == (5,)
     with pytest.raises(ValueError, match="expected pairs of shape"):
         model(torch.zeros(5, 6, 32, 48))
     with pytest.raises(ValueError, match="height must be an integer >= 16"):
-        ClassifierConfig(height=8)
+        ClassifierShape(height=8)
 
 
 def test_classifier_training_lowers_loss_and_beats_chance(tmp_path):
     data = toy_dataset(tmp_path / "toy", steps=700)
-    summary = train_classifier(data, tmp_path / "run", TrainConfig(steps=150, batch_size=32, device="cpu",
-                                                                   checkpoint_every=50),
+    summary = train_classifier(data, tmp_path / "run", ClassifierConfig(steps=150, batch_size=32, device="cpu",
+                                                                        checkpoint_every=50),
                                progress=False)
     assert summary["loss_end"] < summary["loss_start"]
     assert summary["metrics"]["real"]["roc_auc"] > 0.7
     model, info = load_safety_run(tmp_path / "run")
     assert info.env_id == "toy/MovingSquare" and info.frame_shape == (16, 16, 3)
     assert not model.training
-    result = evaluate_run(tmp_path / "run", data)
+    result = evaluate_classifier(tmp_path / "run", data)
     assert result["split"] == "held-out episodes" and result["real"] == summary["metrics"]["real"]
     with pytest.raises(FileExistsError, match="already holds a safety run"):
-        train_classifier(data, tmp_path / "run", TrainConfig(steps=1), progress=False)
+        train_classifier(data, tmp_path / "run", ClassifierConfig(steps=1), progress=False)
 
 
 def test_training_with_a_world_model_adds_generated_pairs(tmp_path):
     data = driving_like_dataset(tmp_path / "data")
-    summary = train_classifier(data, tmp_path / "run", TrainConfig(steps=3, batch_size=8, device="cpu",
-                                                                   val_fraction=0.25),
+    summary = train_classifier(data, tmp_path / "run", ClassifierConfig(steps=3, batch_size=8, device="cpu",
+                                                                        val_fraction=0.25),
                                predictor=CopyLastPredictor(), worldmodel_run=tmp_path / "wm",
                                progress=False)
     assert summary["generated_pairs"] == 18 and summary["metrics"]["generated"]["n"] == 6
     with pytest.raises(ValueError, match="world model was trained for toy, but the data"):
-        train_classifier(data, tmp_path / "other", TrainConfig(steps=1), predictor=ChaoticPredictor(),
+        train_classifier(data, tmp_path / "other", ClassifierConfig(steps=1), predictor=ChaoticPredictor(),
                          progress=False)
 
 
-def driving_one_key_dataset(path, key, steps=120):
-    """120 steps of rlgan/Driving-v0 (6 cars, episodes of at most 40 steps) pressing ``key``
+def driving_one_action_dataset(path, action, steps=120):
+    """120 steps of rlgan/Driving-v0 (6 cars, episodes of at most 40 steps) taking ``action``
     only, recorded with seed 7; returns the env options."""
     kwargs = {"max_steps": 40, "cars": 6}
     env = gymnasium.make("rlgan/Driving-v0", **kwargs)
     metadata = {"env_id": "rlgan/Driving-v0", "env_kwargs": kwargs, "seed": 7, "policy": "random",
                 "epsilon": 0.0, "obs_shape": [64, 64, 3], "obs_dtype": "uint8", "n_actions": 3}
     writer = TransitionWriter(path, metadata)
-    record(env, lambda observation: key, writer, steps, seed=7, progress=False)
+    record(env, lambda observation: action, writer, steps, seed=7, progress=False)
     writer.close()
     return kwargs
 
 
 def test_counterfactual_pairs_label_every_action_by_replay(tmp_path):
-    driving_one_key_dataset(tmp_path / "data", LEFT)  # off the road
+    driving_one_action_dataset(tmp_path / "data", LEFT)  # off the road
     pairs = generated_pairs(tmp_path / "data", None, CopyLastPredictor(), 30, np.random.default_rng(0),
                             torch.device("cpu"), every_action=True)
     assert len(pairs) == 30 and pairs.frame_t1.shape == (30, 3, 64, 64)
@@ -550,19 +550,19 @@ def test_counterfactual_pairs_label_every_action_by_replay(tmp_path):
     assert by_state[:, int(Action.LEFT)].any()  # the recorded exits, replayed
     assert not by_state[:, int(Action.RIGHT)].all()  # steering back is safe somewhere
     summary = train_classifier(tmp_path / "data", tmp_path / "run",
-                               TrainConfig(steps=2, batch_size=8, device="cpu", max_generated=30,
-                                           counterfactual=True),
+                               ClassifierConfig(steps=2, batch_size=8, device="cpu", max_generated=30,
+                                                counterfactual=True),
                                predictor=CopyLastPredictor(), progress=False)
     assert summary["generated_pairs"] % 3 == 0
     with pytest.raises(ValueError, match="counterfactual must be true or false, got 'maybe'"):
-        TrainConfig(counterfactual="maybe")
+        ClassifierConfig(counterfactual="maybe")
 
 
 def test_real_counterfactual_frames_are_the_simulators_next_frames(tmp_path):
     from rlgan.data import TransitionDataset
     from rlgan.data.replay import replay_every_action
 
-    driving_one_key_dataset(tmp_path / "data", LEFT)
+    driving_one_action_dataset(tmp_path / "data", LEFT)
     options = dict(max_pairs=30, every_action=True, device=torch.device("cpu"))
     generated = generated_pairs(tmp_path / "data", None, CopyLastPredictor(), rng=np.random.default_rng(0), **options)
     real = generated_pairs(tmp_path / "data", None, CopyLastPredictor(), rng=np.random.default_rng(0),
@@ -580,7 +580,7 @@ def test_real_counterfactual_frames_are_the_simulators_next_frames(tmp_path):
     assert np.array_equal(real.unsafe, true_unsafe.reshape(-1))
     assert len(both) == 60 and torch.equal(both.frame_t1[30:], real.frame_t1)
     with pytest.raises(ValueError, match="unknown counterfactual_frames 'true'.*'generated', 'real', 'both'"):
-        TrainConfig(counterfactual_frames="true")
+        ClassifierConfig(counterfactual_frames="true")
 
 
 def test_doomed_steps_are_labelled_unsafe_before_the_crash(driving):
@@ -599,7 +599,7 @@ def test_doomed_steps_are_labelled_unsafe_before_the_crash(driving):
     with pytest.raises(ValueError, match="doom_horizon must be an integer in 0..4, got 5"):
         doom_oracle("rlgan/Driving-v0", {}, 5)
     with pytest.raises(ValueError, match="doom_horizon must be an integer in 0..4, got 1.5"):
-        TrainConfig(doom_horizon=1.5)
+        ClassifierConfig(doom_horizon=1.5)
 
 
 def test_doom_horizon_relabels_recorded_steps_before_each_crash(tmp_path):
@@ -607,7 +607,7 @@ def test_doom_horizon_relabels_recorded_steps_before_each_crash(tmp_path):
     from rlgan.safety.labels import replayed_labels
     from rlgan.safety.training import real_pairs
 
-    kwargs = driving_one_key_dataset(tmp_path / "data", UP)  # rear-ends a slower car
+    kwargs = driving_one_action_dataset(tmp_path / "data", UP)  # rear-ends a slower car
     recorded = real_pairs(tmp_path / "data", None)
     crashes = np.flatnonzero(recorded.unsafe)
     one, two = (real_pairs(tmp_path / "data", None, doom_horizon=h) for h in (1, 2))
@@ -641,21 +641,37 @@ def test_colour_jitter_recolours_both_frames_of_a_pair_alike():
     assert torch.equal(jittered[:64, :3], jittered[:64, 3:])  # equal frames stay equal
     assert torch.equal(jittered[:, :3, 0, 0], jittered[:, 3:, 0, 0])  # one transform per pair
     assert not torch.equal(jittered[changed][:, :3, 0, 0], original[changed][:, :3, 0, 0])
-    with pytest.raises(ValueError, match="colour_jitter must be true or false, got 'yes'"):
-        TrainConfig(colour_jitter="yes")
+    for bad in ("yes", True, 1.5):
+        with pytest.raises(ValueError, match=r"colour_jitter must be a number in \[0, 1\], got"):
+            ClassifierConfig(colour_jitter=bad)
+    assert ClassifierConfig(colour_jitter=0.5).colour_jitter == 0.5
+
+
+def test_classifier_training_recolours_the_configured_share_of_each_batch(tmp_path, monkeypatch):
+    import rlgan.safety.training as training
+
+    shares = []
+    monkeypatch.setattr(training, "jitter_colours",
+                        lambda pairs, channels, share: shares.append(share) or pairs)
+    data = toy_dataset(tmp_path / "toy", steps=120)
+    config = ClassifierConfig(steps=2, batch_size=8, device="cpu", colour_jitter=0.25)
+    train_classifier(data, tmp_path / "run", config, progress=False)
+    assert shares == [0.25, 0.25]
+    train_classifier(data, tmp_path / "plain", dataclasses.replace(config, colour_jitter=0.0), progress=False)
+    assert shares == [0.25, 0.25]  # 0: the recorded colours only
 
 
 def test_training_needs_unsafe_examples(tmp_path):
     data = driving_like_dataset(tmp_path / "data", unsafe_end=False)
     with pytest.raises(ValueError, match="no unsafe step to learn from"):
-        train_classifier(data, tmp_path / "run", TrainConfig(steps=1), progress=False)
+        train_classifier(data, tmp_path / "run", ClassifierConfig(steps=1), progress=False)
 
 
 # -- loading and the command line -------------------------------------------------------------
 @pytest.fixture()
 def driving_safety_run(tmp_path, monkeypatch):
     """A safety run for 64x64 driving frames whose world model is a copy-last fake."""
-    model = SafetyClassifier(ClassifierConfig())
+    model = SafetyClassifier(ClassifierShape())
     info = SafetyRunInfo(env_id="rlgan/Driving-v0", env_kwargs={}, frame_shape=(64, 64, 3), n_actions=3,
                          threshold=0.5, classifier=model.config, data=str(tmp_path), val_episodes=(),
                          worldmodel_run=str(tmp_path / "wm"))
@@ -694,43 +710,44 @@ def test_cli_safety_train_and_eval(tmp_path, capsys):
 def test_rows_count_false_alarms_and_misses_against_the_oracle():
     env, always_left = MovingSquareEnv(max_steps=10), lambda observation: 0
     # the learned search fears action 0, the oracle finds it safe: every intervention is a false alarm
-    shield_row = evaluate_row("gan_shield", env, as_policy(always_left), 2, shield=Shield(FixedSearch([0, 3, 3])),
-                              probe=FixedSearch([3, 3, 0]))
+    shield_row = evaluate_shield("gan_shield", env, as_policy(always_left), 2,
+                                 shield=Shield(FixedSearch([0, 3, 3])), probe=FixedSearch([3, 3, 0]))
     assert (shield_row["interventions_per_1000"], shield_row["false_alarms_per_1000"],
             shield_row["misses_per_1000"], shield_row["safe_depth"]) == (1000.0, 1000.0, 0.0, 3.0)
     # the oracle fears action 0: the agent alone misses every step, the shield none
-    alone = evaluate_row("agent", env, as_policy(always_left), 2, probe=FixedSearch([0, 3, 3]))
+    alone = evaluate_shield("agent", env, as_policy(always_left), 2, probe=FixedSearch([0, 3, 3]))
     assert (alone["misses_per_1000"], alone["false_alarms_per_1000"]) == (1000.0, 0.0)
-    shielded = evaluate_row("gan_shield", env, as_policy(always_left), 2, shield=Shield(FixedSearch([0, 3, 3])),
-                            probe=FixedSearch([0, 3, 3]))
+    shielded = evaluate_shield("gan_shield", env, as_policy(always_left), 2,
+                               shield=Shield(FixedSearch([0, 3, 3])), probe=FixedSearch([0, 3, 3]))
     assert (shielded["misses_per_1000"], shielded["false_alarms_per_1000"]) == (0.0, 0.0)
-    unprobed = evaluate_row("gan_shield", env, as_policy(always_left), 1, shield=Shield(FixedSearch([0, 3, 3])))
+    unprobed = evaluate_shield("gan_shield", env, as_policy(always_left), 1,
+                               shield=Shield(FixedSearch([0, 3, 3])))
     assert unprobed["false_alarms_per_1000"] is None and unprobed["misses_per_1000"] is None
 
 
 def test_cli_shield_eval_with_oracle_and_learned_model(driving_safety_run, capsys):
     common = ["--env", "rlgan/Driving-v0", "--env-kwargs", "max_steps=15", "--agent", "scripted",
               "--episodes", "1", "--depth", "2", "--device", "cpu"]
-    assert main(["shield", "eval", *common, "--model", "oracle", "--json"]) == 0
+    assert main(["shield", "eval", *common, "--shield", "oracle", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert [row["name"] for row in rows] == ["agent", "oracle_shield"]
     assert set(rows[0]) == {"name", "return", "unsafe_per_1000", "safe_depth", "interventions_per_1000",
                             "latency_ms", "false_alarms_per_1000", "misses_per_1000"}
-    assert main(["shield", "eval", *common, "--model", str(driving_safety_run), "--json"]) == 0
+    assert main(["shield", "eval", *common, "--shield", str(driving_safety_run), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert [row["name"] for row in rows] == ["agent", "gan_shield", "oracle_shield"]
     assert all(row["latency_ms"] >= 0 for row in rows)
-    assert main(["shield", "eval", *common, "--model", str(driving_safety_run), "--json", "--no-oracle",
+    assert main(["shield", "eval", *common, "--shield", str(driving_safety_run), "--json", "--no-oracle",
                  "--strategy", "breadth-first"]) == 0
     assert [row["name"] for row in json.loads(capsys.readouterr().out)["rows"]] == ["agent", "gan_shield"]
     with pytest.raises(SystemExit):
-        main(["shield", "eval", *common, "--model", "oracle", "--strategy", "best-first"])
+        main(["shield", "eval", *common, "--shield", "oracle", "--strategy", "best-first"])
     assert "invalid choice: 'best-first'" in capsys.readouterr().err
-    assert main(["shield", "eval", *common, "--model", "oracle"]) == 0
+    assert main(["shield", "eval", *common, "--shield", "oracle"]) == 0
     assert "| oracle_shield |" in capsys.readouterr().out
-    assert main(["shield", "eval", *common[:-4], "--depth", "9", "--model", "oracle"]) == 2
+    assert main(["shield", "eval", *common[:-4], "--depth", "9", "--shield", "oracle"]) == 2
     assert "depth must be an integer in 1..8" in capsys.readouterr().err
-    assert main(["shield", "eval", *common, "--model", "oracle", "--node-budget", "2"]) == 2
+    assert main(["shield", "eval", *common, "--shield", "oracle", "--node-budget", "2"]) == 2
     assert "cannot cover even depth 1" in capsys.readouterr().err
 
 
@@ -859,7 +876,7 @@ def test_classifier_trains_on_every_actions_outcome_records(tmp_path, capsys, mo
     from rlgan.data.outcomes import load_outcomes
 
     records = load_outcomes(tmp_path / "records")
-    config = TrainConfig(steps=3, batch_size=8, device="cpu", val_fraction=0.25)
+    config = ClassifierConfig(steps=3, batch_size=8, device="cpu", val_fraction=0.25)
     summary = train_classifier(tmp_path / "records", tmp_path / "run", config, predictor=CopyLastPredictor(),
                                worldmodel_run=tmp_path / "wm", progress=False)
     _, info = load_safety_run(tmp_path / "run")
@@ -867,7 +884,7 @@ def test_classifier_trains_on_every_actions_outcome_records(tmp_path, capsys, mo
     assert summary["train_pairs"] == summary["generated_pairs"] == 3 * int((~held_out).sum())
     assert summary["train_unsafe"] == int(records["unsafe"][~held_out].sum())
     assert summary["metrics"]["real"]["n"] == summary["metrics"]["generated"]["n"] == 3 * int(held_out.sum())
-    result = evaluate_run(tmp_path / "run", tmp_path / "records", worldmodel_run=tmp_path / "wm")
+    result = evaluate_classifier(tmp_path / "run", tmp_path / "records", worldmodel_run=tmp_path / "wm")
     assert result["split"] == "held-out episodes" and result["real"]["n"] == 3 * int(held_out.sum())
     with pytest.raises(ValueError, match="leave counterfactual and doom_horizon unset"):
         train_classifier(tmp_path / "records", tmp_path / "x", dataclasses.replace(config, doom_horizon=1),

@@ -32,7 +32,7 @@ from rlgan.worldmodel import (
 )
 from rlgan.data.replay import replay_every_action
 from rlgan.worldmodel.data import rank_data
-from rlgan.worldmodel.evaluate import counterfactual, evaluate_run, stderr_over_groups
+from rlgan.worldmodel.evaluate import counterfactual, evaluate_worldmodel, stderr_over_groups
 from rlgan.worldmodel.losses import (
     discriminator_loss,
     generator_adversarial_loss,
@@ -309,8 +309,8 @@ def test_training_lowers_the_reconstruction_loss(square_data, tmp_path):
                      progress=False)
     result = train_worldmodel(square_data, tmp_path / "run", options, progress=False)
     assert result["step"] == 60 and result["samples_seen"] == 60 * 8
-    before = evaluate_run(untrained, square_data, states=0, max_samples=100)
-    after = evaluate_run(tmp_path / "run", square_data, states=0, max_samples=100)
+    before = evaluate_worldmodel(untrained, square_data, states=0, max_samples=100)
+    after = evaluate_worldmodel(tmp_path / "run", square_data, states=0, max_samples=100)
     assert after["psnr"] > before["psnr"] + 3
     assert (tmp_path / "run" / "samples.png").is_file()
     assert any((tmp_path / "run" / "tensorboard").iterdir())
@@ -362,7 +362,7 @@ def test_outcome_records_fine_tune_the_generator_on_every_actions_next_frame(dri
     result = train_worldmodel(tmp_path / "records", tmp_path / "tuned", {**FAST, "steps": 2, "history": 2},
                               progress=False, init_from=driving_run)
     assert result["step"] == 2 and WorldModel.load(tmp_path / "tuned").step == 2
-    report = evaluate_run(tmp_path / "tuned", tmp_path / "records", states=5)
+    report = evaluate_worldmodel(tmp_path / "tuned", tmp_path / "records", states=5)
     assert report["split"] == "held-out episodes" and report["rollouts"] == 0
     held_out = np.isin(records["episode"], WorldModel.load(tmp_path / "tuned").data.val_episodes).sum()
     assert report["counterfactual_states"] + report["counterfactual_states_skipped"] == min(5, held_out) > 0
@@ -686,9 +686,9 @@ def test_data_from_another_env_or_frame_size_is_refused(square_data, driving_run
         train_worldmodel(bigger, run, {"steps": 4}, resume=True)
     other_env = write_square_dataset(tmp_path / "env", episodes=2, steps=5, env_id="toy/Other-v0")
     with pytest.raises(ValueError, match="toy/Other-v0"):
-        evaluate_run(run, other_env, states=0)
+        evaluate_worldmodel(run, other_env, states=0)
     with pytest.raises(ValueError, match="trained on rlgan/Driving-v0"):
-        evaluate_run(driving_run, square_data, states=0)
+        evaluate_worldmodel(driving_run, square_data, states=0)
 
 
 # -- evaluation -------------------------------------------------------------------------------
@@ -739,8 +739,8 @@ def test_evaluate_reports_every_metric(driving_run, driving_data, tmp_path):
     baseline = tmp_path / "baseline"
     train_worldmodel(driving_data, baseline, {**FAST, "steps": 2, "lambda_adv": 0.0},
                      progress=False)
-    result = evaluate_run(driving_run, driving_data, baseline_run=baseline, states=12,
-                          max_samples=64, depth=3)
+    result = evaluate_worldmodel(driving_run, driving_data, baseline_run=baseline, states=12,
+                                 max_samples=64, depth=3)
     assert result["split"] == "held-out episodes" and result["episodes"] >= 1
     for key in ("psnr", "psnr_copy_last", "psnr_baseline", "ssim", "ssim_baseline",
                 "sharpness", "sharpness_baseline", "sharpness_gain"):
@@ -748,7 +748,7 @@ def test_evaluate_reports_every_metric(driving_run, driving_data, tmp_path):
     assert result["psnr_gain"] == pytest.approx(result["psnr"] - result["psnr_baseline"], abs=1e-6)
     stderr = result["sharpness_gain_stderr"]
     assert stderr is None if result["episodes"] < 2 else stderr > 0
-    assert evaluate_run(baseline, driving_data, states=0, max_samples=16)["sharpness_gain"] is None
+    assert evaluate_worldmodel(baseline, driving_data, states=0, max_samples=16)["sharpness_gain"] is None
     assert len(result["psnr_by_depth"]) == 3 and result["rollouts"] > 0
     assert 0.0 <= result["counterfactual_accuracy"] <= 1.0
     assert result["counterfactual_states"] + result["counterfactual_states_skipped"] <= 12
@@ -771,7 +771,7 @@ def test_cli_train_eval_and_dream(driving_data, tmp_path, capsys):
                  "--states", "0", "--samples", "16"]) == 0
     assert "copy-last" in capsys.readouterr().out
     video = tmp_path / "dream.gif"
-    assert main(["worldmodel", "dream", "--run", str(run), "--policy", "scripted", "--steps", "45",
+    assert main(["worldmodel", "dream", "--run", str(run), "--agent", "scripted", "--steps", "45",
                  "--fps", "0", "--scale", "2", "--sync-every", "10", "--video", str(video)]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["steps"] == 45 and summary["syncs"] >= 3 and video.is_file()

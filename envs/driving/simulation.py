@@ -42,7 +42,7 @@ HAZARD_BESIDE = (-CONTACT_GAP, 6.0)  # ... and to one placed in the next lane
 
 
 class Action(IntEnum):
-    """Keys: the first three are SAD-GAN's; ``actions=5`` adds no-op and brake."""
+    """Actions: the first three are SAD-GAN's; ``actions=5`` adds no-op and brake."""
 
     LEFT = 0
     RIGHT = 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rlgan.cli.common import add_env_arguments, env_kwargs_from
+from rlgan.cli.common import add_env_arguments, env_kwargs_from, resolve_shield
 from rlgan.make import GAME_IDS
 
 
@@ -19,8 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=100_000, help="stop after this many steps")
     parser.add_argument("--record", metavar="DIR", help="record the transitions to this dataset")
-    parser.add_argument("--shield", metavar="RUN", help="correct unsafe keys with the shield of a "
-                        "safety run (rlgan safety train) or 'oracle'")
+    parser.add_argument("--shield", help="correct unsafe actions with this shield: a shield "
+                        "directory (rlgan shield train), a safety run (rlgan safety train) or oracle")
     parser.set_defaults(func=run)
 
 
@@ -38,9 +38,10 @@ def run(args: argparse.Namespace) -> int:
         from rlgan.safety.models import shielded_env
 
         if args.record:
-            raise ValueError("--record with --shield would record the pressed keys, not the "
-                             "shielded actions; record without --shield")
-        env = shielded_env(env, args.shield)
+            raise ValueError("--record with --shield would record the actions of the pressed keys, "
+                             "not the shielded actions; record without --shield")
+        search, depth, threshold = resolve_shield(args.shield)
+        env = shielded_env(env, search, threshold=threshold, **({} if depth is None else {"depth": depth}))
     policy = make_policy("human", env, seed=args.seed)
     writer = None
     if args.record:

@@ -5,21 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 
-from rlgan.cli.common import add_env_arguments, env_kwargs_from
+from rlgan.cli.common import add_agent_argument, add_env_arguments, env_kwargs_from
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "record", help="record transitions (frame, key, reward, next frame, unsafe) to a dataset",
+        "record", help="record transitions (frame, action, reward, next frame, unsafe) to a dataset",
         description="Record transitions to DIR in shards written atomically (see rlgan.data). "
                     "An interrupted recording keeps every finished shard; --resume adds to it.")
     parser.add_argument("--env", default="rlgan/Driving-v0", help="Gymnasium id (default: %(default)s)")
     add_env_arguments(parser)
-    parser.add_argument("--policy", default="scripted",
-                        help="human, scripted, random or the run directory of rlgan train (its "
-                             "best agent, greedy) (default: %(default)s)")
+    add_agent_argument(parser, "--policy", human=True)
     parser.add_argument("--epsilon", type=float, default=0.0,
-                        help="probability of a random action instead of the policy's")
+                        help="probability of a random action instead of the agent's")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--out", required=True, help="dataset directory")
     parser.add_argument("--seed", type=int, default=0, help="episode e resets with seed + e")
@@ -41,11 +39,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
     if args.video:
         check_video_path(args.video)
-    render_mode = "human" if args.policy == "human" else ("rgb_array" if args.video else None)
+    render_mode = "human" if args.agent == "human" else ("rgb_array" if args.video else None)
     env = make_env(env_id, render_mode=render_mode, **env_kwargs)
-    policy = make_policy(args.policy, env, seed=args.seed, epsilon=args.epsilon)
+    policy = make_policy(args.agent, env, seed=args.seed, epsilon=args.epsilon)
     metadata = {
-        "env_id": env_id, "env_kwargs": env_kwargs, "seed": args.seed, "policy": args.policy,
+        "env_id": env_id, "env_kwargs": env_kwargs, "seed": args.seed, "policy": args.agent,
         "epsilon": args.epsilon, "obs_shape": list(env.observation_space.shape),
         "obs_dtype": str(env.observation_space.dtype), "n_actions": int(env.action_space.n),
     }

@@ -6,7 +6,39 @@ import argparse
 import json
 from typing import Any
 
-from rlgan.cli.common import add_agent_argument, add_env_arguments, env_kwargs_from
+from rlgan.cli.common import (
+    add_agent_argument,
+    add_config_options,
+    add_env_arguments,
+    config_options,
+    env_kwargs_from,
+)
+
+OUTCOME_CONFIG = "rlgan.safety.outcomes:OutcomeConfig"
+CLASSIFIER_CONFIG = "rlgan.safety.training:ClassifierConfig"
+#: ``collect``'s options: (flag, OutcomeConfig field, type, help).
+COLLECT_OPTIONS = [
+    ("episodes", "episodes", int, "episodes to run (rounded up to a multiple of --num-envs)"),
+    ("num-envs", "num_envs", int, "episodes run at once; one shard each batch"),
+    ("before", "before", int, "states kept before each unsafe step"),
+    ("safe-fraction", "safe_fraction", float, "probability of keeping any other state"),
+    ("doom-horizon", "doom_horizon", int, "also label an action unsafe when every sequence of "
+                                          "this many actions after it meets an unsafe step (0..4)"),
+    ("history", "history", int, "frames kept per state (the world model's history)"),
+    ("epsilon", "epsilon", float, "probability of a random action instead of the agent's at "
+                                  "each step, to reach states a shield steers it into"),
+    ("seed", "seed", int, "episode e resets with seed + e"),
+]
+#: ``train``'s named options: (flag, ClassifierConfig field, type, help); the other fields go
+#: through --set.
+TRAIN_OPTIONS = [
+    ("steps", "steps", int, "optimiser steps"),
+    ("batch-size", "batch_size", int, "pairs per step"),
+    ("lr", "learning_rate", float, "Adam learning rate"),
+    ("threshold", "threshold", float, "P(unsafe) that counts as unsafe"),
+    ("seed", "seed", int, "seed of the episode split, the sampling and the initial weights"),
+    ("device", "device", str, "auto (CUDA if present), cpu or cuda"),
+]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -17,7 +49,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "run; 'eval' prints precision, recall and ROC AUC on held-out pairs; "
                     "'collect' writes outcome records of an agent's near-unsafe states to train on.")
     commands = parser.add_subparsers(dest="safety_command", metavar="{collect,train,eval}", required=True)
+    _add_collect_parser(commands)
+    _add_train_parser(commands)
+    _add_eval_parser(commands)
 
+
+def _add_collect_parser(commands: argparse._SubParsersAction) -> None:
     collect = commands.add_parser(
         "collect", help="outcome records of an agent's states before its unsafe steps",
         description="Run --agent on --num-envs copies of the env at once; keep the --before "
@@ -36,43 +73,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                          help="driving palettes that take turns by shard: an integer draws the "
                               "map in random colours from that seed (the env's palette_seed), "
                               "none keeps its own; with --maps, every map in every palette")
-    for name, default, kind, text in [
-            ("episodes", 640, int, "episodes to run (rounded up to a multiple of --num-envs)"),
-            ("num-envs", 64, int, "episodes run at once; one shard each batch"),
-            ("before", 6, int, "states kept before each unsafe step"),
-            ("safe-fraction", 0.01, float, "probability of keeping any other state"),
-            ("doom-horizon", 2, int, "also label an action unsafe when every sequence of this "
-                                     "many actions after it meets an unsafe step (0..4)"),
-            ("history", 2, int, "frames kept per state (the world model's history)"),
-            ("epsilon", 0.0, float, "probability of a random action instead of the agent's at "
-                                    "each step, to reach states a shield steers it into"),
-            ("seed", 0, int, "episode e resets with seed + e")]:
-        collect.add_argument(f"--{name}", type=kind, default=default, help=f"{text} (default: {default})")
+    collect.set_defaults(func=run_collect,
+                         config_fields=add_config_options(collect, OUTCOME_CONFIG, COLLECT_OPTIONS))
     collect.add_argument("--resume", action="store_true",
                          help="carry on an interrupted collection, or extend one to more --episodes")
     collect.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    collect.set_defaults(func=run_collect)
 
+
+def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser(
         "train", help="train a classifier into --run DIR",
         description="Train on the ground-truth unsafe labels of --data, holding out episodes; "
                     "the run records the world model (--worldmodel) that rlgan shield eval "
-                    "--model DIR will search with.")
+                    "--shield DIR will search with.")
     train.add_argument("--data", required=True, help="dataset from rlgan record or rlgan safety collect")
     train.add_argument("--run", required=True, help="safety run directory to write")
     train.add_argument("--worldmodel", metavar="RUN", help="world-model run: also train on its predictions")
-    train.add_argument("--steps", type=int, default=2000)
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument("--lr", type=float, default=3e-4, help="Adam learning rate")
-    train.add_argument("--threshold", type=float, default=0.5, help="P(unsafe) that counts as unsafe")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda")
+    train.set_defaults(func=run_train,
+                       config_fields=add_config_options(train, CLASSIFIER_CONFIG, TRAIN_OPTIONS))
     train.add_argument("--set", nargs="*", action="extend", default=[], metavar="K=V",
-                       help="other TrainConfig options, e.g. val_fraction=0.3 max_generated=2000")
+                       help="other ClassifierConfig options, e.g. val_fraction=0.3 max_generated=2000")
     train.add_argument("--overwrite", action="store_true", help="replace a safety run in --run")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    train.set_defaults(func=run_train)
 
+
+def _add_eval_parser(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser(
         "eval", help="precision, recall, ROC AUC on held-out real and generated pairs",
         description="Evaluate a safety run on --data: its held-out episodes when --data is the "
@@ -114,9 +139,7 @@ def run_collect(args: argparse.Namespace) -> int:
     if args.palette_seeds:
         variants = [{**variant, "palette_seed": palette_seed(text)}
                     for text in args.palette_seeds for variant in variants or [{}]]
-    config = OutcomeConfig(episodes=args.episodes, num_envs=args.num_envs, before=args.before,
-                           safe_fraction=args.safe_fraction, doom_horizon=args.doom_horizon,
-                           history=args.history, epsilon=args.epsilon, seed=args.seed)
+    config = OutcomeConfig(**config_options(args, args.config_fields))
     metadata = collect_outcomes(env_id, env_kwargs, args.agent, args.out, config, args.resume,
                                 progress=not args.no_progress, variants=variants)
     shards = metadata["shards"]
@@ -130,13 +153,10 @@ def run_train(args: argparse.Namespace) -> int:
     from rlgan.config import build_config, parse_kv
     from rlgan.device import resolve_device
     from rlgan.safety.predictor import load_predictor
-    from rlgan.safety.training import TrainConfig, train_classifier
+    from rlgan.safety.training import ClassifierConfig, train_classifier
 
-    options = {"steps": args.steps, "batch_size": args.batch_size, "learning_rate": args.lr,
-               "threshold": args.threshold, "seed": args.seed, "device": args.device,
-               **parse_kv(args.set)}
-    config = build_config(TrainConfig, options)
-    predictor = load_predictor(args.worldmodel, resolve_device(args.device)) if args.worldmodel else None
+    config = build_config(ClassifierConfig, {**parse_kv(args.set), **config_options(args, args.config_fields)})
+    predictor = load_predictor(args.worldmodel, resolve_device(config.device)) if args.worldmodel else None
     summary = train_classifier(args.data, args.run, config, predictor, args.worldmodel,
                                overwrite=args.overwrite, progress=not args.no_progress)
     print(json.dumps(summary, indent=2))
@@ -156,10 +176,10 @@ def _format(report: dict[str, Any] | None) -> str:
 
 def run_eval(args: argparse.Namespace) -> int:
     from rlgan.device import resolve_device
-    from rlgan.safety.training import evaluate_run
+    from rlgan.safety.training import evaluate_classifier
 
-    result = evaluate_run(args.run, args.data, args.worldmodel, args.threshold,
-                          resolve_device(args.device), args.max_generated, args.seed)
+    result = evaluate_classifier(args.run, args.data, args.worldmodel, args.threshold,
+                                 resolve_device(args.device), args.max_generated, args.seed)
     if args.json:
         print(json.dumps(result))
         return 0

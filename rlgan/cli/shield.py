@@ -6,8 +6,29 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
-from rlgan.cli.common import add_agent_argument, add_env_arguments, env_kwargs_from
+from rlgan.cli.common import (
+    BASELINE_AGENTS,
+    ConfigDefault,
+    add_agent_argument,
+    add_config_options,
+    add_env_arguments,
+    add_renamed_argument,
+    config_options,
+    env_kwargs_from,
+    resolve_shield,
+)
+
+SEARCH_CONFIG = "rlgan.safety.search:SearchConfig"
+#: ``eval``'s search options: (flag, SearchConfig field, type or choices, help); the depth and
+#: the threshold default to a shield directory's.
+SEARCH_OPTIONS = [
+    ("samples", "samples", int, "noise samples per node"),
+    ("node-budget", "node_budget", int, "most nodes per search"),
+    ("strategy", "strategy", ("depth-first", "breadth-first"),
+     "order of the learned search (the same safe depths; depth-first predicts far fewer frames)"),
+]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -17,31 +38,34 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "for --depth steps, else takes the safest action.")
     commands = parser.add_subparsers(dest="shield_command", metavar="{train,eval}", required=True)
     _add_train_parser(commands)
+    _add_eval_parser(commands)
+
+
+def _add_eval_parser(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser(
         "eval", help="table: agent alone, gan_shield, oracle_shield",
-        description="Rows: the agent alone; with the shield of --model (a safety run from rlgan "
-                    "safety train, which names its world model; row gan_shield); and with the "
-                    "oracle shield searching the true simulator (row oracle_shield) when the env "
-                    "can save its state. Columns: return, unsafe steps per 1000, mean true safe "
-                    "depth of the actions taken, interventions per 1000 steps, decision latency.")
+        description="Rows: the agent alone; with the learned shield of --shield (a shield "
+                    "directory from rlgan shield train, or a safety run from rlgan safety train, "
+                    "which names its world model; row gan_shield); and with the oracle shield "
+                    "searching the true simulator (row oracle_shield) when the env can save its "
+                    "state. Columns: return, unsafe steps per 1000, mean true safe depth of the "
+                    "actions taken, interventions per 1000 steps, decision latency.")
     evaluate.add_argument("--env", help="Gymnasium id (default: the safety run's env)")
     add_env_arguments(evaluate)
     add_agent_argument(evaluate)
-    evaluate.add_argument("--model", required=True,
-                          help="shield directory (rlgan shield train), safety run directory "
-                               "(rlgan safety train) or oracle")
+    add_renamed_argument(evaluate, "--shield", "--model", required=True,
+                         help="shield directory (rlgan shield train), safety run directory "
+                              "(rlgan safety train) or oracle")
     evaluate.add_argument("--worldmodel", metavar="RUN", help="world-model run (default: the safety run's)")
     evaluate.add_argument("--episodes", type=int, default=5)
-    evaluate.add_argument("--depth", type=int,
-                          help="search depth, 1..8 (default: a shield directory's chosen depth, else 3)")
+    depth = evaluate.add_argument("--depth", type=int, help="search depth, 1..8 (default: a shield "
+                                  "directory's chosen depth, else %(config_default)s)")
+    depth.config_default = ConfigDefault(SEARCH_CONFIG, "depth")
     evaluate.add_argument("--required-depth", type=int,
                           help="safe depth at which the agent's action is kept (default: --depth)")
-    evaluate.add_argument("--threshold", type=float, help="P(unsafe) threshold (default: the run's)")
-    evaluate.add_argument("--samples", type=int, default=1, help="noise samples per node")
-    evaluate.add_argument("--node-budget", type=int, default=2000, help="most nodes per search")
-    evaluate.add_argument("--strategy", choices=("depth-first", "breadth-first"), default="depth-first",
-                          help="order of the learned search (the same safe depths; depth-first "
-                               "predicts far fewer frames): %(default)s")
+    evaluate.add_argument("--threshold", type=float, help="P(unsafe) threshold (default: the shield's)")
+    evaluate.set_defaults(func=run_eval,
+                          config_fields=add_config_options(evaluate, SEARCH_CONFIG, SEARCH_OPTIONS))
     evaluate.add_argument("--no-oracle", action="store_true", help="leave out the oracle_shield row "
                           "and measure safe depth with the shields' own searches")
     evaluate.add_argument("--seed", type=int, default=0, help="episode e resets with seed + e")
@@ -51,13 +75,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                "faster on 2 CPU cores, after compiling (a minute or two "
                                "the first time on a machine; needs a C++ compiler)")
     evaluate.add_argument("--json", action="store_true", help="print {\"rows\": [...]}")
-    evaluate.set_defaults(func=run_eval)
 
 
 def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser(
         "train", help="the whole learned-shield recipe for an env and an agent, into --out DIR",
-        description="Collect outcome records of the agent's near-unsafe states (every key's true "
+        description="Collect outcome records of the agent's near-unsafe states (every action's true "
                     "outcome), train the world model and the safety classifier, choose the search "
                     "depth and threshold on held-out records, and evaluate the agent alone, under "
                     "the learned shield at each depth and under the oracle shield. DIR holds each "
@@ -102,59 +125,20 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from rlgan.device import resolve_device
-    from rlgan.make import make_env
-    from rlgan.pipeline.shield_dir import ShieldDir
-    from rlgan.safety.evaluation import ROW_KEYS, compare, format_table
-    from rlgan.safety.models import ORACLE, load_learned_search, check_env_fits
-    from rlgan.safety.oracle import OracleSearch
+    from rlgan.safety.evaluation import ROW_KEYS, evaluate_shields, format_table
     from rlgan.safety.policies import load_policy
-    from rlgan.safety.search import SearchConfig
-    from rlgan.safety.shield import Shield
 
-    model, threshold, depth = args.model, args.threshold, args.depth
-    if ShieldDir.holds_shield(model):  # a shield directory: its classifier and chosen settings
-        shield = ShieldDir(model)
-        choice = shield.read_choice()
-        depth = choice["depth"] if depth is None else depth
-        threshold = shield.threshold(depth) if threshold is None else threshold
-        model = str(shield.root / choice["classifier"])
-    config = SearchConfig(depth=3 if depth is None else depth, samples=args.samples,
-                          node_budget=args.node_budget, strategy=args.strategy,
-                          **({} if threshold is None else {"threshold": threshold}))
-    device = resolve_device(args.device)
-    learned = info = None
-    if model != ORACLE:
-        learned, info = load_learned_search(model, config, threshold, device,
-                                            args.worldmodel, args.compile)
-    env_id = args.env or (info.env_id if info is not None else None)
-    if env_id is None:
-        raise ValueError("--model oracle needs --env")
-    env = make_env(env_id, **env_kwargs_from(args))
-    shields = {}
-    if learned is not None:
-        check_env_fits(info, args.model, env)
-        shields["gan_shield"] = Shield(learned, required_depth=args.required_depth)
-    probe = None
-    if args.model == ORACLE or not args.no_oracle:
-        if not hasattr(env.unwrapped, "get_state"):
-            if args.model == ORACLE:
-                raise ValueError(f"{env_id} has no get_state()/set_state(); the oracle cannot search it")
-        else:
-            probe = OracleSearch.for_env(env, config)
-            shields["oracle_shield"] = Shield(probe, required_depth=args.required_depth)
-
+    config, env_id, env, shields, probe = _load_shields(args)
     policy = load_policy(args.agent, env, args.seed)
-    reload = args.agent in ("random", "scripted")
 
-    def make_policy():
-        return load_policy(args.agent, env, args.seed) if reload else policy
+    def make_policy():  # a baseline afresh for each row, so random ones replay
+        return load_policy(args.agent, env, args.seed) if args.agent in BASELINE_AGENTS else policy
 
     def progress(name: str) -> None:
         if not args.json:
             print(f"running {name} ({args.episodes} episodes)...", file=sys.stderr)
 
-    rows = compare(env, make_policy, shields, args.episodes, args.seed, probe, progress)
+    rows = evaluate_shields(env, make_policy, shields, args.episodes, args.seed, probe, progress)
     env.close()
     if probe is not None:
         probe.close()
@@ -163,6 +147,41 @@ def run_eval(args: argparse.Namespace) -> int:
         return 0
     options = " ".join(f"{key}={value}" for key, value in env_kwargs_from(args).items())
     print(f"agent {args.agent} on {env_id} {options}".rstrip()
-          + f", {args.episodes} episodes, depth {config.depth}, model {args.model}")
+          + f", {args.episodes} episodes, depth {config.depth}, shield {args.shield}")
     print(format_table(rows))
     return 0
+
+
+def _load_shields(args: argparse.Namespace) -> tuple[Any, str, Any, dict[str, Any], Any]:
+    """The search settings, env id, env, shields by row name and oracle probe (None without
+    one) of ``rlgan shield eval``."""
+    from rlgan.device import resolve_device
+    from rlgan.make import make_env
+    from rlgan.safety.models import ORACLE, check_env_fits, load_learned_search
+    from rlgan.safety.oracle import OracleSearch
+    from rlgan.safety.search import SearchConfig
+    from rlgan.safety.shield import Shield
+
+    search, depth, threshold = resolve_shield(args.shield, args.depth, args.threshold)
+    chosen = {name: value for name, value in (("depth", depth), ("threshold", threshold)) if value is not None}
+    config = SearchConfig(**config_options(args, args.config_fields), **chosen)
+    learned = info = None
+    if search != ORACLE:
+        learned, info = load_learned_search(search, config, threshold, resolve_device(args.device),
+                                            args.worldmodel, args.compile)
+    env_id = args.env or (info.env_id if info is not None else None)
+    if env_id is None:
+        raise ValueError("--shield oracle needs --env")
+    env = make_env(env_id, **env_kwargs_from(args))
+    shields, probe = {}, None
+    if learned is not None:
+        check_env_fits(info, args.shield, env)
+        shields["gan_shield"] = Shield(learned, required_depth=args.required_depth)
+    if search == ORACLE or not args.no_oracle:
+        if not hasattr(env.unwrapped, "get_state"):
+            if search == ORACLE:
+                raise ValueError(f"{env_id} has no get_state()/set_state(); the oracle cannot search it")
+        else:
+            probe = OracleSearch.for_env(env, config)
+            shields["oracle_shield"] = Shield(probe, required_depth=args.required_depth)
+    return config, env_id, env, shields, probe

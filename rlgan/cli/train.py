@@ -34,7 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rlgan.agents.training import RunConfig, train
+    from rlgan.agents.training import AgentConfig, train
     from rlgan.config import parse_kv
 
     if args.resume:
@@ -42,10 +42,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         if args.algo is None or args.env is None or args.steps is None:
             raise ValueError("a new run needs --algo, --env and --steps")
-        config = RunConfig(algo=args.algo, env_id=args.env, steps=args.steps, seed=args.seed,
-                           env_kwargs=env_kwargs_from(args), hp_overrides=parse_kv(args.hp),
-                           eval_freq=args.eval_freq, eval_episodes=args.eval_episodes,
-                           device=args.device, n_envs=args.n_envs)
+        config = AgentConfig(algo=args.algo, env_id=args.env, steps=args.steps, seed=args.seed,
+                             env_kwargs=env_kwargs_from(args), hp_overrides=parse_kv(args.hp),
+                             eval_freq=args.eval_freq, eval_episodes=args.eval_episodes,
+                             device=args.device, n_envs=args.n_envs)
         result = train(args.run, config, progress=not args.no_progress)
     print(json.dumps({k: v for k, v in result.items() if k != "returns"}))
     return 0

@@ -7,23 +7,44 @@ import json
 import math
 from typing import Any
 
-from rlgan.cli.common import add_env_arguments, env_kwargs_from
+from rlgan.cli.common import (
+    add_agent_argument,
+    add_config_options,
+    add_env_arguments,
+    config_options,
+    env_kwargs_from,
+)
 
-#: Flag name -> WorldModelConfig field of ``train``'s named options (others go through --set).
-TRAIN_FLAGS = {"steps": "steps", "lambda_adv": "lambda_adv", "history": "history",
-               "batch_size": "batch_size", "lr": "learning_rate", "d_steps": "d_steps",
-               "gdl_weight": "gdl_weight", "discriminator": "discriminator", "seed": "seed",
-               "device": "device"}
+WORLDMODEL_CONFIG = "rlgan.worldmodel.config:WorldModelConfig"
+#: ``train``'s named options: (flag, WorldModelConfig field, type or choices, help); the other
+#: fields go through --set.
+TRAIN_OPTIONS = [
+    ("steps", "steps", int, "generator updates in all"),
+    ("lambda-adv", "lambda_adv", float, "adversarial weight (0: the plain regression baseline)"),
+    ("history", "history", int, "frames up to t the generator sees"),
+    ("batch-size", "batch_size", int, "transitions per batch and process"),
+    ("lr", "learning_rate", float, "Adam learning rate of G and D, decayed along lr_schedule"),
+    ("d-steps", "d_steps", int, "discriminator steps per generator step"),
+    ("gdl-weight", "gdl_weight", float, "gradient-difference loss weight"),
+    ("discriminator", "discriminator", ("patch", "global"), "PatchGAN or one global logit"),
+    ("seed", "seed", int, "seed of the episode split, the noise and the initial weights"),
+    ("device", "device", str, "auto (CUDA if present), cpu, cuda or cuda:N"),
+]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "worldmodel", help="train, evaluate or drive in the SAD-GAN world model",
         description="SAD-GAN's world model: a GAN whose generator predicts the next frame from "
-                    "the current frame(s), the key pressed and noise.")
+                    "the current frame(s), the action taken and noise.")
     commands = parser.add_subparsers(dest="worldmodel_command", metavar="{train,eval,dream}",
                                      required=True)
+    _add_train_parser(commands)
+    _add_eval_parser(commands)
+    _add_dream_parser(commands)
 
+
+def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser(
         "train", help="train a world model on a recorded dataset into --run DIR",
         description="Train G and D on --data (rlgan record), holding out episodes for eval. "
@@ -34,17 +55,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--run", "--run-dir", dest="run", required=True,
                        help="run directory to write (under torchrun spell it --run-dir: "
                             "torchrun reads --run as an abbreviation of its --run-path)")
-    train.add_argument("--steps", type=int, help="generator updates in all (default 12000)")
-    train.add_argument("--lambda-adv", type=float,
-                       help="adversarial weight (default 0.0003; 0 = plain regression baseline)")
-    train.add_argument("--history", type=int, help="frames up to t the generator sees (default 2)")
-    train.add_argument("--batch-size", type=int, help="transitions per batch and process (default 32)")
-    train.add_argument("--lr", type=float, help="Adam learning rate of G and D (default 1e-3, along a cosine)")
-    train.add_argument("--d-steps", type=int, help="discriminator steps per generator step (default 1)")
-    train.add_argument("--gdl-weight", type=float, help="gradient-difference loss weight (default 0)")
-    train.add_argument("--discriminator", choices=["patch", "global"], help="default patch")
-    train.add_argument("--seed", type=int, help="default 0")
-    train.add_argument("--device", help="auto (CUDA if present, the default), cpu, cuda, cuda:N")
+    train.set_defaults(func=run_train,
+                       config_fields=add_config_options(train, WORLDMODEL_CONFIG, TRAIN_OPTIONS))
     train.add_argument("--set", nargs="*", action="extend", default=[], metavar="K=V",
                        help="other WorldModelConfig options, e.g. base_width=24 z_dim=0")
     train.add_argument("--resume", action="store_true", help="continue the run's last checkpoint")
@@ -53,14 +65,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                             "then fine-tune adversarially); the discriminator starts afresh")
     train.add_argument("--overwrite", action="store_true", help="replace a world-model run in --run")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    train.set_defaults(func=run_train)
 
+
+def _add_eval_parser(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser(
         "eval", help="PSNR/SSIM vs copy-last, open-loop rollouts, counterfactual accuracy",
         description="Evaluate a run on --data: its held-out episodes when --data is the "
                     "training dataset, every episode otherwise (e.g. another map). The "
                     "counterfactual test rebuilds states in the simulator (--env/--map default "
-                    "to the data's); outcome records (rlgan safety collect) hold every key's "
+                    "to the data's); outcome records (rlgan safety collect) hold every action's "
                     "true next frame already, and no rollouts.")
     evaluate.add_argument("--run", required=True, help="world-model run directory")
     evaluate.add_argument("--data", required=True,
@@ -77,16 +90,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(func=run_eval)
 
+
+def _add_dream_parser(commands: argparse._SubParsersAction) -> None:
     dream = commands.add_parser(
         "dream", help="drive inside the world model's dream beside the real game",
         description="A pygame window with the real game (left) and the model's dream (right), "
-                    "both driven by the same keys: arrow keys (the env's keys), R re-syncs the "
-                    "dream with the real frame, Esc quits.")
+                    "both driven by the same actions: with --agent human (the default) the env's "
+                    "keys (the arrow keys for driving); R re-syncs the dream with the real "
+                    "frame, Esc quits.")
     dream.add_argument("--run", required=True, help="world-model run directory")
     dream.add_argument("--env", help="Gymnasium id (default: the one the model was trained on)")
     add_env_arguments(dream)
-    dream.add_argument("--policy", default="human", choices=["human", "scripted", "random"],
-                       help="who drives (default: you, with the arrow keys)")
+    add_agent_argument(dream, "--policy", default="human", human=True)
     dream.add_argument("--steps", type=int, help="stop after this many steps (default: until Esc)")
     dream.add_argument("--sync-every", type=int, default=0,
                        help="re-sync the dream with the real frames every N steps (0 = only on R)")
@@ -102,11 +117,7 @@ def run_train(args: argparse.Namespace) -> int:
     from rlgan.config import parse_kv
     from rlgan.worldmodel.train import train_worldmodel
 
-    options: dict[str, Any] = parse_kv(args.set)
-    for flag, field in TRAIN_FLAGS.items():
-        value = getattr(args, flag)
-        if value is not None:
-            options[field] = value
+    options: dict[str, Any] = {**parse_kv(args.set), **config_options(args, args.config_fields)}
     result = train_worldmodel(args.data, args.run, options, resume=args.resume,
                               overwrite=args.overwrite, progress=not args.no_progress,
                               init_from=args.init_from)
@@ -158,12 +169,12 @@ def format_report(result: dict[str, Any]) -> str:
 
 def run_eval(args: argparse.Namespace) -> int:
     from rlgan.device import resolve_device
-    from rlgan.worldmodel.evaluate import evaluate_run
+    from rlgan.worldmodel.evaluate import evaluate_worldmodel
 
-    result = evaluate_run(args.run, args.data, env_id=args.env, env_kwargs=env_kwargs_from(args),
-                          baseline_run=args.baseline_run, max_samples=args.samples,
-                          states=args.states, depth=args.depth,
-                          device=resolve_device(args.device), seed=args.seed)
+    result = evaluate_worldmodel(args.run, args.data, env_id=args.env, env_kwargs=env_kwargs_from(args),
+                                 baseline_run=args.baseline_run, max_samples=args.samples,
+                                 states=args.states, depth=args.depth,
+                                 device=resolve_device(args.device), seed=args.seed)
     print(json.dumps(result) if args.json else format_report(result))
     return 0
 
@@ -173,7 +184,7 @@ def run_dream(args: argparse.Namespace) -> int:
     from rlgan.worldmodel.dream_window import run_dream_window
 
     summary = run_dream_window(args.run, env_id=args.env, env_kwargs=env_kwargs_from(args),
-                               policy=args.policy, steps=args.steps, sync_every=args.sync_every,
+                               agent=args.agent, steps=args.steps, sync_every=args.sync_every,
                                scale=args.scale, fps=args.fps, video=args.video, seed=args.seed,
                                device=resolve_device(args.device))
     print(json.dumps(summary, indent=2))

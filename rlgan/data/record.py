@@ -15,11 +15,11 @@ from rlgan.config import check_choice
 from rlgan.data.format import TransitionWriter
 
 Policy = Callable[[np.ndarray], int]
-POLICIES = ("human", "scripted", "random")
+AGENTS = ("human", "scripted", "random")
 
 
-def make_policy(name: str, env: gymnasium.Env, seed: int = 0, epsilon: float = 0.0) -> Policy:
-    """Return a recording policy by name.
+def make_policy(agent: str, env: gymnasium.Env, seed: int = 0, epsilon: float = 0.0) -> Policy:
+    """Return the recording policy of ``agent``:
 
     - ``"human"``: the keyboard (the env must render in ``"human"`` mode);
     - ``"scripted"``: the env's built-in ``scripted_action()``;
@@ -28,39 +28,39 @@ def make_policy(name: str, env: gymnasium.Env, seed: int = 0, epsilon: float = 0
       world model and the safety classifier).
 
     With ``epsilon > 0`` a uniformly random action replaces the policy's with that probability
-    (so every key appears in the data even when the scripted driver would never press it).
+    (so every action appears in the data even when the scripted driver would never take it).
 
     Raises:
-        ValueError: unknown name, bad epsilon, an env without a scripted policy, or a run
+        ValueError: unknown agent, bad epsilon, an env without a scripted policy, or a run
             trained on another env.
     """
-    if not Path(name).is_dir():
+    if not Path(agent).is_dir():
         try:
-            check_choice("policy", name, POLICIES)
+            check_choice("agent", agent, AGENTS)
         except ValueError as error:
             raise ValueError(f"{error} Or the run directory of rlgan train; there is no directory "
-                             f"{name!r}.") from None
+                             f"{agent!r}.") from None
     if not 0.0 <= epsilon <= 1.0:
         raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
     if not isinstance(env.action_space, gymnasium.spaces.Discrete):
         raise ValueError(f"recording needs a Discrete action space, got {env.action_space}")
     rng = np.random.default_rng(seed)
     n_actions = int(env.action_space.n)
-    if name == "human":
+    if agent == "human":
         from rlgan.keyboard import KeyboardPolicy
 
         base: Policy = KeyboardPolicy(env)
-    elif name == "scripted":
+    elif agent == "scripted":
         if not hasattr(env.unwrapped, "scripted_action"):
             raise ValueError(f"{env.spec.id if env.spec else env} has no scripted policy; "
-                             "use --policy random or human")
+                             "use --agent random or human")
         base = lambda observation: int(env.unwrapped.scripted_action())  # noqa: E731
-    elif name == "random":
+    elif agent == "random":
         base = lambda observation: int(rng.integers(n_actions))  # noqa: E731
     else:
         from rlgan.agents.training import load_trained
 
-        act, _ = load_trained(name, env=env)
+        act, _ = load_trained(agent, env=env)
         base = lambda observation: int(act(observation, env))  # noqa: E731
     if epsilon == 0.0:
         return base

@@ -55,9 +55,9 @@ def load_parts(weights: DemoWeights, env: Any, device: torch.device, depth: int 
             "oracle_shield": Shield(oracle, policy, lazy=lazy)}
 
 
-def evaluate(weights: DemoWeights, maps: Sequence[str], train_map: str, episodes: int,
-             max_steps: int, seed: int = 0, device: str | torch.device = "cpu",
-             progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+def evaluate_demo(weights: DemoWeights, maps: Sequence[str], train_map: str, episodes: int,
+                  max_steps: int, seed: int = 0, device: str | torch.device = "cpu",
+                  progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Rows ``agent``, ``gan_shield`` and ``oracle_shield`` for every map
     (:func:`rlgan.pipeline.comparison.compare_shields`), each also with ``map`` and
     ``train_map`` (whether the shield trained on it). On the CPU the maps run in parallel

@@ -1,6 +1,6 @@
 """The demo's report: ``report.md`` with its plots, and ``results.json`` with the same numbers.
 
-Every figure comes from the rows measured in this run (:func:`rlgan.demo.evaluation.evaluate`)
+Every figure comes from the rows measured in this run (:func:`rlgan.demo.evaluation.evaluate_demo`)
 and from predictions made in this run; nothing is a stored constant.
 """
 
@@ -142,7 +142,7 @@ def write_report(out: Path, rows: list[dict[str, Any]], settings: dict[str, Any]
     if files.get("predictions"):
         lines += ["## The world model's predictions", "",
                   "Each row is a state on the training map; first column frame t, then for "
-                  "every key (left, right, up) the true next frame (top, the simulator restored "
+                  "every action (left, right, up) the true next frame (top, the simulator restored "
                   "and stepped) above the generator's prediction (bottom).", "",
                   f"![predicted and true next frames]({files['predictions'].name})", ""]
     lines += ["## Files", ""]

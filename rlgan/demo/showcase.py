@@ -1,4 +1,4 @@
-"""The demo's picture: the real game beside the world model's prediction for every key, with
+"""The demo's picture: the real game beside the world model's prediction for every action, with
 the shield's verdicts, shown in a pygame window or returned as frames for a video.
 
 Layout of one frame (pixels)::
@@ -7,9 +7,9 @@ Layout of one frame (pixels)::
     | real game       | predicted next frame for LEFT | RIGHT | UP  |
     | 256 x 256 (HUD) | 128 x 128 each, with safe depth and P(unsafe)|
     +-----------------+---------------------------------------------+
-    | banner: the agent's key, the shield's key, intervention          |
+    | banner: the agent's action, the shield's action, intervention          |
 
-The agent's key is framed yellow, the key the shield lets through green; a predicted frame
+The agent's action is framed yellow, the action the shield lets through green; a predicted frame
 whose first step the classifier calls unsafe is framed red.
 """
 

@@ -1,11 +1,11 @@
 """Choose the shield's search depth and threshold on held-out outcome records.
 
-Every held-out record is a state the agent met, the key it pressed there, and the true outcome
-of every key (unsafe, or doomed within the collection's doom horizon). For each state the
+Every held-out record is a state the agent met, the action it took there, and the true outcome
+of every action (unsafe, or doomed within the collection's doom horizon). For each state the
 learned search's whole tree of P(unsafe) is predicted once, to the deepest depth tried
 (:func:`tree_risks`); the safe depths for every (depth, threshold) then follow without another
 network call (:func:`safe_depths_at`), the shield's choice follows from them
-(:func:`rlgan.safety.shield.choose_action`), and the true outcome of the chosen key says
+(:func:`rlgan.safety.shield.choose_action`), and the true outcome of the chosen action says
 whether the shield was right. States kept at random stand for ``1 / safe_fraction`` states
 each, so the rates are per step of the agent's driving. The chosen setting minimises
 ``unsafe + intervention_cost * interventions`` per step.
@@ -99,7 +99,7 @@ def calibrate(search: LearnedSearch, records: dict[str, np.ndarray], depths: tup
 
     Returns:
         ``rows`` (one per setting: ``depth``, ``threshold``, ``unsafe`` and ``interventions``
-        per step, ``score``), ``agent_unsafe`` (per step, the keys the agent pressed),
+        per step, ``score``), ``agent_unsafe`` (per step, the actions the agent took),
         ``best_threshold`` per depth (``{depth: threshold}``), the overall ``depth`` and
         ``threshold`` chosen, and ``states``.
     """

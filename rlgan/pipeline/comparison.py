@@ -35,7 +35,7 @@ def compare_shields(shield: ShieldDir, env_id: str, env_kwargs: dict[str, Any], 
         agent: ``scripted``, ``random`` or a run directory of ``rlgan train``.
         probe: also search every step in the true simulator, for the false-alarm and miss
             columns (slower).
-        epsilon: probability that the agent presses a random key instead of its own (an
+        epsilon: probability that the agent takes a random action instead of its own (an
             exploring agent, :class:`rlgan.safety.policies.EpsilonPolicy`), the same draws in
             every row.
         partial: a file that keeps every finished row: a comparison interrupted between
@@ -46,7 +46,7 @@ def compare_shields(shield: ShieldDir, env_id: str, env_kwargs: dict[str, Any], 
         ValueError: the env does not fit the shield (id, frame shape, actions).
     """
     from rlgan.make import make_env
-    from rlgan.safety.evaluation import compare, removed_fraction, return_kept
+    from rlgan.safety.evaluation import evaluate_shields, removed_fraction, return_kept
     from rlgan.safety.models import check_env_fits
     from rlgan.safety.oracle import OracleSearch
     from rlgan.safety.policies import load_policy
@@ -70,8 +70,8 @@ def compare_shields(shield: ShieldDir, env_id: str, env_kwargs: dict[str, Any], 
                 finished[row["name"]] = row
                 write_json(partial, list(finished.values()))
 
-        rows = compare(env, lambda: load_policy(agent, env, seed, epsilon), shields, episodes, seed,
-                       oracle if probe else None, progress, finished, keep)
+        rows = evaluate_shields(env, lambda: load_policy(agent, env, seed, epsilon), shields, episodes, seed,
+                                oracle if probe else None, progress, finished, keep)
     finally:
         if oracle is not None:
             oracle.close()

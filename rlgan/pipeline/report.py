@@ -54,7 +54,7 @@ def write_report(shield: ShieldDir, settings: ShieldSettings) -> None:
     if shield.calibration.is_file():
         calibration = read_json(shield.calibration)
         lines += ["", "## Depth and threshold, chosen on held-out records", "",
-                  f"{calibration['states']} held-out states; the agent's own keys: "
+                  f"{calibration['states']} held-out states; the agent's own actions: "
                   f"{1000 * calibration['agent_unsafe']:.2f} unsafe per 1000 steps. Score: unsafe + "
                   f"{settings.calibrate.intervention_cost} x interventions, per 1000 steps.", "",
                   _calibration_table(calibration)]

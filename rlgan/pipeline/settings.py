@@ -18,7 +18,7 @@ from rlgan.config import build_config, check_choice, did_you_mean
 from rlgan.envs.registration import DRIVING_ID
 from rlgan.io import read_json, write_json
 from rlgan.safety.outcomes import OutcomeConfig
-from rlgan.safety.training import TrainConfig
+from rlgan.safety.training import ClassifierConfig
 
 SETTINGS_FILE = "settings.json"
 SETTINGS_VERSION = 1
@@ -123,7 +123,7 @@ class ShieldSettings:
     device: str = "auto"
     collect: CollectSettings = CollectSettings()
     worldmodel: dict[str, Any] = field(default_factory=dict)
-    classifier: TrainConfig = TrainConfig()
+    classifier: ClassifierConfig = ClassifierConfig()
     calibrate: CalibrateSettings = CalibrateSettings()
     evaluate: EvaluateSettings = EvaluateSettings()
 
@@ -148,7 +148,7 @@ class ShieldSettings:
             "collect": CollectSettings(outcomes=_build(OutcomeConfig, collect.get("outcomes", {}), "collect.outcomes"),
                                        env_kwargs=dict(collect.get("env_kwargs", {})),
                                        variants=tuple(dict(v) for v in collect.get("variants", ()))),
-            "classifier": _build(TrainConfig, data.pop("classifier", {}), "classifier"),
+            "classifier": _build(ClassifierConfig, data.pop("classifier", {}), "classifier"),
             "calibrate": _build(CalibrateSettings, data.pop("calibrate", {}), "calibrate"),
             "evaluate": _build(EvaluateSettings, data.pop("evaluate", {}), "evaluate"),
         }
@@ -239,7 +239,7 @@ ENV_RECIPES: dict[str, EnvRecipe] = {
     # contact as a pixel or two), so the world model can paint it and the classifier see it.
     # Half the collected episodes start in a hazard (a car close ahead or beside), 200 steps
     # long: the states where a shield must act, many per CPU second; a classifier trained on
-    # hazard states ranks the keys there (docs/findings.md).
+    # hazard states ranks the actions there (docs/findings.md).
     DRIVING_ID: EnvRecipe(
         collect_env_kwargs={"show_unsafe": True, "hazard_start": 0.5, "max_steps": 200},
         # Random palettes of the map (domain randomisation) teach the models the road, not
@@ -287,8 +287,8 @@ def default_settings(env_id: str, env_kwargs: dict[str, Any], agent: str, budget
         worldmodel=worldmodel_settings({**WORLDMODEL_RECIPE, "steps": size.worldmodel_steps,
                                         "seed": seed,
                                         "checkpoint_every": max(1, min(500, size.worldmodel_steps))}),
-        classifier=TrainConfig(steps=size.classifier_steps, max_generated=size.max_generated,
-                               seed=seed, checkpoint_every=max(1, min(500, size.classifier_steps))),
+        classifier=ClassifierConfig(steps=size.classifier_steps, max_generated=size.max_generated,
+                                    seed=seed, checkpoint_every=max(1, min(500, size.classifier_steps))),
         calibrate=CalibrateSettings(max_states=size.calibrate_states),
         evaluate=EvaluateSettings(episodes=size.eval_episodes, probe=size.eval_probe,
                                   env_kwargs=dict(recipe.eval_env_kwargs.get(budget, {}))),

@@ -13,7 +13,7 @@ Layout of ``DIR``::
     report.md          all of the above for people
 
 ``shield.json``, ``classifier/`` and ``worldmodel/`` are what a shield needs
-(:meth:`ShieldDir.load_shield`, ``rlgan shield eval --model DIR``); every path inside is
+(:meth:`ShieldDir.load_shield`, ``rlgan shield eval --shield DIR``); every path inside is
 relative, so the directory can be moved or bundled.
 """
 
@@ -132,7 +132,7 @@ class ShieldDir:
     def load_shield(self, depth: int | None = None, policy: Any = None,
                     device: str | torch.device = "cpu", compiled: bool = False) -> Any:
         """A :class:`rlgan.safety.shield.Shield` searching ``depth`` levels (default: the
-        chosen depth) and keeping the policy's key when it is safe that deep."""
+        chosen depth) and keeping the policy's action when it is safe that deep."""
         from rlgan.safety.shield import Shield
 
         search, _ = self.load_search(depth, device, compiled)

@@ -6,7 +6,7 @@ files that make its output (hashed, so a corrupt output is found before it is us
 
 - ``collect``: outcome records of the agent's near-unsafe states, ``DIR/records``
   (:func:`rlgan.safety.outcomes.collect_outcomes`);
-- ``worldmodel``: the SAD-GAN generator on every key's true next frame, ``DIR/worldmodel``
+- ``worldmodel``: the SAD-GAN generator on every action's true next frame, ``DIR/worldmodel``
   (:func:`rlgan.worldmodel.train.train_worldmodel`);
 - ``classifier``: the safety classifier on real and generated pairs, ``DIR/classifier``
   (:func:`rlgan.safety.training.train_classifier`);

@@ -42,7 +42,7 @@ def check_target(settings: ShieldSettings) -> None:
         name = settings.env_id
         if not (hasattr(env.unwrapped, "get_state") and hasattr(env.unwrapped, "set_state")):
             raise ValueError(f"{name} cannot save and restore its state (no get_state()/set_state()); "
-                             "the shield's records need every key's true outcome from the agent's states")
+                             "the shield's records need every action's true outcome from the agent's states")
         space = env.observation_space
         if not (isinstance(space, gymnasium.spaces.Box) and space.dtype == np.uint8
                 and len(space.shape) == 3 and space.shape[2] in (1, 3)
@@ -50,7 +50,7 @@ def check_target(settings: ShieldSettings) -> None:
             raise ValueError(f"{name} observes {space}, not pixel frames: the world model needs "
                              "uint8 (H, W, C) images, C 1 or 3, H and W multiples of 16")
         if not isinstance(env.action_space, gymnasium.spaces.Discrete):
-            raise ValueError(f"{name} has actions {env.action_space}; the shield needs Discrete keys")
+            raise ValueError(f"{name} has actions {env.action_space}; the shield needs Discrete actions")
         _check_agent(settings.agent, settings.env_id, env)
     finally:
         env.close()

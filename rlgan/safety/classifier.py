@@ -16,7 +16,7 @@ from rlgan.worldmodel.frames import to_unit
 
 
 @dataclass(frozen=True)
-class ClassifierConfig:
+class ClassifierShape:
     """Shape of the safety classifier.
 
     Attributes:
@@ -57,7 +57,7 @@ class SafetyClassifier(nn.Module):
     """``forward(pairs)``: float ``(B, 2C, H, W)`` in [-1, 1] (frame t then frame t+1 on the
     channel axis) -> unsafe logits ``(B,)``; ``sigmoid`` of a logit is P(unsafe)."""
 
-    def __init__(self, config: ClassifierConfig) -> None:
+    def __init__(self, config: ClassifierShape) -> None:
         super().__init__()
         self.config = config
         w = config.width_multiplier

@@ -29,8 +29,8 @@ ROW_KEYS = ("name", "return", "unsafe_per_1000", "safe_depth", "interventions_pe
             "false_alarms_per_1000", "misses_per_1000")
 
 
-def evaluate_row(name: str, env: gymnasium.Env, policy: Policy, episodes: int, seed: int = 0,
-                 shield: Shield | None = None, probe: OracleSearch | None = None) -> dict[str, Any]:
+def evaluate_shield(name: str, env: gymnasium.Env, policy: Policy, episodes: int, seed: int = 0,
+                    shield: Shield | None = None, probe: OracleSearch | None = None) -> dict[str, Any]:
     """Run ``episodes`` episodes of ``policy`` on ``env`` (shielded when ``shield`` is given).
 
     Args:
@@ -97,11 +97,11 @@ def evaluate_row(name: str, env: gymnasium.Env, policy: Policy, episodes: int, s
     }
 
 
-def compare(env: gymnasium.Env, make_policy: Callable[[], Policy], shields: dict[str, Shield],
-            episodes: int, seed: int = 0, probe: OracleSearch | None = None,
-            progress: Callable[[str], None] | None = None,
-            finished: dict[str, dict[str, Any]] | None = None,
-            on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+def evaluate_shields(env: gymnasium.Env, make_policy: Callable[[], Policy], shields: dict[str, Shield],
+                     episodes: int, seed: int = 0, probe: OracleSearch | None = None,
+                     progress: Callable[[str], None] | None = None,
+                     finished: dict[str, dict[str, Any]] | None = None,
+                     on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """The row ``agent`` (the policy alone), then one row per named shield.
 
     Args:
@@ -127,7 +127,7 @@ def compare(env: gymnasium.Env, make_policy: Callable[[], Policy], shields: dict
         policy = make_policy()
         if shield is not None:
             shield.policy = policy
-        rows.append(evaluate_row(name, env, policy, episodes, seed, shield, probe))
+        rows.append(evaluate_shield(name, env, policy, episodes, seed, shield, probe))
         if on_row is not None:
             on_row(rows[-1])
     return rows

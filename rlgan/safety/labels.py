@@ -5,7 +5,7 @@ A pair (frame t, frame t+1 after action a) is unsafe when its step is (the env's
 ``info["unsafe"]``). With a doom horizon ``h > 0`` it is also unsafe when the step lands in a
 **doomed** state: one from which every sequence of ``h`` actions meets an unsafe step (the
 oracle search's best safe depth from there is below ``h``). A search on a classifier trained so
-flags a key up to ``h`` steps before the crash it makes unavoidable, from a one-step prediction.
+flags an action up to ``h`` steps before the crash it makes unavoidable, from a one-step prediction.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Build the search a shield uses from a name: ``"oracle"`` or a safety run directory.
 
 A safety run (``rlgan safety train``) records the world-model run it was trained with, so
-``--model SAFETY_RUN`` finds both networks; ``worldmodel_run`` overrides the recorded one.
+``--shield SAFETY_RUN`` finds both networks; ``worldmodel_run`` overrides the recorded one.
 Everything is checked against the env it will shield: same env id, frame shape and actions.
 """
 
@@ -23,14 +23,14 @@ from rlgan.safety.shield import SafetySearch, Shield, ShieldWrapper
 ORACLE = "oracle"
 
 
-def load_learned_search(model_run: str | Path, config: SearchConfig | None = None,
+def load_learned_search(safety_run: str | Path, config: SearchConfig | None = None,
                         threshold: float | None = None, device: str | torch.device = "cpu",
                         worldmodel_run: str | Path | None = None,
                         compiled: bool = False) -> tuple[LearnedSearch, Any]:
     """The learned search of a safety run; returns ``(search, SafetyRunInfo)``.
 
     Args:
-        model_run: safety run directory.
+        safety_run: safety run directory.
         config: search parameters (its ``threshold`` is replaced by ``threshold``, or by the
             run's own threshold when ``threshold`` is None).
         device: where the networks run.
@@ -44,47 +44,47 @@ def load_learned_search(model_run: str | Path, config: SearchConfig | None = Non
             classifier were trained for different envs, frame sizes or action sets.
         RuntimeError: ``compiled`` on a machine where ``torch.compile`` cannot build.
     """
-    classifier, info = load_safety_run(model_run, device)
+    classifier, info = load_safety_run(safety_run, device)
     if worldmodel_run is None and info.worldmodel_run is not None:
-        worldmodel_run = Path(model_run) / info.worldmodel_run  # a relative path is the run's
+        worldmodel_run = Path(safety_run) / info.worldmodel_run  # a relative path is the run's
     if worldmodel_run is None:
-        raise ValueError(f"safety run {model_run} was trained without --worldmodel, so it does "
+        raise ValueError(f"safety run {safety_run} was trained without --worldmodel, so it does "
                          "not know which world model to search with; pass --worldmodel RUN")
     predictor = load_predictor(worldmodel_run, device, compiled)
     check_compatible(f"world model {worldmodel_run}", getattr(predictor, "env_id", info.env_id),
-                     predictor.frame_shape, predictor.n_actions, f"safety run {model_run}",
+                     predictor.frame_shape, predictor.n_actions, f"safety run {safety_run}",
                      info.env_id, info.frame_shape, info.n_actions)
     config = dataclasses.replace(config or SearchConfig(),
                                  threshold=info.threshold if threshold is None else threshold)
     return LearnedSearch(predictor, classifier, config, device), info
 
 
-def check_env_fits(info: Any, model_run: str | Path, env: gymnasium.Env) -> None:
+def check_env_fits(info: Any, safety_run: str | Path, env: gymnasium.Env) -> None:
     """Raise ``ValueError`` unless ``env`` is the env, frame shape and actions of ``info``."""
     env_id, _ = env_identity(env)
-    check_compatible(f"safety run {model_run}", info.env_id, info.frame_shape, info.n_actions,
+    check_compatible(f"safety run {safety_run}", info.env_id, info.frame_shape, info.n_actions,
                      f"the env to shield ({env_id})", env_id, env.observation_space.shape,
                      int(env.action_space.n))
 
 
-def make_search(model: str, env: gymnasium.Env, config: SearchConfig | None = None,
+def make_search(shield: str, env: gymnasium.Env, config: SearchConfig | None = None,
                 threshold: float | None = None, device: str | torch.device = "cpu",
                 worldmodel_run: str | Path | None = None) -> SafetySearch:
     """``"oracle"`` -> :class:`OracleSearch` on copies of ``env``; a safety run directory ->
     :class:`LearnedSearch` checked against ``env``."""
-    if model == ORACLE:
+    if shield == ORACLE:
         return OracleSearch.for_env(env, config)
-    search, info = load_learned_search(model, config, threshold, device, worldmodel_run)
-    check_env_fits(info, model, env)
+    search, info = load_learned_search(shield, config, threshold, device, worldmodel_run)
+    check_env_fits(info, shield, env)
     return search
 
 
-def shielded_env(env: gymnasium.Env, model: str, policy: Any = None, depth: int = 3,
+def shielded_env(env: gymnasium.Env, shield: str, policy: Any = None, depth: int = 3,
                  device: str | torch.device = "cpu", **search_options: Any) -> ShieldWrapper:
-    """``env`` wrapped in a :class:`ShieldWrapper` whose search is ``model`` (``"oracle"`` or
+    """``env`` wrapped in a :class:`ShieldWrapper` whose search is ``shield`` (``"oracle"`` or
     a safety run), searching ``depth`` levels; ``search_options`` are other
     :class:`SearchConfig` fields (``threshold`` defaults to the run's)."""
     threshold = search_options.pop("threshold", None)
     config = SearchConfig(depth=depth, **search_options)
-    search = make_search(model, env, config, threshold, device)
+    search = make_search(shield, env, config, threshold, device)
     return ShieldWrapper(env, Shield(search, policy))

@@ -2,7 +2,7 @@
 outcome of every action from each.
 
 A shield acts where the agent it guards gets into trouble, so its classifier should learn
-from those states, and from every key pressed there, not only the agent's.
+from those states, and from every action taken there, not only the agent's.
 :func:`collect_outcomes` runs the agent on ``num_envs`` copies of the env at once (the env's
 vector version, which must have ``get_states()``), keeps the ``before`` states before each of
 the agent's unsafe steps and a ``safe_fraction`` of its other states, and from each kept state

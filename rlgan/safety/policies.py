@@ -107,7 +107,7 @@ class RandomPolicy:
 
 
 class EpsilonPolicy:
-    """``policy`` pressing a uniformly random key instead with probability ``epsilon``: an
+    """``policy`` taking a uniformly random action instead with probability ``epsilon``: an
     exploring (or careless) agent, which meets more of the states a shield is for.
 
     Raises:
@@ -144,9 +144,10 @@ def as_policy(policy: Any) -> Policy:
                     "predict() (SB3 model, QLearningAgent), act()/preferences(), or a callable")
 
 
-def load_policy(spec: str, env: gymnasium.Env, seed: int = 0, epsilon: float = 0.0) -> Policy:
-    """``"random"``, ``"scripted"`` or the directory of a run made by ``rlgan train``; with
-    ``epsilon > 0`` wrapped in an :class:`EpsilonPolicy` (seeded with ``seed``).
+def load_policy(agent: str, env: gymnasium.Env, seed: int = 0, epsilon: float = 0.0) -> Policy:
+    """The policy of ``agent``: ``"random"``, ``"scripted"`` or the directory of a run made by
+    ``rlgan train``; with ``epsilon > 0`` wrapped in an :class:`EpsilonPolicy` (seeded with
+    ``seed``).
 
     A run's best checkpoint (else its last) is loaded for inference only (the network or table,
     not the replay buffer), and the env's spaces must match the run's.
@@ -154,21 +155,21 @@ def load_policy(spec: str, env: gymnasium.Env, seed: int = 0, epsilon: float = 0
     Raises:
         ValueError / FileNotFoundError: not a run, or a run trained on other spaces.
     """
-    policy = _named_policy(spec, env, seed)
+    policy = _named_policy(agent, env, seed)
     return EpsilonPolicy(policy, int(env.action_space.n), epsilon, seed) if epsilon > 0 else policy
 
 
-def _named_policy(spec: str, env: gymnasium.Env, seed: int) -> Policy:
-    if spec == "random":
+def _named_policy(agent: str, env: gymnasium.Env, seed: int) -> Policy:
+    if agent == "random":
         return RandomPolicy(int(env.action_space.n), seed)
-    if spec == "scripted":
+    if agent == "scripted":
         if not hasattr(env.unwrapped, "scripted_action"):
             raise ValueError(f"{env.spec.id if env.spec else env} has no scripted policy; use "
                              "random or a run directory")
         return ScriptedPolicy()
-    if not Path(spec).is_dir():
-        raise FileNotFoundError(f"agent {spec!r} is neither 'random', 'scripted' nor a run "
+    if not Path(agent).is_dir():
+        raise FileNotFoundError(f"agent {agent!r} is neither 'random', 'scripted' nor a run "
                                 "directory of rlgan train")
     from rlgan.agents.training import load_inference_agent
 
-    return ModelPolicy(load_inference_agent(spec, env)[0])
+    return ModelPolicy(load_inference_agent(agent, env)[0])

@@ -9,7 +9,7 @@ Layout (format ``rlgan-safety-run`` version 1)::
     DIR/classifier.safetensors  classifier weights (a state_dict)
     DIR/metrics.json            held-out metrics written at the end of training
 
-``rlgan shield eval --model DIR`` loads the classifier from here and the world model from the
+``rlgan shield eval --shield DIR`` loads the classifier from here and the world model from the
 recorded ``worldmodel_run`` (``--worldmodel RUN`` overrides it). Files are written atomically.
 """
 
@@ -26,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from rlgan.config import config_to_dict
 from rlgan.device import inference_memory_format
 from rlgan.io import atomic_path, read_json, write_json
-from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier
+from rlgan.safety.classifier import ClassifierShape, SafetyClassifier
 
 FORMAT_NAME = "rlgan-safety-run"
 FORMAT_VERSION = 1
@@ -49,7 +49,7 @@ class SafetyRunInfo:
         val_episodes: held-out episodes of ``data`` (never trained on).
         worldmodel_run: world-model run that produced the generated pairs, relative to the
             run's directory, or None.
-        train: the training settings (``TrainConfig`` as a dict).
+        train: the training settings (``ClassifierConfig`` as a dict).
     """
 
     env_id: str
@@ -57,7 +57,7 @@ class SafetyRunInfo:
     frame_shape: tuple[int, int, int]
     n_actions: int
     threshold: float
-    classifier: ClassifierConfig
+    classifier: ClassifierShape
     data: str
     val_episodes: tuple[int, ...]
     worldmodel_run: str | None = None
@@ -83,7 +83,7 @@ class SafetyRunInfo:
                 env_id=data["env_id"], env_kwargs=dict(data["env_kwargs"]),
                 frame_shape=tuple(data["frame_shape"]), n_actions=int(data["n_actions"]),
                 threshold=float(data["threshold"]),
-                classifier=ClassifierConfig(**data["classifier"]), data=data["data"],
+                classifier=ClassifierShape(**data["classifier"]), data=data["data"],
                 val_episodes=tuple(data["val_episodes"]), worldmodel_run=data.get("worldmodel_run"),
                 train=dict(data.get("train", {})))
         except (KeyError, TypeError) as error:

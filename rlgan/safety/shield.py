@@ -6,7 +6,7 @@ depth, ties broken by the policy's own preference: its action if it is among the
 the best by its Q-values when it has them, else the first in a fixed order. When even the
 greatest safe depth falls short of the required depth and the search reports risks (the
 learned search: each action's first-step P(unsafe)), the least risky of the tied actions are
-kept before the policy's preference decides: with every key predicted unsafe, the one the
+kept before the policy's preference decides: with every action predicted unsafe, the one the
 model finds least likely to be unsafe beats the policy's own, which is often the doomed one.
 
 :class:`Shield` wraps a policy (SB3 model, Q-learning agent, scripted driver, keyboard) and

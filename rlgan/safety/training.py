@@ -32,7 +32,7 @@ from rlgan.data.augment import jitter_colours, mirror
 from rlgan.data.outcomes import load_data_metadata, load_outcomes, split_data_episodes
 from rlgan.device import resolve_device
 from rlgan.io import DirectoryLock, written_entries
-from rlgan.safety.classifier import ClassifierConfig, SafetyClassifier, make_pairs
+from rlgan.safety.classifier import ClassifierShape, SafetyClassifier, make_pairs
 from rlgan.safety.labels import check_doom_horizon, replayed_labels, replayed_outcomes
 from rlgan.safety.metrics import classification_report
 from rlgan.safety.run import (
@@ -52,7 +52,7 @@ COUNTERFACTUAL_FRAMES = ("generated", "real", "both")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class ClassifierConfig:
     """Settings of ``rlgan safety train``.
 
     Attributes:
@@ -71,7 +71,7 @@ class TrainConfig:
         counterfactual_frames: the frames t+1 of the counterfactual training pairs:
             ``"generated"`` (the world model's predictions), ``"real"`` (the true simulator's
             next frame of every action, read while labelling: the classifier learns what each
-            key really leads to, which the predictions may blur) or ``"both"``. Held-out metrics
+            action really leads to, which the predictions may blur) or ``"both"``. Held-out metrics
             always use the predictions.
         doom_horizon: also label a pair unsafe when its step lands in a state from which every
             sequence of this many actions meets an unsafe step (read by replaying the data in
@@ -80,8 +80,9 @@ class TrainConfig:
             the step alone. 0..4.
         threshold: P(unsafe) at or above which a pair is called unsafe (saved with the run).
         flip: mirror both frames left-right in half the pairs (unsafe labels are symmetric).
-        colour_jitter: recolour both frames of half the pairs alike (random channel order, gain
-            and offset, :func:`rlgan.data.augment.jitter_colours`), for maps of other palettes.
+        colour_jitter: share of every batch recoloured, in [0, 1]: both frames of a pair alike
+            (random channel order, gain and offset, :func:`rlgan.data.augment.jitter_colours`),
+            for maps of other palettes; 0 trains on the recorded colours only.
         width_multiplier: channels of the classifier's first convolution.
         seed: seed of the split, the sampling and the initial weights.
         device: ``auto``, ``cpu`` or ``cuda[:N]``.
@@ -101,7 +102,7 @@ class TrainConfig:
     doom_horizon: int = 0
     threshold: float = 0.5
     flip: bool = True
-    colour_jitter: bool = False
+    colour_jitter: float = 0.0
     width_multiplier: int = 12
     seed: int = 0
     device: str = "auto"
@@ -119,9 +120,12 @@ class TrainConfig:
             raise ValueError(f"generated_fraction must be in [0, 1), got {self.generated_fraction}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
-        for name in ("flip", "colour_jitter", "counterfactual"):
+        for name in ("flip", "counterfactual"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.colour_jitter, (int, float)) or isinstance(self.colour_jitter, bool) \
+                or not 0.0 <= self.colour_jitter <= 1.0:
+            raise ValueError(f"colour_jitter must be a number in [0, 1], got {self.colour_jitter!r}")
         check_choice("counterfactual_frames", self.counterfactual_frames, COUNTERFACTUAL_FRAMES)
         check_doom_horizon(self.doom_horizon)
 
@@ -186,7 +190,7 @@ def generated_pairs(root: str | Path, episodes: list[int] | None, predictor: Nex
     Without ``every_action`` each state gives the pair of its recorded action, labelled with
     the recorded ``unsafe``. With it each state gives a pair for every action, labelled by
     replaying the state in the true simulator (:mod:`rlgan.data.replay`): the classifier then
-    sees, in the same traffic, which keys crash and which do not. A ``doom_horizon`` replays
+    sees, in the same traffic, which actions crash and which do not. A ``doom_horizon`` replays
     the labels either way and adds doomed steps (:mod:`rlgan.safety.labels`). With
     ``every_action``, ``frames`` picks the frames t+1: ``"generated"``, ``"real"`` (the true
     next frames of the replay) or ``"both"`` (twice the pairs).
@@ -285,7 +289,7 @@ def outcome_pairs(root: str | Path, episodes: list[int] | None, predictor: NextF
     return real, PairSet(frame_t=frame_t, frame_t1=torch.cat(predicted), unsafe=unsafe)
 
 
-def _check_outcome_settings(config: TrainConfig) -> None:
+def _check_outcome_settings(config: ClassifierConfig) -> None:
     if config.counterfactual or config.doom_horizon:
         raise ValueError("outcome records already hold every action's outcome, labelled when "
                          "collected: leave counterfactual and doom_horizon unset (rlgan safety "
@@ -336,7 +340,7 @@ def evaluate_pairs(model: SafetyClassifier, pairs: PairSet | None, threshold: fl
 def _check_has_unsafe(pairs: PairSet, data: Path) -> None:
     if not pairs.unsafe.any():
         raise DatasetError(f"the training episodes of {data} hold no unsafe step to learn from; "
-                           "record more steps or with more exploration (--epsilon, --policy random)")
+                           "record more steps or with more exploration (--epsilon, --agent random)")
 
 
 def _check_predictor(predictor: NextFramePredictor, metadata: dict[str, Any], data: Path) -> None:
@@ -346,7 +350,7 @@ def _check_predictor(predictor: NextFramePredictor, metadata: dict[str, Any], da
                      metadata["n_actions"])
 
 
-def train_classifier(data: str | Path, run_dir: str | Path, config: TrainConfig | None = None,
+def train_classifier(data: str | Path, run_dir: str | Path, config: ClassifierConfig | None = None,
                      predictor: NextFramePredictor | None = None, worldmodel_run: str | Path | None = None,
                      overwrite: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train a safety classifier on the dataset ``data`` into the run directory ``run_dir``.
@@ -373,7 +377,7 @@ def train_classifier(data: str | Path, run_dir: str | Path, config: TrainConfig 
     """
     with DirectoryLock(run_dir):
         _check_run_dir(Path(run_dir), overwrite)
-        return _train_classifier(Path(data), Path(run_dir), config or TrainConfig(), predictor,
+        return _train_classifier(Path(data), Path(run_dir), config or ClassifierConfig(), predictor,
                                  worldmodel_run, progress)
 
 
@@ -393,7 +397,7 @@ def _check_run_dir(run_dir: Path, overwrite: bool) -> None:
                               "checkpoint was complete; pass --overwrite to train it again")
 
 
-def _train_classifier(data: Path, run_dir: Path, config: TrainConfig,
+def _train_classifier(data: Path, run_dir: Path, config: ClassifierConfig,
                       predictor: NextFramePredictor | None, worldmodel_run: str | Path | None,
                       progress: bool) -> dict[str, Any]:
     metadata, outcomes = load_data_metadata(data)
@@ -434,8 +438,8 @@ def _train_classifier(data: Path, run_dir: Path, config: TrainConfig,
                 for pairs, share in sources]
 
     H, W, C = frame_shape
-    model = SafetyClassifier(ClassifierConfig(height=H, width=W, channels=C,
-                                              width_multiplier=config.width_multiplier)).to(device)
+    model = SafetyClassifier(ClassifierShape(height=H, width=W, channels=C,
+                                             width_multiplier=config.width_multiplier)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
                                  weight_decay=config.weight_decay)
     loss_fn = nn.BCEWithLogitsLoss()
@@ -461,7 +465,7 @@ def _train_classifier(data: Path, run_dir: Path, config: TrainConfig,
         if config.flip:
             mirror(x)
         if config.colour_jitter:
-            jitter_colours(x, C)
+            jitter_colours(x, C, config.colour_jitter)
         y = torch.cat(labels).float().to(device)
         loss = loss_fn(model(x), y)
         if not torch.isfinite(loss):
@@ -487,9 +491,9 @@ def _train_classifier(data: Path, run_dir: Path, config: TrainConfig,
     }
 
 
-def evaluate_run(run_dir: str | Path, data: str | Path, worldmodel_run: str | Path | None = None,
-                 threshold: float | None = None, device: str | torch.device = "cpu",
-                 max_generated: int = 4096, seed: int = 0) -> dict[str, Any]:
+def evaluate_classifier(run_dir: str | Path, data: str | Path, worldmodel_run: str | Path | None = None,
+                        threshold: float | None = None, device: str | torch.device = "cpu",
+                        max_generated: int = 4096, seed: int = 0) -> dict[str, Any]:
     """Metrics of a safety run on ``data``: its held-out episodes when ``data`` is the
     training dataset, else every episode; generated pairs come from ``worldmodel_run`` (default:
     the run's own world model; none when the run has none).

@@ -2,7 +2,7 @@
 
 Keys: the env's own (``get_keys_to_action()``, the arrow keys for driving) drive both; R
 re-syncs the dream with the real frames; Escape or closing the window quits. Runs headless
-with ``SDL_VIDEODRIVER=dummy`` (then use ``--policy scripted`` and ``--steps``).
+with ``SDL_VIDEODRIVER=dummy`` (then use ``--agent scripted`` and ``--steps``).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class _Window:
 
 
 def run_dream_window(run: str | Path, env_id: str | None = None,
-                     env_kwargs: Mapping[str, Any] | None = None, policy: str = "human",
+                     env_kwargs: Mapping[str, Any] | None = None, agent: str = "human",
                      steps: int | None = None, sync_every: int = 0, scale: int = 4,
                      fps: float | None = None, video: str | Path | None = None, seed: int = 0,
                      device: str | torch.device = "cpu") -> dict[str, Any]:
@@ -81,7 +81,8 @@ def run_dream_window(run: str | Path, env_id: str | None = None,
         run: world-model run directory.
         env_id, env_kwargs: the real game (default: the env and options the model was trained
             on; ``env_kwargs`` update those options, e.g. ``{"map": "night"}``).
-        policy: ``"human"`` (the keyboard), ``"scripted"`` or ``"random"``.
+        agent: who drives: ``"human"`` (the keyboard), ``"scripted"``, ``"random"`` or the run
+            directory of ``rlgan train``.
         steps: stop after this many steps (None: until Escape).
         sync_every: also re-sync the dream every this many steps (0: only on R / episode end).
         scale: screen pixels per frame pixel.
@@ -112,7 +113,7 @@ def run_dream_window(run: str | Path, env_id: str | None = None,
     env = make_env(env_id, **{**base_kwargs, **(env_kwargs or {})})
     try:
         dream = Dream(model, env, seed)
-        act = make_policy(policy, env, seed=seed)
+        act = make_policy(agent, env, seed=seed)
         observation = dream.reset()
         height, width = observation.shape[:2]
         window = _Window(2 * width * scale + GAP, height * scale)

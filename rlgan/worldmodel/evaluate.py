@@ -179,10 +179,10 @@ def counterfactual(model: WorldModel, dataset: TransitionDataset | OutcomeTransi
             "counterfactual_states_skipped": int(len(items)) - states_counted}
 
 
-def evaluate_run(run: str | Path, data: str | Path, env_id: str | None = None,
-                 env_kwargs: Mapping[str, Any] | None = None, baseline_run: str | Path | None = None,
-                 max_samples: int = 2000, states: int = 200, depth: int = 5, rollouts_count: int = 256,
-                 device: str | torch.device = "cpu", seed: int = 0) -> dict[str, Any]:
+def evaluate_worldmodel(run: str | Path, data: str | Path, env_id: str | None = None,
+                        env_kwargs: Mapping[str, Any] | None = None, baseline_run: str | Path | None = None,
+                        max_samples: int = 2000, states: int = 200, depth: int = 5, rollouts_count: int = 256,
+                        device: str | torch.device = "cpu", seed: int = 0) -> dict[str, Any]:
     """Every metric of ``rlgan worldmodel eval`` as one dict (see the module docstring).
 
     Args:

@@ -254,7 +254,7 @@ def _train(data: Path, run: Path, config: WorldModelConfig, info: DataInfo, cont
     if config.unsafe_fraction and len(part.unsafe_rows) == 0:
         raise DatasetError(f"unsafe_fraction={config.unsafe_fraction} oversamples unsafe "
                            f"transitions, but the training episodes of {data} have none; record "
-                           "crashes (e.g. --policy random) or set unsafe_fraction=0")
+                           "crashes (e.g. --agent random) or set unsafe_fraction=0")
     _prepare_run_dir(run, resume, overwrite)
     barrier(context)  # every rank checked the directory before rank 0 changes it
     if context.is_main:
