@@ -25,7 +25,9 @@ from rlgan.safety.policies import as_policy
 from rlgan.safety.run import SafetyRunInfo, load_safety_run, save_safety_run
 from rlgan.safety.search import LearnedSearch, SearchConfig
 from rlgan.safety.shield import Shield, ShieldWrapper, choose_action
-from rlgan.safety.training import TrainConfig, evaluate_run, generated_pairs, train_classifier
+from rlgan.safety.classifier_eval import evaluate_run
+from rlgan.safety.pairs import generated_pairs
+from rlgan.safety.training import TrainConfig, train_classifier
 from rlgan.safety.tree import Level, SearchResult, safe_depths
 from reference_search import recursive_search
 from toy_envs import MovingSquareEnv
@@ -572,7 +574,7 @@ def test_doomed_steps_are_labelled_unsafe_before_the_crash(driving):
 def test_doom_horizon_relabels_recorded_steps_before_each_crash(tmp_path):
     from rlgan.data import TransitionDataset
     from rlgan.safety.labels import replayed_labels
-    from rlgan.safety.training import real_pairs
+    from rlgan.safety.pairs import real_pairs
 
     kwargs = driving_one_key_dataset(tmp_path / "data", UP)  # rear-ends a slower car
     recorded = real_pairs(tmp_path / "data", None)
