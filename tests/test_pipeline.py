@@ -145,7 +145,7 @@ def test_a_corrupt_stage_output_is_named_and_kept(tmp_path, monkeypatch):
     ("rlgan/Drivng-v0", {}, "scripted", "unknown environment id.*Did you mean 'rlgan/Driving-v0'"),
     ("CartPole-v1", {}, "random", "cannot save and restore its state"),
     ("rlgan/HideAndSeek-v0", {}, "random", "not pixel frames"),
-    (DRIVING, {}, "no/such/run", "neither random nor scripted nor a run directory"),
+    (DRIVING, {}, "no/such/run", "unknown policy .no/such/run.*Or the run directory of rlgan train"),
 ])
 def test_a_bad_target_is_refused_before_anything_is_written(tmp_path, env, kwargs, agent, message):
     out = tmp_path / "shield"

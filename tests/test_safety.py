@@ -814,7 +814,7 @@ def test_outcome_collection_resumes_and_rejects_bad_input(tmp_path):
                              ({"doom_horizon": 9}, "doom_horizon must be an integer in 0..4")]:
         with pytest.raises(ValueError, match=message):
             OutcomeConfig(**options)
-    with pytest.raises(FileNotFoundError, match="neither 'random', 'scripted' nor a run directory"):
+    with pytest.raises(ValueError, match="unknown policy 'nobody'.*Or the run directory of rlgan train"):
         from rlgan.safety.outcomes import collect_outcomes
 
         collect_outcomes("rlgan/Driving-v0", OUTCOME_KWARGS, "nobody", tmp_path / "c",
