@@ -16,6 +16,7 @@ from rlgan.data import DatasetError, TransitionDataset, TransitionWriter, load_m
 from rlgan.data.record import dataset_summary, make_policy, record
 from rlgan.io import DirectoryBusyError, write_json
 from rlgan.video import write_video
+from conftest import record_dataset
 from toy_envs import MovingSquareEnv
 
 METADATA = {"env_id": "toy", "env_kwargs": {}, "seed": 3, "policy": "random",
@@ -23,12 +24,9 @@ METADATA = {"env_id": "toy", "env_kwargs": {}, "seed": 3, "policy": "random",
 
 
 def record_toy(root, steps=20, shard_size=6, seed=3, resume=False):
-    env = MovingSquareEnv()
-    writer = TransitionWriter(root, METADATA, shard_size=shard_size, resume=resume)
-    summary = record(env, make_policy("random", env, seed=seed), writer, steps, seed=seed,
-                     first_episode=writer.next_episode, progress=False)
-    writer.close()
-    return summary
+    """Random moves of the toy square as METADATA says, shards of ``shard_size``."""
+    return record_dataset(root, MovingSquareEnv(), "toy", {}, "random", steps, seed=seed,
+                          shard_size=shard_size, resume=resume)
 
 
 def test_round_trip_is_exact(tmp_path):
@@ -250,13 +248,8 @@ def test_resumed_recordings_keep_their_own_seeds_so_every_state_replays(tmp_path
 
     kwargs = {"obs_height": 32, "obs_width": 32, "max_steps": 5, "cars": 2}
     for seed, resume in ((0, False), (500, True)):
-        env = make_env("rlgan/Driving-v0", **kwargs)
-        metadata = {**METADATA, "env_id": "rlgan/Driving-v0", "env_kwargs": kwargs, "seed": seed,
-                    "obs_shape": [32, 32, 3]}
-        writer = TransitionWriter(tmp_path, metadata, resume=resume)
-        record(env, make_policy("random", env, seed=seed), writer, 10, seed=seed,
-               first_episode=writer.next_episode, progress=False)
-        writer.close()
+        record_dataset(tmp_path, make_env("rlgan/Driving-v0", **kwargs), "rlgan/Driving-v0", kwargs,
+                       "random", 10, seed=seed, resume=resume)
     metadata = load_metadata(tmp_path)
     assert [(r["first_episode"], r["seed"]) for r in metadata["recordings"]] == [(0, 0), (2, 500)]
     assert [episode_seed(metadata, e) for e in range(4)] == [0, 1, 502, 503]

@@ -221,6 +221,7 @@ def test_shield_choices_keep_safe_keys_and_replace_unsafe_ones():
     assert chosen.tolist() == [0, 1, 1]
 
 
+@pytest.mark.slow
 def test_tiny_budget_on_the_second_family_hide_and_seek(tmp_path):
     settings = default_settings("rlgan/HideAndSeek-v0", {"observation": "pixels"}, "random", "tiny",
                                 device="cpu")
