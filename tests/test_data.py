@@ -136,6 +136,31 @@ def test_corrupt_missing_and_empty_datasets_name_the_problem(tmp_path):
         load_metadata(tmp_path / "other")
 
 
+def test_open_dataset_reads_either_format_and_names_an_unknown_one(tmp_path, tiny_outcomes):
+    from rlgan.data.reader import OutcomesReader, TransitionsReader, open_dataset
+
+    record_toy(tmp_path / "data", steps=14)
+    reader = open_dataset(tmp_path / "data")
+    assert isinstance(reader, TransitionsReader) and not reader.every_action and reader.seed == 3
+    assert sorted(sum(reader.split_episodes(0.5, 0), [])) == [0, 1]
+    assert len(reader.transitions(history=2, shards=[0])) == 6
+    records = open_dataset(tiny_outcomes)
+    assert isinstance(records, OutcomesReader) and records.every_action and records.seed == 0
+    dataset = records.transitions(history=1)
+    items, next_frames = records.action_outcomes(dataset, 3, {})
+    assert next_frames.shape[:2] == (len(items), 3) and next_frames.dtype == np.uint8
+    write_json(tmp_path / "other" / "metadata.json", {"format": "something-else"})
+    with pytest.raises(DatasetError, match="format 'something-else', expected one of "
+                                           "'rlgan-transitions', 'rlgan-outcomes'"):
+        open_dataset(tmp_path / "other")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "metadata.json").write_text("{not json")
+    with pytest.raises(DatasetError, match="corrupt"):
+        open_dataset(tmp_path / "broken")
+    with pytest.raises(DatasetError, match="not found"):
+        open_dataset(tmp_path / "missing")
+
+
 def test_summary_counts_actions_and_unsafe(tmp_path):
     summary = record_toy(tmp_path / "data", steps=14)
     described = dataset_summary(tmp_path / "data")

@@ -19,8 +19,8 @@ import numpy as np
 
 from rlgan.data import format as transitions_format
 from rlgan.data import outcomes as outcomes_format
-from rlgan.data.format import DatasetError
-from rlgan.data.outcomes import OutcomeTransitions, load_outcome_metadata, load_outcomes
+from rlgan.data.format import DatasetError, read_format_metadata
+from rlgan.data.outcomes import OutcomeTransitions, load_outcomes
 from rlgan.data.torch_dataset import TransitionDataset, split_episode_ids
 from rlgan.io import read_json
 
@@ -86,23 +86,32 @@ def evenly_spaced(n_items: int, count: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_items - 1, num=min(count, n_items)).round().astype(np.int64))
 
 
-class TransitionsReader:
-    """Reads an ``rlgan-transitions`` dataset (whole recorded episodes).
+class _Reader:
+    """The directory and checked metadata of one format (``format_name`` at ``format_version``).
 
     Raises:
         DatasetError: the directory or its metadata is missing, corrupt or of another format.
     """
 
-    format_name: ClassVar[str] = transitions_format.FORMAT_NAME
-    every_action: ClassVar[bool] = False
+    format_name: ClassVar[str]
+    format_version: ClassVar[int]
+    every_action: ClassVar[bool]
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
-        self.metadata = transitions_format.load_metadata(self.root)
+        self.metadata = read_format_metadata(self.root, self.format_name, self.format_version)
 
     @property
     def seed(self) -> int:
         return int(self.metadata.get("seed", 0))
+
+
+class TransitionsReader(_Reader):
+    """Reads an ``rlgan-transitions`` dataset: whole recorded episodes."""
+
+    format_name = transitions_format.FORMAT_NAME
+    format_version = transitions_format.FORMAT_VERSION
+    every_action = False
 
     def split_episodes(self, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
         return split_episode_ids(int(self.metadata["episodes"]), val_fraction, seed)
@@ -121,19 +130,12 @@ class TransitionsReader:
         return items, next_frames
 
 
-class OutcomesReader:
-    """Reads ``rlgan-outcomes`` records (every action's outcome from chosen states).
+class OutcomesReader(_Reader):
+    """Reads ``rlgan-outcomes`` records: every action's outcome from chosen states."""
 
-    Raises:
-        DatasetError: the directory or its metadata is missing, corrupt or of another format.
-    """
-
-    format_name: ClassVar[str] = outcomes_format.FORMAT_NAME
-    every_action: ClassVar[bool] = True
-
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        self.metadata = load_outcome_metadata(self.root)
+    format_name = outcomes_format.FORMAT_NAME
+    format_version = outcomes_format.FORMAT_VERSION
+    every_action = True
 
     @property
     def seed(self) -> int:
