@@ -103,6 +103,7 @@ class _Reader:
 
     @property
     def seed(self) -> int:
+        """The reset seed of the first episode: the metadata's ``seed``."""
         return int(self.metadata.get("seed", 0))
 
 
@@ -139,6 +140,7 @@ class OutcomesReader(_Reader):
 
     @property
     def seed(self) -> int:
+        """The reset seed of the first episode: the collection's ``config["seed"]``."""
         return int(self.metadata["config"]["seed"])
 
     def split_episodes(self, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
