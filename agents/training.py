@@ -266,19 +266,7 @@ def train(run_dir: str | Path, config: AgentConfig | None = None, resume: bool =
 
 def _train(run: Run, config: AgentConfig | None, resume: bool, steps: int | None, progress: bool,
            stop_at: int | None) -> dict[str, Any]:
-    if resume:
-        saved = run.config()
-        saved["steps"] = max(saved["steps"], steps or 0)
-    else:
-        if config is None:
-            raise ValueError("a new run needs an AgentConfig")
-        if (run.directory / "config.json").exists():
-            raise FileExistsError(f"{run.directory} already holds a run; pass --resume to continue "
-                                  "it or choose another --run")
-        if written_entries(run.directory):
-            raise FileExistsError(f"{run.directory} is not empty and holds no run; choose an "
-                                  "empty or new --run")
-        saved = {**asdict(config), **config.settings()}
+    saved = _run_settings(run, config, resume, steps)
     env = make_env(saved["env_id"], **saved["env_kwargs"])
     eval_env = make_env(saved["env_id"], **saved["env_kwargs"])
     device = resolve_device(saved["device"]) if saved["algo"] == "dqn" else "cpu"
@@ -295,7 +283,32 @@ def _train(run: Run, config: AgentConfig | None, resume: bool, steps: int | None
     write_json(run.directory / "config.json", saved)
     print(f"training {saved['algo']} on {saved['env_id']} on device {device}"
           + (f", resuming at step {agent.num_timesteps}" if resume else ""))
+    return _learn(run, saved, agent, eval_env, progress, stop_at)
 
+
+def _run_settings(run: Run, config: AgentConfig | None, resume: bool, steps: int | None) -> dict[str, Any]:
+    """The run's settings: the saved ones on resume (``steps`` may raise the budget), else
+    ``config``'s, refusing a directory that already holds a run or anything else."""
+    if resume:
+        saved = run.config()
+        saved["steps"] = max(saved["steps"], steps or 0)
+        return saved
+    if config is None:
+        raise ValueError("a new run needs a AgentConfig")
+    if (run.directory / "config.json").exists():
+        raise FileExistsError(f"{run.directory} already holds a run; pass --resume to continue "
+                              "it or choose another --run")
+    if written_entries(run.directory):
+        raise FileExistsError(f"{run.directory} is not empty and holds no run; choose an "
+                              "empty or new --run")
+    return {**asdict(config), **config.settings()}
+
+
+def _learn(run: Run, saved: dict[str, Any], agent: Any, eval_env: gymnasium.Env, progress: bool,
+           stop_at: int | None) -> dict[str, Any]:
+    """Learn in chunks of ``eval_freq`` steps up to the budget (or the first checkpoint at or
+    past ``stop_at``); after each, evaluate, log, checkpoint and keep the best. Returns the
+    last evaluation (without its frames)."""
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(str(run.directory / "tb"))
@@ -317,21 +330,29 @@ def _train(run: Run, config: AgentConfig | None, resume: bool, steps: int | None
         else:
             agent.learn(chunk, reset_num_timesteps=False, callback=WholeRun(total, bar))
         bar.update(agent.num_timesteps - bar.n)
-        result = evaluate_agent(acting(agent, saved["algo"]), eval_env, saved["eval_episodes"],
-                                seed=10_000 + saved["seed"])
-        row = {"step": agent.num_timesteps, **{k: result[k] for k in EVALUATION_FIELDS[1:-1]},
-               "wall_seconds": time.perf_counter() - started}
-        run.append_evaluation(row)
-        for key in ("mean_return", "mean_length", "unsafe_per_1000"):
-            writer.add_scalar(f"eval/{key}", result[key], agent.num_timesteps)
+        result, best = _evaluate_and_keep(run, saved, agent, eval_env, writer, started, best)
         bar.set_postfix(eval_return=f"{result['mean_return']:.2f}")
-        last = run.commit_checkpoint(agent.num_timesteps, lambda d: save_agent(agent, saved["algo"], d))
-        if result["mean_return"] > best:
-            best = result["mean_return"]
-            run.keep_best(last, row)
     bar.close()
     writer.close()
     return {k: v for k, v in result.items() if k != "frames"}
+
+
+def _evaluate_and_keep(run: Run, saved: dict[str, Any], agent: Any, eval_env: gymnasium.Env,
+                       writer: Any, started: float, best: float) -> tuple[dict[str, Any], float]:
+    """Evaluate the agent, log and append the evaluation, commit a checkpoint and make it
+    ``best/`` when its mean return beats ``best``; returns the evaluation and the best return."""
+    result = evaluate_agent(acting(agent, saved["algo"]), eval_env, saved["eval_episodes"],
+                            seed=10_000 + saved["seed"])
+    row = {"step": agent.num_timesteps, **{k: result[k] for k in EVALUATION_FIELDS[1:-1]},
+           "wall_seconds": time.perf_counter() - started}
+    run.append_evaluation(row)
+    for key in ("mean_return", "mean_length", "unsafe_per_1000"):
+        writer.add_scalar(f"eval/{key}", result[key], agent.num_timesteps)
+    last = run.commit_checkpoint(agent.num_timesteps, lambda d: save_agent(agent, saved["algo"], d))
+    if result["mean_return"] > best:
+        best = result["mean_return"]
+        run.keep_best(last, row)
+    return result, best
 
 
 def load_inference_agent(run_dir: str | Path, env: gymnasium.Env | None = None,

@@ -41,17 +41,13 @@ from common import machine, table
 from rlgan.make import make_env
 from rlgan.pipeline import ShieldDir, load_settings
 from rlgan.pipeline.comparison import compare_shields
+from rlgan.safety.evaluation import percent_with_error
 from rlgan.safety.oracle import OracleSearch
 from rlgan.safety.policies import load_policy
 from rlgan.safety.search import SearchConfig
 from rlgan.envs.registration import DRIVING_ID as DRIVING
 
 DRIVING_TARGETS = {"train": ">= 80% removed, >= 100% of the return", "test": ">= 70% removed, >= 100% of the return"}
-
-
-def percent(value: float | None, error: float | None) -> str:
-    """``"81% +- 6%"`` (``"n/a"`` when there was nothing to remove)."""
-    return "n/a" if value is None else f"{100 * value:.0f}% +- {100 * error:.0f}%"
 
 
 def comparison_lines(label: str, rows: list[dict], target: str) -> list[tuple[str, str, str, str]]:
@@ -62,9 +58,9 @@ def comparison_lines(label: str, rows: list[dict], target: str) -> list[tuple[st
          f"{agent['unsafe_events']} ({agent['unsafe_per_1000']:.2f}) / {gan['unsafe_events']} "
          f"({gan['unsafe_per_1000']:.2f}) / {oracle['unsafe_events']} ({oracle['unsafe_per_1000']:.2f})",
          f"{agent['episodes']} episodes, {agent['steps']} agent steps", "-"),
-        (f"{label}: unsafe events removed by the GAN shield", percent(gan["removed"], gan["removed_stderr"]),
-         f"oracle {percent(oracle['removed'], oracle['removed_stderr'])}", target),
-        (f"{label}: return kept by the GAN shield", percent(gan["return_kept"], gan["return_kept_stderr"]),
+        (f"{label}: unsafe events removed by the GAN shield", percent_with_error(gan["removed"], gan["removed_stderr"]),
+         f"oracle {percent_with_error(oracle['removed'], oracle['removed_stderr'])}", target),
+        (f"{label}: return kept by the GAN shield", percent_with_error(gan["return_kept"], gan["return_kept_stderr"]),
          f"agent {agent['return']:.1f}, GAN {gan['return']:.1f}, oracle {oracle['return']:.1f}", "-"),
         (f"{label}: interventions/1000 GAN / oracle",
          f"{gan['interventions_per_1000']:.1f} / {oracle['interventions_per_1000']:.1f}", "-", "-"),

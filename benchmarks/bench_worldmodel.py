@@ -95,6 +95,66 @@ def fmt(value: float | None, digits: int = 2, unit: str = "") -> str:
     return "n/a" if value is None else f"{value:.{digits}f}{unit}"
 
 
+def train_stages(day: Path, out: Path, pretrain_steps: int, finetune_steps: int,
+                 reuse: bool) -> tuple[dict[str, Path], dict[str, float]]:
+    """The pretrained, GAN and regression runs (a finished one is kept with ``reuse``) and
+    their training throughput (samples per second)."""
+    runs, rates = {}, {}
+    stages = (("pretrained", PRETRAIN_OPTIONS, pretrain_steps, None),
+              ("gan", {**FINETUNE_OPTIONS, "lambda_adv": GAN_LAMBDA}, finetune_steps, "pretrained"),
+              ("regression", FINETUNE_OPTIONS, finetune_steps, "pretrained"))
+    for name, options, steps, init_from in stages:
+        runs[name] = out / name
+        if reuse and (runs[name] / "checkpoint" / "progress.json").is_file():
+            result = load_progress(runs[name])
+        else:
+            result = train_worldmodel(day, runs[name], {**options, "steps": steps}, progress=True,
+                                      overwrite=True,
+                                      init_from=runs[init_from] if init_from else None)
+        rates[name] = result["samples_per_second"]
+    return runs, rates
+
+
+def result_rows(day: dict, night: dict, rates: dict[str, float], latency: float) -> list[tuple[str, str, str, str]]:
+    """The table: one row per metric, its day and night figures and the target."""
+    gain_day = day["psnr"] - day["psnr_copy_last"]
+    gain_night = night["psnr"] - night["psnr_copy_last"]
+    psnr_loss = -day["psnr_gain"]
+    sharper, sharper_stderr = day["sharpness_gain"], day["sharpness_gain_stderr"]
+    # sharper: a paired gain beyond two standard errors, not a tie within noise
+    sharpness_met = sharper > 2 * sharper_stderr and psnr_loss <= 1
+
+    def both(key: str, digits: int = 2) -> tuple[str, str]:
+        return fmt(day[key], digits), fmt(night[key], digits)
+
+    def accuracy(result: dict) -> str:
+        return f"{fmt(100 * result['counterfactual_accuracy'], 1, '%')} of {result['counterfactual_states']}"
+
+    def ssim(result: dict) -> str:
+        return " / ".join(fmt(result[key], 3) for key in ("ssim", "ssim_copy_last", "ssim_baseline"))
+
+    return [
+        ("one-step PSNR, GAN [dB]", *both("psnr"), ""),
+        ("one-step PSNR, copy-last [dB]", *both("psnr_copy_last"), ""),
+        ("GAN - copy-last [dB]", fmt(gain_day, unit=" dB"), fmt(gain_night, unit=" dB"),
+         f">= +6 dB on day: **{'met' if gain_day >= 6 else 'not met'}**"),
+        ("one-step PSNR, lambda=0 [dB]", *both("psnr_baseline"), ""),
+        ("SSIM, GAN / copy-last / lambda=0", ssim(day), ssim(night), ""),
+        ("open-loop PSNR, depth 1..5 [dB]", " / ".join(fmt(v, 1) for v in day["psnr_by_depth"]),
+         " / ".join(fmt(v, 1) for v in night["psnr_by_depth"]), ""),
+        ("counterfactual accuracy (states)", accuracy(day), accuracy(night),
+         f">= 90% on day: **{'met' if day['counterfactual_accuracy'] >= 0.9 else 'not met'}**"),
+        ("sharpness, GAN / lambda=0 [dB]",
+         f"{fmt(day['sharpness'])} / {fmt(day['sharpness_baseline'])}",
+         f"{fmt(night['sharpness'])} / {fmt(night['sharpness_baseline'])}",
+         f"GAN sharper at <= 1 dB PSNR loss: **{'met' if sharpness_met else 'not met'}** "
+         f"({sharper:+.3f} +- {sharper_stderr:.3f} dB sharper, {psnr_loss:+.3f} dB PSNR loss)"),
+        ("training throughput, GAN / lambda=0 [samples/s]",
+         f"{rates['gan']:.0f} / {rates['pretrained']:.0f}", "", "CPU"),
+        ("depth-3 tree of predictions (39 frames) [ms]", fmt(latency, 1), "", "<= 30 ms"),
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny budget, to check it runs")
@@ -116,65 +176,21 @@ def main(argv: list[str] | None = None) -> None:
         record(day, "day", budget["train_steps"], seed=0)
         record(night, "night", budget["other_steps"], seed=10_000)
     recorded = time.perf_counter()
-    runs, rates = {}, {}
-    stages = (("pretrained", PRETRAIN_OPTIONS, pretrain_steps, None),
-              ("gan", {**FINETUNE_OPTIONS, "lambda_adv": GAN_LAMBDA}, finetune_steps, "pretrained"),
-              ("regression", FINETUNE_OPTIONS, finetune_steps, "pretrained"))
-    for name, options, steps, init_from in stages:
-        runs[name] = args.out / name
-        if args.reuse and (runs[name] / "checkpoint" / "progress.json").is_file():
-            result = load_progress(runs[name])
-        else:
-            result = train_worldmodel(day, runs[name], {**options, "steps": steps}, progress=True,
-                                      overwrite=True,
-                                      init_from=runs[init_from] if init_from else None)
-        rates[name] = result["samples_per_second"]
+    runs, rates = train_stages(day, args.out, pretrain_steps, finetune_steps, args.reuse)
     trained = time.perf_counter()
     evaluation = {"max_samples": budget["eval_samples"], "states": budget["eval_states"]}
     day_gan = evaluate_worldmodel(runs["gan"], day, baseline_run=runs["regression"], **evaluation)
     night_gan = evaluate_worldmodel(runs["gan"], night, baseline_run=runs["regression"], **evaluation)
     latency = tree_latency_ms(runs["gan"])
     finished = time.perf_counter()
-
-    gain_day = day_gan["psnr"] - day_gan["psnr_copy_last"]
-    gain_night = night_gan["psnr"] - night_gan["psnr_copy_last"]
-    psnr_loss = -day_gan["psnr_gain"]
-    sharper, sharper_stderr = day_gan["sharpness_gain"], day_gan["sharpness_gain_stderr"]
-    # sharper: a paired gain beyond two standard errors, not a tie within noise
-    sharpness_met = sharper > 2 * sharper_stderr and psnr_loss <= 1
-    rows = [
-        ("one-step PSNR, GAN [dB]", fmt(day_gan["psnr"]), fmt(night_gan["psnr"]), ""),
-        ("one-step PSNR, copy-last [dB]", fmt(day_gan["psnr_copy_last"]),
-         fmt(night_gan["psnr_copy_last"]), ""),
-        ("GAN - copy-last [dB]", fmt(gain_day, unit=" dB"), fmt(gain_night, unit=" dB"),
-         f">= +6 dB on day: **{'met' if gain_day >= 6 else 'not met'}**"),
-        ("one-step PSNR, lambda=0 [dB]", fmt(day_gan["psnr_baseline"]),
-         fmt(night_gan["psnr_baseline"]), ""),
-        ("SSIM, GAN / copy-last / lambda=0",
-         f"{fmt(day_gan['ssim'], 3)} / {fmt(day_gan['ssim_copy_last'], 3)} / {fmt(day_gan['ssim_baseline'], 3)}",
-         f"{fmt(night_gan['ssim'], 3)} / {fmt(night_gan['ssim_copy_last'], 3)} / {fmt(night_gan['ssim_baseline'], 3)}", ""),
-        ("open-loop PSNR, depth 1..5 [dB]", " / ".join(fmt(v, 1) for v in day_gan["psnr_by_depth"]),
-         " / ".join(fmt(v, 1) for v in night_gan["psnr_by_depth"]), ""),
-        ("counterfactual accuracy (states)",
-         f"{fmt(100 * day_gan['counterfactual_accuracy'], 1, '%')} of {day_gan['counterfactual_states']}",
-         f"{fmt(100 * night_gan['counterfactual_accuracy'], 1, '%')} of {night_gan['counterfactual_states']}",
-         f">= 90% on day: **{'met' if day_gan['counterfactual_accuracy'] >= 0.9 else 'not met'}**"),
-        ("sharpness, GAN / lambda=0 [dB]",
-         f"{fmt(day_gan['sharpness'])} / {fmt(day_gan['sharpness_baseline'])}",
-         f"{fmt(night_gan['sharpness'])} / {fmt(night_gan['sharpness_baseline'])}",
-         f"GAN sharper at <= 1 dB PSNR loss: **{'met' if sharpness_met else 'not met'}** "
-         f"({sharper:+.3f} +- {sharper_stderr:.3f} dB sharper, {psnr_loss:+.3f} dB PSNR loss)"),
-        ("training throughput, GAN / lambda=0 [samples/s]",
-         f"{rates['gan']:.0f} / {rates['pretrained']:.0f}", "", "CPU"),
-        ("depth-3 tree of predictions (39 frames) [ms]", fmt(latency, 1), "", "<= 30 ms"),
-    ]
     print(f"\nSAD-GAN world model, rlgan/Driving-v0 64x64: {pretrain_steps:,} steps of lambda=0 "
           f"pretraining, then {finetune_steps:,} steps with lambda_adv {GAN_LAMBDA} (GAN) or 0 "
           f"(lambda=0 control) on {budget['train_steps']:,} day transitions ({machine()}, torch "
           f"threads {torch.get_num_threads()})")
     print(f"time: recording {recorded - began:.0f} s, training {trained - recorded:.0f} s, "
           f"evaluation {finished - trained:.0f} s\n")
-    print(table(rows, ("metric", "day (training map, held out)", "night (unseen map)", "target")))
+    print(table(result_rows(day_gan, night_gan, rates, latency),
+                ("metric", "day (training map, held out)", "night (unseen map)", "target")))
     print(f"\nsample grids: {runs['gan'] / 'samples.png'}, {runs['regression'] / 'samples.png'}")
 
 

@@ -4,6 +4,7 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -28,21 +29,101 @@ TINY_WORLDMODEL = {"steps": 2, "batch_size": 8, "base_width": 8, "log_every": 1,
                    "sample_every": 2, "checkpoint_every": 2, "device": "cpu"}
 
 
+# -- dataset writers shared by the test files ----------------------------------------------------
+def record_dataset(path: Path, env, env_id: str, env_kwargs: dict, policy="random", steps: int = 100,
+                   seed: int = 0, epsilon: float = 0.0, shard_size: int = 1000, resume: bool = False):
+    """Record ``steps`` steps of ``policy`` in ``env`` into the ``rlgan-transitions`` dataset
+    ``path`` (episode e reset with ``seed + e``, continuing the episodes of a ``resume``d one).
+
+    ``policy`` is a name of :func:`rlgan.data.record.make_policy` (with ``epsilon``) or a
+    function ``observation -> action``. Returns the :class:`rlgan.data.record.RecordSummary`.
+    """
+    from rlgan.data import TransitionWriter
+    from rlgan.data.record import make_policy, record
+
+    named = isinstance(policy, str)
+    metadata = {"env_id": env_id, "env_kwargs": env_kwargs, "seed": seed,
+                "policy": policy if named else "custom", "epsilon": epsilon,
+                "obs_shape": list(env.observation_space.shape), "obs_dtype": "uint8",
+                "n_actions": int(env.action_space.n)}
+    act = make_policy(policy, env, seed=seed, epsilon=epsilon) if named else policy
+    writer = TransitionWriter(path, metadata, shard_size=shard_size, resume=resume)
+    try:
+        return record(env, act, writer, steps, seed=seed, first_episode=writer.next_episode,
+                      progress=False)
+    finally:
+        writer.close()
+
+
+def write_transitions(path: Path, metadata: dict, episodes: int, steps: int, transition,
+                      shard_size: int = 1000) -> Path:
+    """A dataset of made-up transitions: ``transition(episode, step)`` returns the fields of
+    :data:`rlgan.data.format.FIELDS` but ``episode`` and ``step`` for each step of each episode."""
+    from rlgan.data import TransitionWriter
+
+    writer = TransitionWriter(path, metadata, shard_size=shard_size)
+    for episode in range(episodes):
+        for step in range(steps):
+            writer.add(**transition(episode, step), episode=episode, step=step)
+    writer.close()
+    return path
+
+
+def square_frame(column: int, size: int = 16) -> np.ndarray:
+    """A ``size`` x ``size`` black RGB frame with a 4x4 orange square at ``column``."""
+    frame = np.zeros((size, size, 3), np.uint8)
+    frame[6:10, column:column + 4] = (255, 200, 40)
+    return frame
+
+
+def write_square_dataset(path: Path, episodes: int = 6, steps: int = 20, size: int = 16,
+                         env_id: str = "toy/Square-v0", shard_size: int = 40,
+                         unsafe_every: int = 0) -> Path:
+    """A square that actions 0/1/2 move 2 pixels left/right/not at all, one shard per 40;
+    with ``unsafe_every`` every such step of an episode is labelled unsafe."""
+    rng = np.random.default_rng(0)
+    metadata = {"env_id": env_id, "env_kwargs": {}, "seed": 0, "policy": "random",
+                "obs_shape": [size, size, 3], "n_actions": 3}
+    column = 0
+
+    def transition(episode: int, step: int) -> dict:
+        nonlocal column
+        if step == 0:
+            column = int(rng.integers(2, size - 6))
+        action = int(rng.integers(3))
+        old, column = column, int(np.clip(column + (-2, 2, 0)[action], 0, size - 4))
+        return {"obs": square_frame(old, size), "action": action, "reward": 0.0,
+                "next_obs": square_frame(column, size),
+                "unsafe": bool(unsafe_every) and step % unsafe_every == unsafe_every - 1,
+                "terminated": False, "truncated": step == steps - 1}
+
+    return write_transitions(path, metadata, episodes, steps, transition, shard_size)
+
+
+def write_noise_dataset(path: Path, episodes: int = 4, steps: int = 6, unsafe_end: bool = True) -> Path:
+    """Made-up 64x64 'driving' transitions of random pixels, frame t+1 equal to frame t; the
+    last step of each episode terminates it, unsafe when ``unsafe_end``."""
+    rng = np.random.default_rng(0)
+    metadata = {"env_id": "rlgan/Driving-v0", "env_kwargs": {}, "seed": 0, "policy": "random",
+                "epsilon": 0.0, "obs_shape": [64, 64, 3], "obs_dtype": "uint8", "n_actions": 3}
+
+    def transition(episode: int, step: int) -> dict:
+        frame = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+        return {"obs": frame, "action": int(rng.integers(3)), "reward": 1.0, "next_obs": frame,
+                "unsafe": unsafe_end and step == steps - 1, "terminated": step == steps - 1,
+                "truncated": False}
+
+    return write_transitions(path, metadata, episodes, steps, transition)
+
+
 def record_tiny_driving(path: Path, steps: int = 160, env_kwargs: dict | None = None,
                         seed: int = 0) -> Path:
     """A dataset of ``steps`` random driving transitions (shards of 40)."""
-    from rlgan.data import TransitionWriter
-    from rlgan.data.record import make_policy, record
     from rlgan.make import make_env
 
     kwargs = dict(TINY_DRIVING if env_kwargs is None else env_kwargs)
     env = make_env("rlgan/Driving-v0", **kwargs)
-    metadata = {"env_id": "rlgan/Driving-v0", "env_kwargs": kwargs, "seed": seed,
-                "policy": "random", "epsilon": 0.0, "obs_shape": list(env.observation_space.shape),
-                "obs_dtype": "uint8", "n_actions": int(env.action_space.n)}
-    writer = TransitionWriter(path, metadata, shard_size=40)
-    record(env, make_policy("random", env, seed=seed), writer, steps, seed=seed, progress=False)
-    writer.close()
+    record_dataset(path, env, "rlgan/Driving-v0", kwargs, "random", steps, seed=seed, shard_size=40)
     env.close()
     return path
 

@@ -8,9 +8,9 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import rlgan  # noqa: F401
-from rlgan.data import TransitionDataset, TransitionWriter
-from rlgan.data.record import make_policy, record
+from rlgan.data import TransitionDataset
 from rlgan.envs.atari import GAMES, AtariEnv
+from conftest import record_dataset
 
 ID = "rlgan/Atari-v0"
 
@@ -153,12 +153,9 @@ def test_vector_env_shapes_and_unsafe():
 
 
 def test_recording_round_trips(tmp_path):
-    env = gymnasium.make(ID, game="Pong", obs_mode="rgb")
-    metadata = {"env_id": ID, "env_kwargs": {"game": "Pong", "obs_mode": "rgb"}, "seed": 0,
-                "obs_shape": [64, 64, 3], "n_actions": int(env.action_space.n)}
-    writer = TransitionWriter(tmp_path / "pong", metadata, shard_size=8)
-    record(env, make_policy("random", env, seed=0), writer, 20, seed=0, progress=False)
-    writer.close()
+    kwargs = {"game": "Pong", "obs_mode": "rgb"}
+    record_dataset(tmp_path / "pong", gymnasium.make(ID, **kwargs), ID, kwargs, "random", 20,
+                   seed=0, shard_size=8)
     dataset = TransitionDataset(tmp_path / "pong")
     replay = gymnasium.make(ID, game="Pong", obs_mode="rgb")
     observation, _ = replay.reset(seed=0)

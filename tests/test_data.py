@@ -16,6 +16,7 @@ from rlgan.data import DatasetError, TransitionDataset, TransitionWriter, load_m
 from rlgan.data.record import dataset_summary, make_policy, record
 from rlgan.io import DirectoryBusyError, write_json
 from rlgan.video import write_video
+from conftest import record_dataset
 from toy_envs import MovingSquareEnv
 
 METADATA = {"env_id": "toy", "env_kwargs": {}, "seed": 3, "policy": "random",
@@ -23,12 +24,9 @@ METADATA = {"env_id": "toy", "env_kwargs": {}, "seed": 3, "policy": "random",
 
 
 def record_toy(root, steps=20, shard_size=6, seed=3, resume=False):
-    env = MovingSquareEnv()
-    writer = TransitionWriter(root, METADATA, shard_size=shard_size, resume=resume)
-    summary = record(env, make_policy("random", env, seed=seed), writer, steps, seed=seed,
-                     first_episode=writer.next_episode, progress=False)
-    writer.close()
-    return summary
+    """Random moves of the toy square as METADATA says, shards of ``shard_size``."""
+    return record_dataset(root, MovingSquareEnv(), "toy", {}, "random", steps, seed=seed,
+                          shard_size=shard_size, resume=resume)
 
 
 def test_round_trip_is_exact(tmp_path):
@@ -136,6 +134,31 @@ def test_corrupt_missing_and_empty_datasets_name_the_problem(tmp_path):
     write_json(tmp_path / "other" / "metadata.json", {"format": "something-else"})
     with pytest.raises(DatasetError, match="not an rlgan-transitions dataset"):
         load_metadata(tmp_path / "other")
+
+
+def test_open_dataset_reads_either_format_and_names_an_unknown_one(tmp_path, tiny_outcomes):
+    from rlgan.data.reader import OutcomesReader, TransitionsReader, open_dataset
+
+    record_toy(tmp_path / "data", steps=14)
+    reader = open_dataset(tmp_path / "data")
+    assert isinstance(reader, TransitionsReader) and not reader.every_action and reader.seed == 3
+    assert sorted(sum(reader.split_episodes(0.5, 0), [])) == [0, 1]
+    assert len(reader.transitions(history=2, shards=[0])) == 6
+    records = open_dataset(tiny_outcomes)
+    assert isinstance(records, OutcomesReader) and records.every_action and records.seed == 0
+    dataset = records.transitions(history=1)
+    items, next_frames = records.action_outcomes(dataset, 3, {})
+    assert next_frames.shape[:2] == (len(items), 3) and next_frames.dtype == np.uint8
+    write_json(tmp_path / "other" / "metadata.json", {"format": "something-else"})
+    with pytest.raises(DatasetError, match="format 'something-else', expected one of "
+                                           "'rlgan-transitions', 'rlgan-outcomes'"):
+        open_dataset(tmp_path / "other")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "metadata.json").write_text("{not json")
+    with pytest.raises(DatasetError, match="corrupt"):
+        open_dataset(tmp_path / "broken")
+    with pytest.raises(DatasetError, match="not found"):
+        open_dataset(tmp_path / "missing")
 
 
 def test_summary_counts_actions_and_unsafe(tmp_path):
@@ -250,13 +273,8 @@ def test_resumed_recordings_keep_their_own_seeds_so_every_state_replays(tmp_path
 
     kwargs = {"obs_height": 32, "obs_width": 32, "max_steps": 5, "cars": 2}
     for seed, resume in ((0, False), (500, True)):
-        env = make_env("rlgan/Driving-v0", **kwargs)
-        metadata = {**METADATA, "env_id": "rlgan/Driving-v0", "env_kwargs": kwargs, "seed": seed,
-                    "obs_shape": [32, 32, 3]}
-        writer = TransitionWriter(tmp_path, metadata, resume=resume)
-        record(env, make_policy("random", env, seed=seed), writer, 10, seed=seed,
-               first_episode=writer.next_episode, progress=False)
-        writer.close()
+        record_dataset(tmp_path, make_env("rlgan/Driving-v0", **kwargs), "rlgan/Driving-v0", kwargs,
+                       "random", 10, seed=seed, resume=resume)
     metadata = load_metadata(tmp_path)
     assert [(r["first_episode"], r["seed"]) for r in metadata["recordings"]] == [(0, 0), (2, 500)]
     assert [episode_seed(metadata, e) for e in range(4)] == [0, 1, 502, 503]

@@ -83,6 +83,11 @@ def test_pettingzoo_render_test_through_the_aec_conversion():
     from pettingzoo.utils.conversions import parallel_to_aec
 
     render_test(lambda render_mode=None: parallel_to_aec(parallel_env(render_mode=render_mode)))
+    env = parallel_to_aec(parallel_env(render_mode="rgb_array"))
+    env.reset(seed=0)
+    frame = env.render()
+    env.close()
+    assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3 and frame.any()
 
 
 @pytest.mark.slow

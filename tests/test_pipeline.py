@@ -157,7 +157,7 @@ def test_a_corrupt_stage_output_is_named_and_kept(tmp_path, monkeypatch):
     ("rlgan/Drivng-v0", {}, "scripted", "unknown environment id.*Did you mean 'rlgan/Driving-v0'"),
     ("CartPole-v1", {}, "random", "cannot save and restore its state"),
     ("rlgan/HideAndSeek-v0", {}, "random", "not pixel frames"),
-    (DRIVING, {}, "no/such/run", "neither random nor scripted nor a run directory"),
+    (DRIVING, {}, "no/such/run", "unknown agent .no/such/run.*Or the run directory of rlgan train"),
 ])
 def test_a_bad_target_is_refused_before_anything_is_written(tmp_path, env, kwargs, agent, message):
     out = tmp_path / "shield"
@@ -233,6 +233,7 @@ def test_shield_choices_keep_safe_actions_and_replace_unsafe_ones():
     assert chosen.tolist() == [0, 1, 1]
 
 
+@pytest.mark.slow
 def test_tiny_budget_on_the_second_family_hide_and_seek(tmp_path):
     settings = default_settings("rlgan/HideAndSeek-v0", {"observation": "pixels"}, "random", "tiny",
                                 device="cpu")

@@ -13,8 +13,6 @@ import torch
 
 import rlgan  # noqa: F401  (registers the envs)
 from rlgan.cli import main
-from rlgan.data import TransitionWriter
-from rlgan.data.record import make_policy, record
 from rlgan.envs.driving import Action
 from rlgan.envs.registration import DRIVING_ID
 from rlgan.data.augment import jitter_colours
@@ -26,8 +24,11 @@ from rlgan.safety.policies import as_policy
 from rlgan.safety.run import SafetyRunInfo, load_safety_run, save_safety_run
 from rlgan.safety.search import LearnedSearch, SearchConfig
 from rlgan.safety.shield import Shield, ShieldWrapper, choose_action
-from rlgan.safety.training import ClassifierConfig, evaluate_classifier, generated_pairs, train_classifier
+from rlgan.safety.classifier_eval import evaluate_classifier
+from rlgan.safety.pairs import generated_pairs
+from rlgan.safety.training import ClassifierConfig, train_classifier
 from rlgan.safety.tree import Level, SearchResult, safe_depths
+from conftest import record_dataset, write_noise_dataset
 from reference_search import recursive_search
 from toy_envs import MovingSquareEnv
 
@@ -124,29 +125,9 @@ def driving():
 
 
 def toy_dataset(path, steps=600, seed=0):
-    env = MovingSquareEnv(max_steps=7)
-    metadata = {"env_id": "toy/MovingSquare", "env_kwargs": {}, "seed": seed, "policy": "random",
-                "epsilon": 0.0, "obs_shape": [16, 16, 3], "obs_dtype": "uint8", "n_actions": 3}
-    writer = TransitionWriter(path, metadata, shard_size=200)
-    record(env, make_policy("random", env, seed=seed), writer, steps, seed=seed, progress=False)
-    writer.close()
-    return path
-
-
-def driving_like_dataset(path, episodes=4, steps=6, unsafe_end=True):
-    """Synthetic 64x64 'driving' transitions; the last step of each episode is unsafe when
-    ``unsafe_end``."""
-    rng = np.random.default_rng(0)
-    metadata = {"env_id": "rlgan/Driving-v0", "env_kwargs": {}, "seed": 0, "policy": "random",
-                "epsilon": 0.0, "obs_shape": [64, 64, 3], "obs_dtype": "uint8", "n_actions": 3}
-    writer = TransitionWriter(path, metadata)
-    for episode in range(episodes):
-        for step in range(steps):
-            frame = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
-            writer.add(obs=frame, action=int(rng.integers(3)), reward=1.0, next_obs=frame,
-                       unsafe=unsafe_end and step == steps - 1, terminated=step == steps - 1, truncated=False,
-                       episode=episode, step=step)
-    writer.close()
+    """Random moves of the toy square (episodes of 7 steps), shards of 200."""
+    record_dataset(path, MovingSquareEnv(max_steps=7), "toy/MovingSquare", {}, "random", steps,
+                   seed=seed, shard_size=200)
     return path
 
 
@@ -516,9 +497,9 @@ def test_classifier_training_lowers_loss_and_beats_chance(tmp_path):
 
 
 def test_training_with_a_world_model_adds_generated_pairs(tmp_path):
-    data = driving_like_dataset(tmp_path / "data")
+    data = write_noise_dataset(tmp_path / "data")
     summary = train_classifier(data, tmp_path / "run", ClassifierConfig(steps=3, batch_size=8, device="cpu",
-                                                                        val_fraction=0.25),
+                                                                   val_fraction=0.25),
                                predictor=CopyLastPredictor(), worldmodel_run=tmp_path / "wm",
                                progress=False)
     assert summary["generated_pairs"] == 18 and summary["metrics"]["generated"]["n"] == 6
@@ -531,12 +512,8 @@ def driving_one_action_dataset(path, action, steps=120):
     """120 steps of rlgan/Driving-v0 (6 cars, episodes of at most 40 steps) taking ``action``
     only, recorded with seed 7; returns the env options."""
     kwargs = {"max_steps": 40, "cars": 6}
-    env = gymnasium.make("rlgan/Driving-v0", **kwargs)
-    metadata = {"env_id": "rlgan/Driving-v0", "env_kwargs": kwargs, "seed": 7, "policy": "random",
-                "epsilon": 0.0, "obs_shape": [64, 64, 3], "obs_dtype": "uint8", "n_actions": 3}
-    writer = TransitionWriter(path, metadata)
-    record(env, lambda observation: action, writer, steps, seed=7, progress=False)
-    writer.close()
+    record_dataset(path, gymnasium.make("rlgan/Driving-v0", **kwargs), "rlgan/Driving-v0", kwargs,
+                   lambda observation: action, steps, seed=7)
     return kwargs
 
 
@@ -605,7 +582,7 @@ def test_doomed_steps_are_labelled_unsafe_before_the_crash(driving):
 def test_doom_horizon_relabels_recorded_steps_before_each_crash(tmp_path):
     from rlgan.data import TransitionDataset
     from rlgan.safety.labels import replayed_labels
-    from rlgan.safety.training import real_pairs
+    from rlgan.safety.pairs import real_pairs
 
     kwargs = driving_one_action_dataset(tmp_path / "data", UP)  # rear-ends a slower car
     recorded = real_pairs(tmp_path / "data", None)
@@ -662,7 +639,7 @@ def test_classifier_training_recolours_the_configured_share_of_each_batch(tmp_pa
 
 
 def test_training_needs_unsafe_examples(tmp_path):
-    data = driving_like_dataset(tmp_path / "data", unsafe_end=False)
+    data = write_noise_dataset(tmp_path / "data", unsafe_end=False)
     with pytest.raises(ValueError, match="no unsafe step to learn from"):
         train_classifier(data, tmp_path / "run", ClassifierConfig(steps=1), progress=False)
 
@@ -862,7 +839,7 @@ def test_outcome_collection_resumes_and_rejects_bad_input(tmp_path):
                              ({"doom_horizon": 9}, "doom_horizon must be an integer in 0..4")]:
         with pytest.raises(ValueError, match=message):
             OutcomeConfig(**options)
-    with pytest.raises(FileNotFoundError, match="neither 'random', 'scripted' nor a run directory"):
+    with pytest.raises(ValueError, match="unknown agent 'nobody'.*Or the run directory of rlgan train"):
         from rlgan.safety.outcomes import collect_outcomes
 
         collect_outcomes("rlgan/Driving-v0", OUTCOME_KWARGS, "nobody", tmp_path / "c",

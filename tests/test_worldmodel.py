@@ -20,7 +20,7 @@ import rlgan.worldmodel.step as step_module
 from rlgan.cli import main
 from rlgan.compiled import FixedBatchNetwork, pad_rows, tree_batch_sizes
 from rlgan.data import DatasetError, TransitionWriter
-from rlgan.data.record import make_policy, record
+from conftest import record_dataset, write_square_dataset
 from rlgan.make import make_env
 from rlgan.worldmodel import (
     Discriminator,
@@ -52,45 +52,12 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- datasets ---------------------------------------------------------------------------------
-def square_frame(column: int, size: int = 16) -> np.ndarray:
-    frame = np.zeros((size, size, 3), np.uint8)
-    frame[6:10, column:column + 4] = (255, 200, 40)
-    return frame
-
-
-def write_square_dataset(path: Path, episodes: int = 6, steps: int = 20, size: int = 16,
-                         env_id: str = "toy/Square-v0", shard_size: int = 40,
-                         unsafe_every: int = 0) -> Path:
-    """A square that actions 0/1/2 move 2 pixels left/right/not at all, one shard per 40;
-    with ``unsafe_every`` every such step of an episode is labelled unsafe."""
-    rng = np.random.default_rng(0)
-    metadata = {"env_id": env_id, "env_kwargs": {}, "seed": 0, "policy": "random",
-                "obs_shape": [size, size, 3], "n_actions": 3}
-    writer = TransitionWriter(path, metadata, shard_size=shard_size)
-    for episode in range(episodes):
-        column = int(rng.integers(2, size - 6))
-        for step in range(steps):
-            action = int(rng.integers(3))
-            new = int(np.clip(column + (-2, 2, 0)[action], 0, size - 4))
-            writer.add(obs=square_frame(column, size), action=action, reward=0.0,
-                       next_obs=square_frame(new, size),
-                       unsafe=bool(unsafe_every) and step % unsafe_every == unsafe_every - 1,
-                       terminated=False,
-                       truncated=step == steps - 1, episode=episode, step=step)
-            column = new
-    writer.close()
-    return path
-
-
 def record_driving(path: Path, steps: int = 240, max_steps: int = 40) -> Path:
+    """Scripted driving at 32x32 with a random key 30% of the time, shards of 60."""
     kwargs = {"obs_height": 32, "obs_width": 32, "max_steps": max_steps}
     env = make_env("rlgan/Driving-v0", **kwargs)
-    metadata = {"env_id": "rlgan/Driving-v0", "env_kwargs": kwargs, "seed": 3,
-                "policy": "scripted", "obs_shape": [32, 32, 3], "n_actions": 3}
-    writer = TransitionWriter(path, metadata, shard_size=60)
-    record(env, make_policy("scripted", env, seed=3, epsilon=0.3), writer, steps, seed=3,
-           progress=False)
-    writer.close()
+    record_dataset(path, env, "rlgan/Driving-v0", kwargs, "scripted", steps, seed=3, epsilon=0.3,
+                   shard_size=60)
     env.close()
     return path
 
@@ -493,6 +460,7 @@ def test_padding_a_batch_repeats_its_last_row_and_keeps_its_memory_layout():
     assert torch.equal(pad_rows(torch.tensor([4, 7]), 4), torch.tensor([4, 7, 7, 7]))
 
 
+@pytest.mark.slow
 def test_compiled_world_model_predicts_what_the_eager_one_does(driving_run, monkeypatch):
     compiled_calls = []
     original = FixedBatchNetwork.__call__

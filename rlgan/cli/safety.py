@@ -176,7 +176,7 @@ def _format(report: dict[str, Any] | None) -> str:
 
 def run_eval(args: argparse.Namespace) -> int:
     from rlgan.device import resolve_device
-    from rlgan.safety.training import evaluate_classifier
+    from rlgan.safety.classifier_eval import evaluate_classifier
 
     result = evaluate_classifier(args.run, args.data, args.worldmodel, args.threshold,
                                  resolve_device(args.device), args.max_generated, args.seed)

@@ -23,6 +23,9 @@ keeps every finished shard and the metadata always lists exactly the finished on
 episode ``e`` starts from ``reset(seed=episode_seed(metadata, e))`` and the envs are
 deterministic, any recorded state can be rebuilt by replaying the episode's actions
 (:mod:`rlgan.data.replay`).
+
+Code that reads either this format or outcome records (:mod:`rlgan.data.outcomes`) opens them
+with :func:`rlgan.data.reader.open_dataset`, which detects the format.
 """
 
 from rlgan.data.format import (

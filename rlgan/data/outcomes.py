@@ -38,8 +38,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from rlgan.data.format import DatasetError, file_sha256, load_metadata, read_format_metadata, read_npz_shard
-from rlgan.data.torch_dataset import split_episode_ids, split_episodes
+from rlgan.data.format import DatasetError, file_sha256, read_format_metadata, read_npz_shard
 from rlgan.io import atomic_path, read_json, write_json, written_entries
 
 FORMAT_NAME = "rlgan-outcomes"
@@ -126,38 +125,22 @@ def load_outcome_metadata(root: str | Path) -> dict[str, Any]:
     return read_format_metadata(root, FORMAT_NAME, FORMAT_VERSION)
 
 
-def load_data_metadata(root: str | Path) -> tuple[dict[str, Any], bool]:
-    """The checked metadata of recorded transitions or outcome records in ``root``, and
-    whether they are outcome records.
-
-    Raises:
-        DatasetError: missing, corrupt or of another format or version.
-    """
-    if is_outcome_dataset(root):
-        return load_outcome_metadata(root), True
-    return load_metadata(root), False
-
-
-def split_data_episodes(root: str | Path, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """(train, held-out) episode lists of recorded transitions or outcome records, reproducibly
-    under ``seed``."""
-    metadata, outcomes = load_data_metadata(root)
-    if outcomes:
-        return split_outcome_episodes(metadata, val_fraction, seed)
-    return split_episodes(root, val_fraction, seed)
-
-
-def load_outcomes(root: str | Path, episodes: Sequence[int] | None = None) -> dict[str, np.ndarray]:
-    """Every record of ``root`` (of ``episodes`` only, when given), arrays as in the format.
+def load_outcomes(root: str | Path, episodes: Sequence[int] | None = None,
+                  shards: Sequence[int] | None = None) -> dict[str, np.ndarray]:
+    """Every record of ``root`` (of ``episodes`` and ``shards`` only, when given), arrays as in
+    the format.
 
     Raises:
         DatasetError: no finished shard, or a shard missing, altered or malformed.
     """
     root = Path(root)
     metadata = load_outcome_metadata(root)
-    if not metadata["shards"]:
+    entries = metadata["shards"]
+    if not entries:
         raise DatasetError(f"{root} has no finished shard of outcome records")
-    parts = [_load_shard(root, entry) for entry in metadata["shards"]]
+    if shards is not None:
+        entries = [entries[i] for i in shards]
+    parts = [_load_shard(root, entry) for entry in entries]
     arrays = {name: np.concatenate([part[name] for part in parts]) for name in FIELDS}
     if episodes is not None:
         chosen = np.isin(arrays["episode"], np.asarray(list(episodes), dtype=np.int64))
@@ -176,12 +159,6 @@ def _load_shard(root: Path, entry: dict[str, Any]) -> dict[str, np.ndarray]:
     return arrays
 
 
-def split_outcome_episodes(metadata: dict[str, Any], val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """(train, held-out) episode lists of the finished shards, reproducibly under ``seed``."""
-    return split_episode_ids(len(metadata["shards"]) * int(metadata["config"]["num_envs"]),
-                             val_fraction, seed)
-
-
 class OutcomeTransitions(Dataset):
     """Outcome records as transitions, one per record and action, for the world model.
 
@@ -191,12 +168,19 @@ class OutcomeTransitions(Dataset):
     ``unsafe`` bool (0-dim tensors). ``arrays["unsafe"]``, ``arrays["episode"]`` and
     ``indices`` give every item's label and episode, as they do there.
 
+    Args:
+        root: the records' directory.
+        history: frames per item, the newest last.
+        episodes: keep only these episode indices (for held-out splits), or all.
+        shards: keep only these shard indices (e.g. one rank's part under DDP), or all.
+
     Raises:
         DatasetError: bad records, none selected, or fewer frames kept than ``history``.
     """
 
-    def __init__(self, root: str | Path, history: int = 1, episodes: Sequence[int] | None = None) -> None:
-        records = load_outcomes(root, episodes)
+    def __init__(self, root: str | Path, history: int = 1, episodes: Sequence[int] | None = None,
+                 shards: Sequence[int] | None = None) -> None:
+        records = load_outcomes(root, episodes, shards)
         if len(records["action"]) == 0:
             raise DatasetError(f"no outcome records selected from {root}")
         if records["frames"].shape[1] < history:

@@ -4,72 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import gymnasium
 import numpy as np
 from tqdm import tqdm
 
-from rlgan.config import check_choice
 from rlgan.data.format import TransitionWriter
 
+#: ``observation -> action``, as :func:`record` calls it.
 Policy = Callable[[np.ndarray], int]
-AGENTS = ("human", "scripted", "random")
 
 
 def make_policy(agent: str, env: gymnasium.Env, seed: int = 0, epsilon: float = 0.0) -> Policy:
-    """Return the recording policy of ``agent``:
-
-    - ``"human"``: the keyboard (the env must render in ``"human"`` mode);
-    - ``"scripted"``: the env's built-in ``scripted_action()``;
-    - ``"random"``: uniform actions from a generator seeded with ``seed``;
-    - the directory of a ``rlgan train`` run: its best agent, greedy (on-policy data for the
-      world model and the safety classifier).
+    """A recording policy by name (:func:`rlgan.safety.policies.load_policy`): ``"human"``
+    (the keyboard; the env must render in ``"human"`` mode), ``"scripted"``, ``"random"`` or
+    the directory of a ``rlgan train`` run (its best agent, greedy: on-policy data for the world
+    model and the safety classifier), as ``observation -> action`` on ``env``.
 
     With ``epsilon > 0`` a uniformly random action replaces the policy's with that probability
     (so every action appears in the data even when the scripted driver would never take it).
 
     Raises:
-        ValueError: unknown agent, bad epsilon, an env without a scripted policy, or a run
-            trained on another env.
+        ValueError / FileNotFoundError: as :func:`rlgan.safety.policies.load_policy`.
     """
-    if not Path(agent).is_dir():
-        try:
-            check_choice("agent", agent, AGENTS)
-        except ValueError as error:
-            raise ValueError(f"{error} Or the run directory of rlgan train; there is no directory "
-                             f"{agent!r}.") from None
-    if not 0.0 <= epsilon <= 1.0:
-        raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
-    if not isinstance(env.action_space, gymnasium.spaces.Discrete):
-        raise ValueError(f"recording needs a Discrete action space, got {env.action_space}")
-    rng = np.random.default_rng(seed)
-    n_actions = int(env.action_space.n)
-    if agent == "human":
-        from rlgan.keyboard import KeyboardPolicy
+    from rlgan.safety.policies import load_policy
 
-        base: Policy = KeyboardPolicy(env)
-    elif agent == "scripted":
-        if not hasattr(env.unwrapped, "scripted_action"):
-            raise ValueError(f"{env.spec.id if env.spec else env} has no scripted policy; "
-                             "use --agent random or human")
-        base = lambda observation: int(env.unwrapped.scripted_action())  # noqa: E731
-    elif agent == "random":
-        base = lambda observation: int(rng.integers(n_actions))  # noqa: E731
-    else:
-        from rlgan.agents.training import load_trained
-
-        act, _ = load_trained(agent, env=env)
-        base = lambda observation: int(act(observation, env))  # noqa: E731
-    if epsilon == 0.0:
-        return base
-
-    def epsilon_policy(observation: np.ndarray) -> int:
-        action = base(observation)
-        return int(rng.integers(n_actions)) if rng.random() < epsilon else action
-
-    return epsilon_policy
+    policy = load_policy(agent, env, seed, epsilon)
+    return lambda observation: policy.act(observation, env)
 
 
 @dataclass

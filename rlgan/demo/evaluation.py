@@ -29,30 +29,21 @@ def demo_env_kwargs(map_name: str, max_steps: int) -> dict[str, Any]:
     return {"map": map_name, "max_steps": max_steps, **HAZARD_OPTIONS}
 
 
-def load_parts(weights: DemoWeights, env: Any, device: torch.device, depth: int | None = None,
-               lazy: bool = True) -> dict[str, Any]:
+def load_parts(weights: DemoWeights, env: Any, device: torch.device, lazy: bool = True) -> dict[str, Any]:
     """The agent as a policy and its two shields, checked against ``env``.
 
     Returns:
-        ``policy``, ``gan_shield`` (searching the shield's chosen depth unless ``depth`` is
-        given) and ``oracle_shield`` (searching as many steps ahead as the learned shield sees,
-        :meth:`rlgan.pipeline.ShieldDir.lookahead`), each wrapping the policy, and ``search``,
-        the learned search.
+        ``policy``, ``gan_shield`` (searching the shield's chosen depth) and ``oracle_shield``
+        (:func:`rlgan.pipeline.comparison.shields_of`), each wrapping the policy, and
+        ``search``, the learned search.
     """
-    from rlgan.safety.models import check_env_fits
-    from rlgan.safety.oracle import OracleSearch
+    from rlgan.pipeline.comparison import shields_of
     from rlgan.safety.policies import load_policy
-    from rlgan.safety.search import SearchConfig
-    from rlgan.safety.shield import Shield
 
     weights.check()
-    search, info = weights.shield.load_search(depth, device=device)
-    check_env_fits(info, weights.shield.root, env)
     policy = load_policy(str(weights.agent), env)
-    oracle = OracleSearch.for_env(env, SearchConfig(depth=weights.shield.lookahead(depth)))
-    return {"policy": policy, "search": search,
-            "gan_shield": Shield(search, policy, lazy=lazy),
-            "oracle_shield": Shield(oracle, policy, lazy=lazy)}
+    shields = shields_of(weights.shield, env, device=device, policy=policy, lazy=lazy)
+    return {"policy": policy, "search": shields["gan_shield"].search, **shields}
 
 
 def evaluate_demo(weights: DemoWeights, maps: Sequence[str], train_map: str, episodes: int,

@@ -16,6 +16,7 @@ import torch
 from rlgan.demo.evaluation import DRIVING, ROW_NAMES
 from rlgan.demo.weights import DemoWeights
 from rlgan.io import atomic_path, write_json
+from rlgan.safety.evaluation import percent_with_error
 
 
 def plot_rows(rows: list[dict[str, Any]], out: Path) -> Path:
@@ -107,10 +108,9 @@ def _pad(image: np.ndarray) -> np.ndarray:
 
 
 def removed_text(row: dict[str, Any]) -> str:
-    """``"63% +- 8%"``: the fraction of the agent's unsafe events a shielded row removed."""
-    if row.get("removed") is None:
-        return "n/a (the agent had no unsafe events)"
-    return f"{100 * row['removed']:.0f}% +- {100 * row['removed_stderr']:.0f}%"
+    """``"63% +- 8%"``: the fraction of the agent's unsafe events a shielded row removed
+    (``"n/a"`` when the agent had none)."""
+    return percent_with_error(row.get("removed"), row.get("removed_stderr"))
 
 
 def write_report(out: Path, rows: list[dict[str, Any]], settings: dict[str, Any],
@@ -134,7 +134,8 @@ def write_report(out: Path, rows: list[dict[str, Any]], settings: dict[str, Any]
                      f"{row['unsafe_per_1000']:.2f} | {removed} | "
                      f"{row['interventions_per_1000']:.1f} | {row['latency_ms']:.1f} | {row['steps']} |")
     lines += ["", "Removed: the fraction of the agent's unsafe events per step the shield removed, "
-              "+- its standard error (paired bootstrap over episodes). Unsafe means a crash into "
+              "+- its standard error (paired bootstrap over episodes); n/a where the agent had no "
+              "unsafe event to remove. Unsafe means a crash into "
               "a car or leaving the road (`info[\"unsafe\"]`); the episode ends there, so a "
               "shield that avoids it also drives further (higher return).", ""]
     if files.get("plot"):

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rlgan.data.outcomes import load_outcome_metadata, load_outcomes, split_data_episodes
+from rlgan.data.reader import OutcomesReader
 from rlgan.worldmodel.frames import to_unit
 from rlgan.safety.search import LearnedSearch
 from rlgan.safety.shield import choose_action
@@ -79,15 +79,15 @@ def held_out_records(records: str | Path, val_fraction: float, seed: int, max_st
     Raises:
         ValueError: no held-out record.
     """
-    metadata = load_outcome_metadata(records)
-    _, held_out = split_data_episodes(records, val_fraction, seed)
-    data = load_outcomes(records, held_out) if held_out else {}
+    reader = OutcomesReader(records)
+    _, held_out = reader.split_episodes(val_fraction, seed)
+    data = reader.records(held_out) if held_out else {}
     if not held_out or len(data["action"]) == 0:
         raise ValueError(f"{records} has no held-out record to calibrate on; collect more episodes")
     if len(data["action"]) > max_states:
         keep = np.sort(np.random.default_rng(seed).choice(len(data["action"]), max_states, replace=False))
         data = {key: value[keep] for key, value in data.items()}
-    safe_fraction = float(metadata["config"]["safe_fraction"])
+    safe_fraction = float(reader.metadata["config"]["safe_fraction"])
     random_weight = 1.0 / safe_fraction if safe_fraction > 0 else 0.0
     data["weight"] = np.where(data["steps_to_unsafe"] < 0, random_weight, 1.0)
     return data

@@ -23,13 +23,39 @@ def gan_row_name(depth: int | None) -> str:
     return "gan_shield" if depth is None else f"gan_shield_depth{depth}"
 
 
+def shields_of(shield: ShieldDir, env: Any, depths: Sequence[int | None] = (None,),
+               device: str | torch.device = "cpu", policy: Any = None,
+               lazy: bool = True) -> dict[str, Any]:
+    """The shields of a shield directory on ``env``, each wrapping ``policy``: one learned
+    shield per entry of ``depths`` (named by :func:`gan_row_name`; None: the chosen depth) and
+    ``oracle_shield``, the true simulator searched :meth:`ShieldDir.lookahead` steps ahead (as
+    far as the learned shield sees at its chosen depth). The caller closes the oracle's search.
+
+    Raises:
+        ValueError: the env does not fit the shield (id, frame shape, actions).
+    """
+    from rlgan.safety.models import check_env_fits
+    from rlgan.safety.oracle import OracleSearch
+    from rlgan.safety.search import SearchConfig
+    from rlgan.safety.shield import Shield
+
+    shields = {}
+    for depth in depths:
+        search, info = shield.load_search(depth, device=device)
+        check_env_fits(info, shield.root, env)
+        shields[gan_row_name(depth)] = Shield(search, policy, lazy=lazy)
+    oracle = OracleSearch.for_env(env, SearchConfig(depth=shield.lookahead()))
+    shields["oracle_shield"] = Shield(oracle, policy, lazy=lazy)
+    return shields
+
+
 def compare_shields(shield: ShieldDir, env_id: str, env_kwargs: dict[str, Any], agent: str,
                     episodes: int, seed: int, depths: Sequence[int | None] = (None,),
                     probe: bool = False, epsilon: float = 0.0, device: str | torch.device = "cpu",
                     progress: Callable[[str], None] | None = None,
                     partial: Path | None = None) -> list[dict[str, Any]]:
-    """Rows ``agent``, one learned shield per entry of ``depths`` (None: the chosen depth) and
-    ``oracle_shield`` (the true simulator searched :meth:`ShieldDir.lookahead` steps ahead).
+    """Rows ``agent`` and the shields of :func:`shields_of` (:func:`rlgan.safety.evaluation.evaluate_shields`:
+    each shielded row with the fraction of unsafe events removed and of the return kept).
 
     Args:
         agent: ``scripted``, ``random`` or a run directory of ``rlgan train``.
@@ -46,23 +72,13 @@ def compare_shields(shield: ShieldDir, env_id: str, env_kwargs: dict[str, Any], 
         ValueError: the env does not fit the shield (id, frame shape, actions).
     """
     from rlgan.make import make_env
-    from rlgan.safety.evaluation import evaluate_shields, removed_fraction, return_kept
-    from rlgan.safety.models import check_env_fits
-    from rlgan.safety.oracle import OracleSearch
+    from rlgan.safety.evaluation import evaluate_shields
     from rlgan.safety.policies import load_policy
-    from rlgan.safety.search import SearchConfig
-    from rlgan.safety.shield import Shield
 
     env = make_env(env_id, **env_kwargs)
-    oracle = None
+    shields: dict[str, Any] = {}
     try:
-        shields = {}
-        for depth in depths:
-            search, info = shield.load_search(depth, device=device)
-            check_env_fits(info, shield.root, env)
-            shields[gan_row_name(depth)] = Shield(search)
-        oracle = OracleSearch.for_env(env, SearchConfig(depth=shield.lookahead()))
-        shields["oracle_shield"] = Shield(oracle)
+        shields = shields_of(shield, env, depths, device)
         finished = {row["name"]: row for row in read_json(partial)} if partial and partial.is_file() else {}
 
         def keep(row: dict[str, Any]) -> None:
@@ -70,13 +86,10 @@ def compare_shields(shield: ShieldDir, env_id: str, env_kwargs: dict[str, Any], 
                 finished[row["name"]] = row
                 write_json(partial, list(finished.values()))
 
-        rows = evaluate_shields(env, lambda: load_policy(agent, env, seed, epsilon), shields, episodes, seed,
-                                oracle if probe else None, progress, finished, keep)
+        oracle = shields["oracle_shield"].search
+        return evaluate_shields(env, lambda: load_policy(agent, env, seed, epsilon), shields, episodes, seed,
+                       oracle if probe else None, progress, finished, keep)
     finally:
-        if oracle is not None:
-            oracle.close()
+        if "oracle_shield" in shields:
+            shields["oracle_shield"].search.close()
         env.close()
-    for row in rows[1:]:
-        row["removed"], row["removed_stderr"] = removed_fraction(rows[0], row)
-        row["return_kept"], row["return_kept_stderr"] = return_kept(rows[0], row)
-    return rows

@@ -7,17 +7,7 @@ from typing import Any
 from rlgan.io import atomic_write, read_json
 from rlgan.pipeline.settings import ShieldSettings
 from rlgan.pipeline.shield_dir import ShieldDir
-from rlgan.safety.evaluation import format_table
-
-
-def _number(value: float | None, digits: int = 2, scale: float = 1.0, suffix: str = "") -> str:
-    return "n/a" if value is None else f"{scale * value:.{digits}f}{suffix}"
-
-
-def _with_error(value: float | None, error: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{100 * value:.0f}% +- {_number(error, 0, 100, '%')}"
+from rlgan.safety.evaluation import format_table, percent_with_error
 
 
 def shielded_rows_table(rows: list[dict[str, Any]]) -> str:
@@ -25,8 +15,8 @@ def shielded_rows_table(rows: list[dict[str, Any]]) -> str:
     lines = ["| row | unsafe events | removed | return kept |", "|---|---|---|---|"]
     for row in rows:
         lines.append(f"| {row['name']} | {row['unsafe_events']} | "
-                     f"{_with_error(row.get('removed'), row.get('removed_stderr'))} | "
-                     f"{_with_error(row.get('return_kept'), row.get('return_kept_stderr'))} |")
+                     f"{percent_with_error(row.get('removed'), row.get('removed_stderr'))} | "
+                     f"{percent_with_error(row.get('return_kept'), row.get('return_kept_stderr'))} |")
     return "\n".join(lines)
 
 

@@ -204,7 +204,7 @@ BUDGETS: dict[str, Budget] = {
     "demo": Budget(episodes=1536, num_envs=64, worldmodel_steps=4000, classifier_steps=1500,
                    max_generated=4096, calibrate_states=600, eval_episodes=200, eval_probe=False),
     "full": Budget(episodes=3200, num_envs=64, worldmodel_steps=12000, classifier_steps=5000,
-                   max_generated=16384, calibrate_states=3000, eval_episodes=120, eval_probe=True),
+                   max_generated=16384, calibrate_states=3000, eval_episodes=160, eval_probe=True),
 }
 
 
@@ -213,13 +213,15 @@ class EnvRecipe:
     """What an env family needs beyond its defaults.
 
     Attributes:
-        collect_env_kwargs: env options while collecting records.
+        collect_env_kwargs: env options while collecting records, every budget.
+        collect_budget_env_kwargs: per budget, env options while collecting on top of those.
         collect_variants: env options that take turns by shard while collecting.
         eval_env_kwargs: per budget, env options of the evaluation (e.g. short episodes for
             the tiny budget).
     """
 
     collect_env_kwargs: dict[str, Any] = field(default_factory=dict)
+    collect_budget_env_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
     collect_variants: tuple[dict[str, Any], ...] = ()
     eval_env_kwargs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -237,11 +239,14 @@ def palette_variants(palettes: int = 34) -> tuple[dict[str, Any], ...]:
 ENV_RECIPES: dict[str, EnvRecipe] = {
     # A crash shows as a yellow burst in the frame it happens in (64x64 shows a car's
     # contact as a pixel or two), so the world model can paint it and the classifier see it.
-    # Half the collected episodes start in a hazard (a car close ahead or beside), 200 steps
-    # long: the states where a shield must act, many per CPU second; a classifier trained on
-    # hazard states ranks the actions there (docs/findings.md).
     DRIVING_ID: EnvRecipe(
-        collect_env_kwargs={"show_unsafe": True, "hazard_start": 0.5, "max_steps": 200},
+        collect_env_kwargs={"show_unsafe": True},
+        # The small budgets collect half their episodes from hazard starts (a car close ahead
+        # or beside), 200 steps long: the states where a shield must act, many per CPU second,
+        # as in the demo's hazard episodes (docs/findings.md). The full budget records whole
+        # episodes of ordinary driving, the states its evaluation meets.
+        collect_budget_env_kwargs={"tiny": {"hazard_start": 0.5, "max_steps": 200},
+                                   "demo": {"hazard_start": 0.5, "max_steps": 200}},
         # Random palettes of the map (domain randomisation) teach the models the road, not
         # one map's colours: what carries the shield to a map it never saw.
         collect_variants=palette_variants(),
@@ -282,7 +287,8 @@ def default_settings(env_id: str, env_kwargs: dict[str, Any], agent: str, budget
     return ShieldSettings(
         env_id=env_id, env_kwargs=dict(env_kwargs), agent=str(agent), budget=budget, seed=seed,
         device=device,
-        collect=CollectSettings(outcomes=outcomes, env_kwargs=dict(recipe.collect_env_kwargs),
+        collect=CollectSettings(outcomes=outcomes, env_kwargs={**recipe.collect_env_kwargs,
+                                                             **recipe.collect_budget_env_kwargs.get(budget, {})},
                                 variants=recipe.collect_variants),
         worldmodel=worldmodel_settings({**WORLDMODEL_RECIPE, "steps": size.worldmodel_steps,
                                         "seed": seed,

@@ -24,9 +24,6 @@ from rlgan.pipeline.settings import SETTINGS_FILE, STAGES, ShieldSettings, load_
 from rlgan.pipeline.shield_dir import ShieldDir
 from rlgan.pipeline.stages import STAGES as STAGE_FUNCTIONS
 
-BUILT_IN_AGENTS = ("random", "scripted")
-
-
 def check_target(settings: ShieldSettings) -> None:
     """Raise a clear error unless the env can be shielded by a learned shield and the agent
     can play it: a registered id, ``get_state``/``set_state``, pixel frames, discrete actions,
@@ -57,19 +54,20 @@ def check_target(settings: ShieldSettings) -> None:
 
 
 def _check_agent(agent: str, env_id: str, env: gymnasium.Env) -> None:
-    if agent == "scripted" and not hasattr(env.unwrapped, "scripted_action"):
-        raise ValueError(f"{env_id} has no scripted policy; use random or a run of rlgan train")
-    if agent in BUILT_IN_AGENTS:
-        return
-    from rlgan.agents.training import Run, load_inference_agent
+    """Raise unless ``agent`` (:func:`rlgan.safety.policies.lookup_policy`) can act in ``env``:
+    ``random``, ``scripted`` where the env has a scripted policy, or a run of ``rlgan train`` on
+    ``env_id`` whose spaces fit."""
+    from rlgan.agents.training import Run
+    from rlgan.safety.outcomes import BATCH_AGENTS
+    from rlgan.safety.policies import check_scripted, lookup_policy
 
-    if not Path(agent).is_dir():
-        raise FileNotFoundError(f"agent {agent!r} is neither {' nor '.join(BUILT_IN_AGENTS)} nor a "
-                                "run directory of rlgan train")
-    trained_on = Run(agent).config()["env_id"]
-    if trained_on != env_id:
-        raise ValueError(f"agent {agent} was trained on {trained_on}, not {env_id}")
-    load_inference_agent(agent, env)  # its observation and action spaces must fit
+    if agent == "scripted":
+        check_scripted(env, env.unwrapped)
+    if agent not in BATCH_AGENTS and Path(agent).is_dir():
+        trained_on = Run(agent).config()["env_id"]
+        if trained_on != env_id:
+            raise ValueError(f"agent {agent} was trained on {trained_on}, not {env_id}")
+    lookup_policy(agent, env, BATCH_AGENTS)  # a run's observation and action spaces must fit
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:

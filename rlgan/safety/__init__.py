@@ -1,7 +1,9 @@
 """SAD-GAN's safety layer: a safety classifier, a game-tree safety search and the shield.
 
 - :mod:`rlgan.safety.classifier`: (frame t, frame t+1) -> P(unsafe), AlexNet-style;
-  :mod:`rlgan.safety.training` trains it on recorded transitions (``rlgan safety train``) and
+  :mod:`rlgan.safety.pairs` builds its examples from recorded transitions or outcome records,
+  :mod:`rlgan.safety.training` trains it (``rlgan safety train``),
+  :mod:`rlgan.safety.classifier_eval` scores it (``rlgan safety eval``) and
   :mod:`rlgan.safety.run` stores it in a safety run directory; :mod:`rlgan.safety.outcomes`
   collects what every action leads to from the states before an agent's unsafe steps
   (``rlgan safety collect``), for the classifier and the world model to train on.

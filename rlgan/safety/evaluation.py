@@ -9,13 +9,16 @@ with the true safe depths, how the row's decisions compare with the oracle's:
 ``false_alarms_per_1000`` (interventions although the proposed action reached the required
 depth) and ``misses_per_1000`` (steps whose action fell short of the required depth while
 another action was truly safer). Episode ``e`` resets with ``seed + e`` in every row, so rows
-see the same roads.
+see the same roads, and :func:`evaluate_shields` gives each shielded row the fraction of the agent's
+unsafe events it removed and the fraction of its return it kept (:func:`removed_fraction`,
+:func:`return_kept`), each with a standard error.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium
@@ -47,62 +50,95 @@ def evaluate_shield(name: str, env: gymnasium.Env, policy: Policy, episodes: int
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     run_env = env if shield is None else ShieldWrapper(env, shield)
-    reuse_shield_depths = shield is not None and shield.search is probe
-    required = shield.required_depth if shield is not None else (probe.config.depth if probe else 0)
-    returns, depths, latencies, episode_unsafe, episode_steps = [], [], [], [], []
-    steps = unsafe = interventions = false_alarms = misses = 0
+    tally = _Tally(required=shield.required_depth if shield is not None
+                   else (probe.config.depth if probe else 0))
+    own_probe = probe if shield is None or shield.search is not probe else None
     for episode in range(episodes):
         observation, _ = run_env.reset(seed=seed + episode)
-        total, done = 0.0, False
-        unsafe_before, steps_before = unsafe, steps
+        done = False
         while not done:
-            true_depths = None
-            if probe is not None and not reuse_shield_depths:
-                true_depths = probe.search(env=env).safe_depths
+            true_depths = own_probe.search(env=env).safe_depths if own_probe is not None else None
             start = time.perf_counter()
             action = policy.act(observation, env)
             policy_ms = 1000.0 * (time.perf_counter() - start)
             observation, reward, terminated, truncated, info = run_env.step(action)
-            taken = int(info.get("shielded_action", action))
-            intervened = bool(info.get("shield_intervened", False))
-            if true_depths is None and "safe_depths" in info:
-                true_depths = info["safe_depths"]
-            if true_depths is not None:
-                depths.append(int(true_depths[taken]))
-            if true_depths is not None and probe is not None:
-                proposed = int(info.get("original_action", action))
-                false_alarms += intervened and true_depths[proposed] >= required
-                misses += true_depths[taken] < min(required, true_depths.max())
-            latencies.append(policy_ms + float(info.get("shield_latency_ms", 0.0)))
-            interventions += intervened
-            unsafe += bool(info.get("unsafe", False))
-            total += float(reward)
-            steps += 1
+            tally.step(action, float(reward), info, policy_ms, true_depths, probe is not None)
             done = terminated or truncated
-        returns.append(total)
-        episode_unsafe.append(unsafe - unsafe_before)
-        episode_steps.append(steps - steps_before)
-    return {
-        "name": name, "return": float(np.mean(returns)),
-        "unsafe_per_1000": 1000.0 * unsafe / steps,
-        "safe_depth": float(np.mean(depths)) if depths else None,
-        "interventions_per_1000": 1000.0 * interventions / steps,
-        "latency_ms": float(np.mean(latencies)),
-        "latency_p50_ms": float(np.percentile(latencies, 50)),
-        "latency_p90_ms": float(np.percentile(latencies, 90)),
-        "false_alarms_per_1000": 1000.0 * false_alarms / steps if probe is not None else None,
-        "misses_per_1000": 1000.0 * misses / steps if probe is not None else None,
-        "steps": steps, "episodes": episodes, "unsafe_events": unsafe,
-        "episode_returns": returns, "episode_unsafe": episode_unsafe, "episode_steps": episode_steps,
-    }
+        tally.end_episode()
+    return tally.row(name, probe is not None)
+
+
+@dataclass
+class _Tally:
+    """The counts of :func:`evaluate_shield` as its episodes run."""
+
+    required: int
+    returns: list[float] = field(default_factory=list)
+    depths: list[int] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    episode_unsafe: list[int] = field(default_factory=list)
+    episode_steps: list[int] = field(default_factory=list)
+    steps: int = 0
+    unsafe: int = 0
+    interventions: int = 0
+    false_alarms: int = 0
+    misses: int = 0
+    episode_return: float = 0.0
+
+    def step(self, action: int, reward: float, info: dict[str, Any], policy_ms: float,
+             true_depths: np.ndarray | None, probed: bool) -> None:
+        """Count one step: the policy proposed ``action``; ``info`` is the (shield wrapper's)
+        step info; ``true_depths`` the oracle's safe depth of every action, when probed
+        before the step (else the shield's own, read from ``info``, if any)."""
+        taken = int(info.get("shielded_action", action))
+        intervened = bool(info.get("shield_intervened", False))
+        if true_depths is None and "safe_depths" in info:
+            true_depths = info["safe_depths"]
+        if true_depths is not None:
+            self.depths.append(int(true_depths[taken]))
+        if true_depths is not None and probed:
+            proposed = int(info.get("original_action", action))
+            self.false_alarms += intervened and true_depths[proposed] >= self.required
+            self.misses += true_depths[taken] < min(self.required, true_depths.max())
+        self.latencies.append(policy_ms + float(info.get("shield_latency_ms", 0.0)))
+        self.interventions += intervened
+        self.unsafe += bool(info.get("unsafe", False))
+        self.episode_return += reward
+        self.steps += 1
+
+    def end_episode(self) -> None:
+        self.returns.append(self.episode_return)
+        self.episode_unsafe.append(self.unsafe - sum(self.episode_unsafe))
+        self.episode_steps.append(self.steps - sum(self.episode_steps))
+        self.episode_return = 0.0
+
+    def row(self, name: str, probed: bool) -> dict[str, Any]:
+        """The row of :func:`evaluate_shield`."""
+        steps, latencies = self.steps, self.latencies
+        return {
+            "name": name, "return": float(np.mean(self.returns)),
+            "unsafe_per_1000": 1000.0 * self.unsafe / steps,
+            "safe_depth": float(np.mean(self.depths)) if self.depths else None,
+            "interventions_per_1000": 1000.0 * self.interventions / steps,
+            "latency_ms": float(np.mean(latencies)),
+            "latency_p50_ms": float(np.percentile(latencies, 50)),
+            "latency_p90_ms": float(np.percentile(latencies, 90)),
+            "false_alarms_per_1000": 1000.0 * self.false_alarms / steps if probed else None,
+            "misses_per_1000": 1000.0 * self.misses / steps if probed else None,
+            "steps": steps, "episodes": len(self.returns), "unsafe_events": self.unsafe,
+            "episode_returns": self.returns, "episode_unsafe": self.episode_unsafe,
+            "episode_steps": self.episode_steps,
+        }
 
 
 def evaluate_shields(env: gymnasium.Env, make_policy: Callable[[], Policy], shields: dict[str, Shield],
-                     episodes: int, seed: int = 0, probe: OracleSearch | None = None,
-                     progress: Callable[[str], None] | None = None,
-                     finished: dict[str, dict[str, Any]] | None = None,
-                     on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """The row ``agent`` (the policy alone), then one row per named shield.
+            episodes: int, seed: int = 0, probe: OracleSearch | None = None,
+            progress: Callable[[str], None] | None = None,
+            finished: dict[str, dict[str, Any]] | None = None,
+            on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """The row ``agent`` (the policy alone), then one row per named shield, each with the
+    ``removed`` fraction of the agent's unsafe events and the fraction of its return kept
+    (``return_kept``), and their standard errors (``removed_stderr``, ``return_kept_stderr``).
 
     Args:
         make_policy: returns a fresh policy for each row (so random policies replay).
@@ -130,6 +166,9 @@ def evaluate_shields(env: gymnasium.Env, make_policy: Callable[[], Policy], shie
         rows.append(evaluate_shield(name, env, policy, episodes, seed, shield, probe))
         if on_row is not None:
             on_row(rows[-1])
+    for row in rows[1:]:
+        row["removed"], row["removed_stderr"] = removed_fraction(rows[0], row)
+        row["return_kept"], row["return_kept_stderr"] = return_kept(rows[0], row)
     return rows
 
 
@@ -148,6 +187,15 @@ def format_table(rows: list[dict[str, Any]]) -> str:
                      f"{row['latency_ms']:.1f} | {number(row['false_alarms_per_1000'], 1)} | "
                      f"{number(row['misses_per_1000'], 1)} |")
     return "\n".join(lines)
+
+
+def percent_with_error(value: float | None, error: float | None) -> str:
+    """``"81% +- 6%"``: a fraction (``removed``, ``return_kept``) and its standard error in
+    percent; ``"n/a"`` for a fraction that is undefined (the agent had no unsafe event, or a
+    mean return of 0) and for a missing error."""
+    if value is None:
+        return "n/a"
+    return f"{100 * value:.0f}% +- " + ("n/a" if error is None else f"{100 * error:.0f}%")
 
 
 def _bootstrap(statistic: Callable[[np.ndarray], float], episodes: int, resamples: int,

@@ -31,9 +31,12 @@ from rlgan.data.outcomes import OutcomeWriter
 from rlgan.data.replay import step_outcomes
 from rlgan.io import DirectoryLock
 from rlgan.safety.labels import check_doom_horizon, doom_oracle
+from rlgan.safety.policies import check_scripted, lookup_policy
 
 #: ``(observations (N, ...), rng) -> actions (N,)``; ``rng`` is the batch's own generator.
 BatchPolicy = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+#: The agents a batch policy can be made of by name (else a run directory of ``rlgan train``).
+BATCH_AGENTS = ("random", "scripted")
 
 
 @dataclass(frozen=True)
@@ -88,24 +91,22 @@ class _Kept:
 
 
 def batch_policy(agent: str, venv: gymnasium.vector.VectorEnv, env: gymnasium.Env) -> BatchPolicy:
-    """The :data:`BatchPolicy` of ``agent``: ``"random"``, ``"scripted"`` (the vector env's
-    ``scripted_actions()``) or the run directory of ``rlgan train`` (its best agent, greedy, one
-    batched forward pass per step)."""
-    if agent == "random":
+    """The :data:`BatchPolicy` of ``agent`` (:func:`rlgan.safety.policies.lookup_policy`):
+    ``"random"``, ``"scripted"`` (the vector env's ``scripted_actions()``) or the run directory
+    of ``rlgan train`` (its best agent, greedy, one batched forward pass per step).
+
+    Raises:
+        ValueError / FileNotFoundError: as :func:`rlgan.safety.policies.lookup_policy`, or a
+            vector env without a scripted policy.
+    """
+    found = lookup_policy(agent, env, BATCH_AGENTS)
+    if found == "random":
         n_actions = int(env.action_space.n)
         return lambda observations, rng: rng.integers(n_actions, size=len(observations))
-    if agent == "scripted":
-        if not hasattr(venv, "scripted_actions"):
-            raise ValueError(f"{env.spec.id if env.spec else env} has no scripted policy; use "
-                             "random or a run directory")
+    if found == "scripted":
+        check_scripted(env, venv, "scripted_actions")
         return lambda observations, rng: venv.scripted_actions()
-    if not Path(agent).is_dir():
-        raise FileNotFoundError(f"agent {agent!r} is neither 'random', 'scripted' nor a run "
-                                "directory of rlgan train")
-    from rlgan.agents.training import load_inference_agent
-
-    model = load_inference_agent(agent, env)[0]
-    return lambda observations, rng: np.asarray(model.predict(observations, deterministic=True)[0])
+    return lambda observations, rng: np.asarray(found.predict(observations, deterministic=True)[0])
 
 
 def _run_batch(venv: gymnasium.vector.VectorEnv, policy: BatchPolicy, first_episode: int,
@@ -234,9 +235,10 @@ def collect_outcomes(env_id: str, env_kwargs: dict[str, Any], agent: str, out: s
         DatasetError: ``out`` holds records and ``resume`` is False, or records made with other
             settings.
         ValueError: an env without ``get_state()``/``set_state()`` or whose vector version has
-            no ``get_states()``, an agent trained on another env, or a variant that repeats a
-            key of ``env_kwargs``.
-        FileNotFoundError: ``agent`` is not a run directory, ``random`` or ``scripted``.
+            no ``get_states()``, an agent that is neither ``random``, ``scripted`` nor a
+            directory, an agent trained on another env, or a variant that repeats a key of
+            ``env_kwargs``.
+        FileNotFoundError: ``agent`` is a directory but not a run of ``rlgan train``.
         rlgan.io.DirectoryBusyError: another process is writing ``out``.
     """
     config = config or OutcomeConfig()

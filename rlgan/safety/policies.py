@@ -4,18 +4,26 @@ A :class:`Policy` proposes ``act(observation, env)`` and, when it has them, ``pr
 (higher is better, e.g. Q-values) that the shield uses to break ties between equally safe
 actions. :func:`as_policy` adapts an SB3 model (``predict``, and ``q_values`` for rlgan's DQN),
 a :class:`rlgan.agents.qlearning.QLearningAgent`, or a plain callable (a scripted driver, the
-keyboard); :func:`load_policy` loads ``random``, ``scripted`` or a run of ``rlgan train``.
+keyboard); :func:`load_policy` loads ``human``, ``random``, ``scripted`` or a run of
+``rlgan train``. :func:`lookup_policy` is the one lookup of a policy by name, which the
+recorder (:func:`rlgan.data.record.make_policy`), the batched agent of
+:func:`rlgan.safety.outcomes.collect_outcomes` and the shield recipe's checks share.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import gymnasium
 import numpy as np
+
+from rlgan.config import check_choice
+
+#: The policies known by name; any other name is the run directory of ``rlgan train``.
+AGENTS = ("human", "scripted", "random")
 
 
 @runtime_checkable
@@ -144,32 +152,66 @@ def as_policy(policy: Any) -> Policy:
                     "predict() (SB3 model, QLearningAgent), act()/preferences(), or a callable")
 
 
+def lookup_policy(agent: str, env: gymnasium.Env, names: Sequence[str] = AGENTS) -> str | Any:
+    """The one lookup of a policy by name: ``agent`` itself when it is one of ``names``, else
+    the agent of the run directory ``agent`` of ``rlgan train`` (its best checkpoint, else its
+    last, loaded for inference only: an SB3 model or a Q-learning agent).
+
+    Raises:
+        ValueError: ``env`` has no Discrete actions, ``agent`` is neither one of ``names`` (with
+            a did-you-mean) nor a directory, or a run trained on other spaces.
+        FileNotFoundError: ``agent`` is a directory but not a run.
+    """
+    if not isinstance(env.action_space, gymnasium.spaces.Discrete):
+        raise ValueError(f"a policy needs a Discrete action space, got {env.action_space}")
+    if agent in names:
+        return agent
+    if not Path(agent).is_dir():
+        try:
+            check_choice("agent", agent, names)
+        except ValueError as error:
+            raise ValueError(f"{error} Or the run directory of rlgan train; there is no directory "
+                             f"{agent!r}.") from None
+    from rlgan.agents.training import load_inference_agent
+
+    return load_inference_agent(agent, env)[0]
+
+
+def check_scripted(env: gymnasium.Env, driver: Any, method: str = "scripted_action") -> None:
+    """Raise ``ValueError`` unless ``driver`` (the env, or its vector version) has the scripted
+    policy ``method``."""
+    if not hasattr(driver, method):
+        raise ValueError(f"{env.spec.id if env.spec else env} has no scripted policy; use "
+                         "random or a run directory")
+
+
 def load_policy(agent: str, env: gymnasium.Env, seed: int = 0, epsilon: float = 0.0) -> Policy:
-    """The policy of ``agent``: ``"random"``, ``"scripted"`` or the directory of a run made by
-    ``rlgan train``; with ``epsilon > 0`` wrapped in an :class:`EpsilonPolicy` (seeded with
-    ``seed``).
+    """``"human"`` (the keyboard: the env must render in ``"human"`` mode), ``"random"``
+    (uniform, seeded with ``seed``), ``"scripted"`` (the env's ``scripted_action()``) or the
+    directory of a run made by ``rlgan train`` (greedy); with ``epsilon > 0`` wrapped in an
+    :class:`EpsilonPolicy` (seeded with ``seed``).
 
     A run's best checkpoint (else its last) is loaded for inference only (the network or table,
     not the replay buffer), and the env's spaces must match the run's.
 
     Raises:
-        ValueError / FileNotFoundError: not a run, or a run trained on other spaces.
+        ValueError / FileNotFoundError: ``epsilon`` outside [0, 1], an unknown name, an env
+            without Discrete actions or without a scripted policy, not a run, or a run trained
+            on other spaces.
     """
-    policy = _named_policy(agent, env, seed)
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"epsilon must be in [0, 1], got {epsilon!r}")
+    found = lookup_policy(agent, env)
+    policy: Policy
+    if found == "human":
+        from rlgan.keyboard import KeyboardPolicy
+
+        policy = CallablePolicy(KeyboardPolicy(env))
+    elif found == "random":
+        policy = RandomPolicy(int(env.action_space.n), seed)
+    elif found == "scripted":
+        check_scripted(env, env.unwrapped)
+        policy = ScriptedPolicy()
+    else:
+        policy = ModelPolicy(found)
     return EpsilonPolicy(policy, int(env.action_space.n), epsilon, seed) if epsilon > 0 else policy
-
-
-def _named_policy(agent: str, env: gymnasium.Env, seed: int) -> Policy:
-    if agent == "random":
-        return RandomPolicy(int(env.action_space.n), seed)
-    if agent == "scripted":
-        if not hasattr(env.unwrapped, "scripted_action"):
-            raise ValueError(f"{env.spec.id if env.spec else env} has no scripted policy; use "
-                             "random or a run directory")
-        return ScriptedPolicy()
-    if not Path(agent).is_dir():
-        raise FileNotFoundError(f"agent {agent!r} is neither 'random', 'scripted' nor a run "
-                                "directory of rlgan train")
-    from rlgan.agents.training import load_inference_agent
-
-    return ModelPolicy(load_inference_agent(agent, env)[0])

@@ -1,9 +1,9 @@
 """The recorded transitions a world model trains and is evaluated on.
 
-Wraps :class:`rlgan.data.TransitionDataset` (or, for outcome records of every action from
-chosen states, :class:`rlgan.data.outcomes.OutcomeTransitions`): checks that frames suit the
-networks, splits episodes, gives each ``torchrun`` rank its own shards, and turns items into
-batches of float tensors in [-1, 1].
+Reads recorded transitions or outcome records of every action from chosen states through
+:func:`rlgan.data.reader.open_dataset`: checks that frames suit the networks, splits episodes,
+gives each ``torchrun`` rank its own shards, and turns items into batches of float tensors in
+[-1, 1].
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ import numpy as np
 import torch
 from torch.utils.data import default_collate
 
-from rlgan.data import DatasetError, TransitionDataset, load_metadata
-from rlgan.data.outcomes import (OutcomeTransitions, is_outcome_dataset, load_data_metadata,
-                                 split_data_episodes)
+from rlgan.data import DatasetError
+from rlgan.data.reader import Transitions, open_dataset
 from rlgan.worldmodel.frames import stack_history, to_unit
 from rlgan.worldmodel.run import DataInfo
 
@@ -33,7 +32,8 @@ def dataset_identity(root: str | Path) -> dict[str, Any]:
         DatasetError: missing, empty or corrupt dataset, or frames the networks cannot take
             (not ``(H, W, C)`` images with H and W multiples of 16).
     """
-    metadata, outcomes = load_data_metadata(root)
+    reader = open_dataset(root)
+    metadata = reader.metadata
     if not metadata.get("shards"):
         raise DatasetError(f"dataset {root} has no finished shards (empty recording)")
     shape = tuple(int(n) for n in metadata.get("obs_shape", ()))
@@ -44,14 +44,14 @@ def dataset_identity(root: str | Path) -> dict[str, Any]:
             "such as obs_height=64 obs_width=64)")
     return {"env_id": metadata["env_id"], "env_kwargs": dict(metadata.get("env_kwargs", {})),
             "frame_shape": shape, "n_actions": int(metadata["n_actions"]),
-            "seed": int(metadata["config"]["seed"] if outcomes else metadata.get("seed", 0)),
+            "seed": reader.seed,
             "shards": tuple(entry["sha256"] for entry in metadata["shards"])}
 
 
 def data_info(root: str | Path, val_fraction: float, seed: int) -> DataInfo:
     """The :class:`DataInfo` of a dataset with its episodes split under ``seed``."""
     identity = dataset_identity(root)
-    train, val = split_data_episodes(root, val_fraction, seed)
+    train, val = open_dataset(root).split_episodes(val_fraction, seed)
     return DataInfo(env_id=identity["env_id"], env_kwargs=identity["env_kwargs"],
                     frame_shape=identity["frame_shape"], n_actions=identity["n_actions"],
                     dataset=str(Path(root).resolve()), dataset_seed=identity["seed"],
@@ -68,7 +68,7 @@ class RankData:
         rows: indices into ``dataset`` this rank draws batches from.
     """
 
-    dataset: TransitionDataset | OutcomeTransitions
+    dataset: Transitions
     rows: np.ndarray
 
     @cached_property
@@ -88,28 +88,20 @@ class RankData:
                                rng.choice(self.rows, batch_size - n_unsafe)])
 
 
-def open_transitions(root: str | Path, history: int,
-                     episodes: Sequence[int] | None = None) -> TransitionDataset | OutcomeTransitions:
-    """The transitions of ``episodes`` (all when None) of recorded data or outcome records."""
-    if is_outcome_dataset(root):
-        return OutcomeTransitions(root, history, episodes)
-    return TransitionDataset(root, history, episodes=episodes)
-
-
 def rank_data(root: str | Path, history: int, episodes: Sequence[int], rank: int,
               world_size: int) -> RankData:
     """Training transitions of ``rank``: shards ``rank, rank + world_size, ...`` when there
-    are at least ``world_size`` shards of recorded data and they hold training episodes, else
+    are at least ``world_size`` shards (of either format) and they hold training episodes, else
     every shard with every ``world_size``-th transition (a distributed sampler)."""
-    n_shards = 0 if is_outcome_dataset(root) else len(load_metadata(root)["shards"])
+    reader = open_dataset(root)
+    n_shards = len(reader.metadata["shards"])
     if world_size > 1 and n_shards >= world_size:
         try:
-            dataset = TransitionDataset(root, history, episodes=episodes,
-                                        shards=range(rank, n_shards, world_size))
+            dataset = reader.transitions(history, episodes, shards=range(rank, n_shards, world_size))
             return RankData(dataset, np.arange(len(dataset)))
         except DatasetError:
             pass  # this rank's shards hold only held-out episodes: fall back to striding
-    dataset = open_transitions(root, history, episodes)
+    dataset = reader.transitions(history, episodes)
     rows = np.arange(rank, len(dataset), world_size)
     if len(rows) == 0:
         raise DatasetError(f"dataset {root} has {len(dataset)} training transitions, too few "
@@ -117,7 +109,7 @@ def rank_data(root: str | Path, history: int, episodes: Sequence[int], rank: int
     return RankData(dataset, rows)
 
 
-def collate(dataset: TransitionDataset | OutcomeTransitions, indices: Sequence[int],
+def collate(dataset: Transitions, indices: Sequence[int],
             device: torch.device) -> dict[str, torch.Tensor]:
     """Items ``indices`` of ``dataset`` as a batch on ``device``.
 
@@ -129,8 +121,3 @@ def collate(dataset: TransitionDataset | OutcomeTransitions, indices: Sequence[i
     return {"frames": stack_history(to_unit(items["frames"].to(device))),
             "next_frame": to_unit(items["next_frame"].to(device)),
             "action": items["action"].to(device)}
-
-
-def evenly_spaced(n_items: int, count: int) -> np.ndarray:
-    """Up to ``count`` indices spread evenly over ``range(n_items)``."""
-    return np.unique(np.linspace(0, n_items - 1, num=min(count, n_items)).round().astype(np.int64))

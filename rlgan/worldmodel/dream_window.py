@@ -7,7 +7,8 @@ with ``SDL_VIDEODRIVER=dummy`` (then use ``--agent scripted`` and ``--steps``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,6 @@ def run_dream_window(run: str | Path, env_id: str | None = None,
         ValueError: bad arguments, or a model trained for another env or frame size.
     """
     from rlgan.data.record import make_policy
-    from rlgan.keyboard import StopPlaying
     from rlgan.make import make_env
     from rlgan.video import check_video_path, write_video
 
@@ -114,42 +114,66 @@ def run_dream_window(run: str | Path, env_id: str | None = None,
     try:
         dream = Dream(model, env, seed)
         act = make_policy(agent, env, seed=seed)
+        fps = env.metadata.get("render_fps", 10) if fps is None else fps
+        drive = _Drive(keep_frames=bool(video))
+        drive.run(dream, act, steps, sync_every, scale, fps)
+    finally:
+        env.close()
+    written = str(write_video(video, drive.frames, fps=int(fps) or 10)) if video and drive.frames else None
+    return {"steps": drive.steps, "episodes": drive.episodes, "syncs": drive.syncs,
+            "mean_psnr": float(np.mean(drive.scores)) if drive.scores else None, "video": written}
+
+
+@dataclass
+class _Drive:
+    """One session of :func:`run_dream_window`: its counts, the dream's PSNR at every step
+    (dB) and, with ``keep_frames``, the side-by-side frames shown."""
+
+    keep_frames: bool
+    frames: list[np.ndarray] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    steps: int = 0
+    episodes: int = 1
+    syncs: int = 0
+
+    def run(self, dream: Dream, act: Callable[[np.ndarray], int], steps: int | None,
+            sync_every: int, scale: int, fps: float) -> None:
+        """Step the real game and the dream with ``act`` in a window until ``steps`` steps,
+        Escape or a closed window, re-syncing on R, every ``sync_every`` steps (0: never) and
+        at each episode's start; ``fps`` paces the steps (0: as fast as they come)."""
+        from rlgan.keyboard import StopPlaying
+
         observation = dream.reset()
         height, width = observation.shape[:2]
         window = _Window(2 * width * scale + GAP, height * scale)
         clock = window.pygame.time.Clock()
-        fps = env.metadata.get("render_fps", 10) if fps is None else fps
-        frames, scores = [], []
-        count, episodes, syncs = 0, 1, 0
         try:
-            while steps is None or count < steps:
+            while steps is None or self.steps < steps:
                 quit_requested, resync = window.events()
                 if quit_requested:
                     break
                 if resync or (sync_every and dream.steps_since_sync >= sync_every):
                     dream.sync()
-                    syncs += 1
+                    self.syncs += 1
                 result = dream.step(act(observation))
-                observation = result["real"]
-                scores.append(result["psnr"])
-                count += 1
-                image = side_by_side(result["real"], result["dream"], scale)
-                window.show(image, f"real  step {count}",
-                            f"dream  {dream.steps_since_sync} steps open loop, "
-                            f"PSNR {result['psnr']:.1f} dB")
-                if video:
-                    frames.append(image)
+                observation = self._show(window, dream, result, scale)
                 if result["done"]:
                     observation = dream.reset()
-                    episodes += 1
+                    self.episodes += 1
                 if fps:
                     clock.tick(fps)
         except StopPlaying:
             pass
         finally:
             window.close()
-    finally:
-        env.close()
-    written = str(write_video(video, frames, fps=int(fps) or 10)) if video and frames else None
-    return {"steps": count, "episodes": episodes, "syncs": syncs,
-            "mean_psnr": float(np.mean(scores)) if scores else None, "video": written}
+
+    def _show(self, window: _Window, dream: Dream, result: dict[str, Any], scale: int) -> np.ndarray:
+        """Count the step, show the real frame beside the dream's; return the real frame."""
+        self.scores.append(result["psnr"])
+        self.steps += 1
+        image = side_by_side(result["real"], result["dream"], scale)
+        window.show(image, f"real  step {self.steps}",
+                    f"dream  {dream.steps_since_sync} steps open loop, PSNR {result['psnr']:.1f} dB")
+        if self.keep_frames:
+            self.frames.append(image)
+        return result["real"]

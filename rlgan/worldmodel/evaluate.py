@@ -30,15 +30,14 @@ import torch
 from torch.utils.data import default_collate
 
 from rlgan.data import TransitionDataset
-from rlgan.data.outcomes import OutcomeTransitions
-from rlgan.data.replay import replay_every_action
-from rlgan.worldmodel.data import dataset_identity, evenly_spaced, open_transitions
+from rlgan.data.reader import DatasetReader, Transitions, evenly_spaced, open_dataset
+from rlgan.worldmodel.data import dataset_identity
 from rlgan.worldmodel.frames import observations_to_tensor, to_uint8, to_unit
 from rlgan.worldmodel.metrics import PSNR_CAP_DB, psnr, sharpness, ssim
 from rlgan.worldmodel.predictor import WorldModel
 
 
-def _frames(dataset: TransitionDataset | OutcomeTransitions, items: np.ndarray) -> dict[str, torch.Tensor]:
+def _frames(dataset: Transitions, items: np.ndarray) -> dict[str, torch.Tensor]:
     batch = default_collate([dataset[int(i)] for i in items])
     return {"frames": to_unit(batch["frames"]), "next_frame": batch["next_frame"].float(),
             "action": batch["action"]}
@@ -60,7 +59,7 @@ def _scores(predicted: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Te
             "sharpness": sharpness(predicted, target, cap=PSNR_CAP_DB)}
 
 
-def one_step(model: WorldModel, dataset: TransitionDataset | OutcomeTransitions, items: np.ndarray,
+def one_step(model: WorldModel, dataset: Transitions, items: np.ndarray,
              baseline: WorldModel | None, noise: torch.Generator,
              batch_size: int = 64) -> dict[str, float | None]:
     """Mean one-step PSNR/SSIM/sharpness of the model, copy-last and the baseline, and with a
@@ -143,7 +142,7 @@ def rollouts(model: WorldModel, dataset: TransitionDataset, depth: int, count: i
             "rollouts": int(len(starts))}
 
 
-def counterfactual(model: WorldModel, dataset: TransitionDataset | OutcomeTransitions, items: np.ndarray,
+def counterfactual(model: WorldModel, dataset: Transitions, items: np.ndarray,
                    true_frames: np.ndarray, noise: torch.Generator,
                    batch_size: int = 32) -> dict[str, Any]:
     """Counterfactual accuracy of ``model`` on the states of ``items``.
@@ -206,6 +205,34 @@ def evaluate_worldmodel(run: str | Path, data: str | Path, env_id: str | None = 
                                ("rollouts_count", rollouts_count, 1)):
         if value < least:
             raise ValueError(f"{name} must be >= {least}, got {value}")
+    model, baseline, identity = _checked_models(run, baseline_run, data, env_id, device)
+    episodes, split = _evaluated_episodes(model, identity)
+    reader = open_dataset(data)
+    dataset = reader.transitions(max(model.history, baseline.history if baseline else 1), episodes)
+    noise = torch.Generator().manual_seed(seed)
+    result: dict[str, Any] = {
+        "run": str(run), "step": model.step, "data": str(data), "split": split,
+        "episodes": int(len(dataset.episode_ids())),
+        "env_id": identity["env_id"], "env_kwargs": {**identity["env_kwargs"], **(env_kwargs or {})},
+        "baseline_run": str(baseline_run) if baseline_run else None,
+    }
+    items = evenly_spaced(len(dataset), max_samples)
+    result["samples"] = int(len(items))
+    result.update(one_step(model, dataset, items, baseline, noise))
+    result.update({"psnr_by_depth": [], "psnr_by_depth_copy_last": [], "rollouts": 0} if reader.every_action
+                  else rollouts(model, dataset, depth, rollouts_count, noise))
+    result.update(_counterfactual_metrics(model, reader, dataset, states, result["env_kwargs"], noise))
+    return result
+
+
+def _checked_models(run: str | Path, baseline_run: str | Path | None, data: str | Path,
+                    env_id: str | None, device: str | torch.device) -> tuple[WorldModel, WorldModel | None, dict[str, Any]]:
+    """The model, the baseline (or None) and the data's identity, checked to fit each other.
+
+    Raises:
+        ValueError / FileNotFoundError / rlgan.data.DatasetError: a run or the data is missing,
+            or they (or ``env_id``) belong to different envs or frame sizes.
+    """
     model = WorldModel.load(run, device)
     identity = dataset_identity(data)
     model.check_compatible(f"dataset {data}", identity["env_id"], identity["frame_shape"],
@@ -217,35 +244,27 @@ def evaluate_worldmodel(run: str | Path, data: str | Path, env_id: str | None = 
     if env_id is not None and env_id != identity["env_id"]:
         raise ValueError(f"--env {env_id} differs from the env the data was recorded in "
                          f"({identity['env_id']}); the counterfactual replay needs the same env")
+    return model, baseline, identity
+
+
+def _evaluated_episodes(model: WorldModel, identity: dict[str, Any]) -> tuple[list[int] | None, str]:
+    """The episodes to evaluate (None: all) and their description: the run's held-out
+    episodes when the data is its training data and it held some out, else every episode."""
     same_data = identity["shards"] == tuple(model.data.shards)
     episodes = list(model.data.val_episodes) if same_data and model.data.val_episodes else None
     split = ("held-out episodes" if episodes is not None
              else "all episodes (training data, none held out)" if same_data
              else "all episodes (not the training data)")
-    history = max(model.history, baseline.history if baseline else 1)
-    dataset = open_transitions(data, history, episodes)
-    noise = torch.Generator().manual_seed(seed)
-    result: dict[str, Any] = {
-        "run": str(run), "step": model.step, "data": str(data), "split": split,
-        "episodes": int(len(dataset.episode_ids())),
-        "env_id": identity["env_id"], "env_kwargs": {**identity["env_kwargs"], **(env_kwargs or {})},
-        "baseline_run": str(baseline_run) if baseline_run else None,
-    }
-    items = evenly_spaced(len(dataset), max_samples)
-    result["samples"] = int(len(items))
-    result.update(one_step(model, dataset, items, baseline, noise))
-    outcome_records = isinstance(dataset, OutcomeTransitions)
-    result.update({"psnr_by_depth": [], "psnr_by_depth_copy_last": [], "rollouts": 0} if outcome_records
-                  else rollouts(model, dataset, depth, rollouts_count, noise))
-    result.update({"counterfactual_accuracy": None, "counterfactual_pair_accuracy": None,
-                   "counterfactual_states": 0, "counterfactual_states_skipped": 0})
-    if states > 0 and outcome_records:
-        records = evenly_spaced(len(dataset.frames), states)
-        result.update(counterfactual(model, dataset, records * dataset.n_actions,
-                                     dataset.next_frames[records], noise))
-    elif states > 0:
-        cf_items = evenly_spaced(len(dataset), states)
-        true_frames, _ = replay_every_action(dataset, cf_items, identity["env_id"],
-                                             result["env_kwargs"], model.n_actions)
-        result.update(counterfactual(model, dataset, cf_items, true_frames, noise))
-    return result
+    return episodes, split
+
+
+def _counterfactual_metrics(model: WorldModel, reader: DatasetReader, dataset: Transitions,
+                            states: int, env_kwargs: Mapping[str, Any],
+                            noise: torch.Generator) -> dict[str, Any]:
+    """:func:`counterfactual` on up to ``states`` states of ``dataset`` (None and zero counts
+    when ``states`` is 0), their true next frames from ``reader``."""
+    if states == 0:
+        return {"counterfactual_accuracy": None, "counterfactual_pair_accuracy": None,
+                "counterfactual_states": 0, "counterfactual_states_skipped": 0}
+    items, true_frames = reader.action_outcomes(dataset, states, env_kwargs)
+    return counterfactual(model, dataset, items, true_frames, noise)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,12 @@ import torch
 from tqdm import tqdm
 
 from rlgan.config import build_config
-from rlgan.data import DatasetError, TransitionDataset
+from rlgan.data import DatasetError
 from rlgan.data.augment import jitter_colours
-from rlgan.data.outcomes import OutcomeTransitions
+from rlgan.data.reader import Transitions, evenly_spaced, open_dataset
 from rlgan.io import atomic_path, clear_directory, written_entries
 from rlgan.worldmodel.config import FRAME_OPTIONS, WorldModelConfig
-from rlgan.worldmodel.data import collate, data_info, evenly_spaced, open_transitions, rank_data
+from rlgan.worldmodel.data import RankData, collate, data_info, rank_data
 from rlgan.worldmodel.distributed import (
     Distributed,
     barrier,
@@ -155,7 +156,7 @@ def _check_finite(logs: dict[str, float], step: int, run: Path, last_checkpoint:
 class _Validation:
     """Fixed held-out batch, noise and grid rows, so numbers and pictures compare over time."""
 
-    def __init__(self, dataset: TransitionDataset | OutcomeTransitions, config: WorldModelConfig,
+    def __init__(self, dataset: Transitions, config: WorldModelConfig,
                  device: torch.device) -> None:
         self.batch = collate(dataset, evenly_spaced(len(dataset), VAL_BATCH), device)
         noise = torch.Generator().manual_seed(config.seed + 12345)
@@ -250,107 +251,186 @@ def train_worldmodel(data: str | Path, run: str | Path,
 def _train(data: Path, run: Path, config: WorldModelConfig, info: DataInfo, context: Distributed,
            resume: bool, overwrite: bool, progress: bool,
            init_from: Path | None) -> dict[str, Any]:
-    part = rank_data(data, config.history, info.train_episodes, context.rank, context.world_size)
-    if config.unsafe_fraction and len(part.unsafe_rows) == 0:
-        raise DatasetError(f"unsafe_fraction={config.unsafe_fraction} oversamples unsafe "
-                           f"transitions, but the training episodes of {data} have none; record "
-                           "crashes (e.g. --agent random) or set unsafe_fraction=0")
+    part = _training_part(data, config, info, context)
     _prepare_run_dir(run, resume, overwrite)
     barrier(context)  # every rank checked the directory before rank 0 changes it
     if context.is_main:
         if overwrite and not resume:
             clear_directory(run)  # all but the lock this rank holds
         save_run_info(run, config, info, init_from)
-    device = context.device
     torch.manual_seed(config.seed)
-    generator, discriminator = Generator(config).to(device), Discriminator(config).to(device)
-    if init_from is not None:  # load_state_dict copies onto the generator's device
-        load_weights(generator, checkpoint_dir(init_from) / "generator.safetensors")
-    optimizers = {name: torch.optim.Adam(net.parameters(), lr=config.learning_rate,
-                                         betas=(config.beta1, config.beta2))
-                  for name, net in (("generator", generator), ("discriminator", discriminator))}
-    start, samples_seen, train_seconds, last_checkpoint = 0, 0, 0.0, None
-    if resume and has_checkpoint(run):  # else it was stopped before its first: start afresh
-        done = load_checkpoint(run, generator, discriminator, optimizers)
-        start, samples_seen = int(done["step"]), int(done["samples_seen"])
-        train_seconds, last_checkpoint = float(done["train_seconds"]), start
-    val_dataset = (open_transitions(data, config.history, info.val_episodes)
-                   if info.val_episodes else part.dataset)
-    validation = _Validation(val_dataset, config, device) if context.is_main else None
-    g_train = _wrap(generator, context)
-    d_train = _wrap(discriminator, context) if config.lambda_adv else discriminator
-    noise = torch.Generator().manual_seed(config.seed * 1000 + context.rank + start)
-    update = GANStep(config, g_train, d_train, optimizers["generator"],
-                     optimizers["discriminator"], noise)
-    rng = np.random.default_rng([config.seed, context.rank, start])
-    n_batches = config.d_steps if config.lambda_adv else 1
-    writer = None
+    nets = _Networks(config, context.device, init_from)
+    clock = nets.restore(run) if resume and has_checkpoint(run) else _Clock()
+    reporter = None
     if context.is_main:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(str(run / "tensorboard"), purge_step=start + 1)
-    result: dict[str, Any] = {"step": start, "samples_seen": samples_seen,
-                              "train_seconds": train_seconds, "world_size": context.world_size}
-    bar = tqdm(total=config.steps, initial=start, desc="worldmodel", unit="step",
-               disable=not (progress and context.is_main))
-    session_samples, session_seconds = 0, 0.0
-    logs: dict[str, float] = {}
-    val_scores: dict[str, float] = {}
+        val_dataset = (open_dataset(data).transitions(config.history, info.val_episodes)
+                       if info.val_episodes else part.dataset)
+        reporter = _Reporter(run, _Validation(val_dataset, config, context.device), config,
+                             clock.step, progress)
+    update = nets.gan_step(config, context, clock.step)
+    rng = np.random.default_rng([config.seed, context.rank, clock.step])
+    result: dict[str, Any] = {"step": clock.step, "samples_seen": clock.samples_seen,
+                              "train_seconds": clock.train_seconds, "world_size": context.world_size}
     try:
-        for step in range(start + 1, config.steps + 1):
-            batches = [collate(part.dataset, part.draw(rng, config.batch_size, config.unsafe_fraction),
-                               device) for _ in range(n_batches)]
-            if config.colour_jitter:
-                for batch in batches:
-                    recolour(batch, config.channels, config.colour_jitter)
-            learning_rate = config.learning_rate_at(step)
-            for optimizer in optimizers.values():
-                for group in optimizer.param_groups:
-                    group["lr"] = learning_rate
-            began = time.perf_counter()
-            logs = update(batches, step)
-            logs = mean_over_ranks(context, logs)
-            elapsed = time.perf_counter() - began
-            _check_finite(logs, step, run, last_checkpoint)
-            global_batch = config.batch_size * context.world_size
-            samples_seen += global_batch
-            session_samples += global_batch
-            session_seconds += elapsed
-            train_seconds += elapsed
-            bar.update(1)
-            last = step == config.steps
-            checkpoint_now = step % config.checkpoint_every == 0 or last
-            if not context.is_main:
-                last_checkpoint = step if checkpoint_now else last_checkpoint
-                continue
-            if step % config.log_every == 0 or last:
-                generator.eval()
-                val_scores = validation.scores(generator)
-                generator.train()
-                for key, value in logs.items():
-                    writer.add_scalar(f"loss/{key}", value, step)
-                for key, value in val_scores.items():
-                    writer.add_scalar(f"val/{key}", value, step)
-                writer.add_scalar("throughput/samples_per_second",
-                                  session_samples / session_seconds, step)
-                bar.set_postfix(l1=f"{logs['l1']:.4f}", psnr=f"{val_scores['psnr']:.1f}")
-            if step % config.sample_every == 0 or last:
-                generator.eval()
-                grid = validation.grid(generator)
-                generator.train()
-                writer.add_image("samples", grid, step, dataformats="HWC")
-                _write_png(run / "samples.png", grid)
+        for step in range(clock.step + 1, config.steps + 1):
+            logs = _train_step(part, nets, update, rng, config, context, clock, step)
+            _check_finite(logs, step, run, clock.last_checkpoint)
+            checkpoint_now = step % config.checkpoint_every == 0 or step == config.steps
+            if reporter is not None:
+                reporter.report(step, logs, nets.generator, clock)
+                if checkpoint_now:
+                    result = clock.progress(step, context.world_size, logs, reporter.val_scores)
+                    nets.save(run, result)
+                    reporter.flush()
             if checkpoint_now:
-                result = {"step": step, "samples_seen": samples_seen,
-                          "train_seconds": train_seconds,
-                          "samples_per_second": session_samples / session_seconds,
-                          "world_size": context.world_size, "logs": logs, "val": val_scores}
-                save_checkpoint(run, generator, discriminator, optimizers, result)
-                writer.flush()
-                last_checkpoint = step
+                clock.last_checkpoint = step
     finally:
-        bar.close()
-        if writer is not None:
-            writer.close()
+        if reporter is not None:
+            reporter.close()
     barrier(context)
     return {**result, "run": str(run), "rank": context.rank}
+
+
+def _training_part(data: Path, config: WorldModelConfig, info: DataInfo,
+                   context: Distributed) -> RankData:
+    """This rank's training data, checked to hold unsafe transitions when they are oversampled.
+
+    Raises:
+        DatasetError: ``unsafe_fraction`` > 0 and the training episodes have no unsafe step.
+    """
+    part = rank_data(data, config.history, info.train_episodes, context.rank, context.world_size)
+    if config.unsafe_fraction and len(part.unsafe_rows) == 0:
+        raise DatasetError(f"unsafe_fraction={config.unsafe_fraction} oversamples unsafe "
+                           f"transitions, but the training episodes of {data} have none; record "
+                           "crashes (e.g. --policy random) or set unsafe_fraction=0")
+    return part
+
+
+@dataclass
+class _Clock:
+    """How far training has gone: ``step`` and ``samples_seen`` (over all ranks),
+    ``train_seconds`` of updates over the whole run, the same for this session alone, and the
+    step of the last checkpoint (None before the first)."""
+
+    step: int = 0
+    samples_seen: int = 0
+    train_seconds: float = 0.0
+    last_checkpoint: int | None = None
+    session_samples: int = 0
+    session_seconds: float = 0.0
+
+    def advance(self, samples: int, seconds: float) -> None:
+        """Count one update of ``samples`` transitions that took ``seconds``."""
+        self.samples_seen += samples
+        self.session_samples += samples
+        self.session_seconds += seconds
+        self.train_seconds += seconds
+
+    def progress(self, step: int, world_size: int, logs: dict[str, float],
+                 val_scores: dict[str, float]) -> dict[str, Any]:
+        """The progress saved with the checkpoint of ``step`` (and returned at the end)."""
+        return {"step": step, "samples_seen": self.samples_seen, "train_seconds": self.train_seconds,
+                "samples_per_second": self.session_samples / self.session_seconds,
+                "world_size": world_size, "logs": logs, "val": val_scores}
+
+
+class _Networks:
+    """The generator, the discriminator and their Adam optimisers (the generator copied from
+    ``init_from``'s checkpoint when given)."""
+
+    def __init__(self, config: WorldModelConfig, device: torch.device, init_from: Path | None) -> None:
+        self.generator = Generator(config).to(device)
+        self.discriminator = Discriminator(config).to(device)
+        if init_from is not None:  # load_state_dict copies onto the generator's device
+            load_weights(self.generator, checkpoint_dir(init_from) / "generator.safetensors")
+        self.optimizers = {name: torch.optim.Adam(net.parameters(), lr=config.learning_rate,
+                                                  betas=(config.beta1, config.beta2))
+                           for name, net in (("generator", self.generator),
+                                             ("discriminator", self.discriminator))}
+
+    def restore(self, run: Path) -> _Clock:
+        """Load the run's latest checkpoint; return where it stood."""
+        done = load_checkpoint(run, self.generator, self.discriminator, self.optimizers)
+        step = int(done["step"])
+        return _Clock(step=step, samples_seen=int(done["samples_seen"]),
+                      train_seconds=float(done["train_seconds"]), last_checkpoint=step)
+
+    def gan_step(self, config: WorldModelConfig, context: Distributed, start: int) -> GANStep:
+        """The update of both networks (wrapped for DDP under ``torchrun``), its noise seeded
+        by the seed, the rank and the step it starts from."""
+        g_train = _wrap(self.generator, context)
+        d_train = _wrap(self.discriminator, context) if config.lambda_adv else self.discriminator
+        noise = torch.Generator().manual_seed(config.seed * 1000 + context.rank + start)
+        return GANStep(config, g_train, d_train, self.optimizers["generator"],
+                       self.optimizers["discriminator"], noise)
+
+    def set_learning_rate(self, learning_rate: float) -> None:
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate
+
+    def save(self, run: Path, progress: dict[str, Any]) -> None:
+        save_checkpoint(run, self.generator, self.discriminator, self.optimizers, progress)
+
+
+def _train_step(part: RankData, nets: _Networks, update: GANStep, rng: np.random.Generator,
+                config: WorldModelConfig, context: Distributed, clock: _Clock,
+                step: int) -> dict[str, float]:
+    """Draw this rank's batches, update the networks, count the step; return the losses
+    averaged over ranks."""
+    n_batches = config.d_steps if config.lambda_adv else 1
+    batches = [collate(part.dataset, part.draw(rng, config.batch_size, config.unsafe_fraction),
+                       context.device) for _ in range(n_batches)]
+    if config.colour_jitter:
+        for batch in batches:
+            recolour(batch, config.channels, config.colour_jitter)
+    nets.set_learning_rate(config.learning_rate_at(step))
+    began = time.perf_counter()
+    logs = mean_over_ranks(context, update(batches, step))
+    clock.advance(config.batch_size * context.world_size, time.perf_counter() - began)
+    return logs
+
+
+class _Reporter:
+    """Rank 0's outputs: the progress bar, TensorBoard scalars and ``samples.png``, with the
+    validation PSNRs every ``log_every`` steps and a sample grid every ``sample_every``."""
+
+    def __init__(self, run: Path, validation: _Validation, config: WorldModelConfig, start: int,
+                 progress: bool) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.run, self.validation, self.config = run, validation, config
+        self.writer = SummaryWriter(str(run / "tensorboard"), purge_step=start + 1)
+        self.bar = tqdm(total=config.steps, initial=start, desc="worldmodel", unit="step",
+                        disable=not progress)
+        self.val_scores: dict[str, float] = {}
+
+    def report(self, step: int, logs: dict[str, float], generator: torch.nn.Module,
+               clock: _Clock) -> None:
+        """Tick the bar; log and draw samples when ``step`` is due (always at the last step)."""
+        self.bar.update(1)
+        last = step == self.config.steps
+        if step % self.config.log_every == 0 or last:
+            generator.eval()
+            self.val_scores = self.validation.scores(generator)
+            generator.train()
+            for key, value in logs.items():
+                self.writer.add_scalar(f"loss/{key}", value, step)
+            for key, value in self.val_scores.items():
+                self.writer.add_scalar(f"val/{key}", value, step)
+            self.writer.add_scalar("throughput/samples_per_second",
+                                   clock.session_samples / clock.session_seconds, step)
+            self.bar.set_postfix(l1=f"{logs['l1']:.4f}", psnr=f"{self.val_scores['psnr']:.1f}")
+        if step % self.config.sample_every == 0 or last:
+            generator.eval()
+            grid = self.validation.grid(generator)
+            generator.train()
+            self.writer.add_image("samples", grid, step, dataformats="HWC")
+            _write_png(self.run / "samples.png", grid)
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.bar.close()
+        self.writer.close()

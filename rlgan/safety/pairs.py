@@ -1,0 +1,299 @@
+"""The safety classifier's examples: (frame t, frame t+1) pairs with their ``unsafe`` label.
+
+From recorded transitions (``rlgan record``), pairs are the recorded steps with the env's
+ground-truth ``unsafe`` label (:func:`real_pairs`). With a world model, pairs whose second frame
+the generator predicted from the same recorded frames are built too (:func:`generated_pairs`),
+so the classifier also works on the frames the search feeds it; with ``counterfactual`` every
+action from each chosen state gets a pair, labelled by replaying the state in the true
+simulator. With a doom horizon every label is read again from the true simulator, and a step
+into a state from which every continuation crashes within the horizon counts as unsafe too
+(:mod:`rlgan.safety.labels`).
+
+Outcome records (:mod:`rlgan.data.outcomes`, ``rlgan safety collect``) give pairs for every
+action from the states an agent met before its unsafe steps, labelled when collected: real
+pairs with the true next frames and, with a world model, generated pairs with its predictions
+(:func:`outcome_pairs`). :func:`dataset_pairs` builds the pairs of either kind of data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rlgan.data import DatasetError, TransitionDataset
+from rlgan.data.outcomes import load_outcomes
+from rlgan.data.reader import DatasetReader
+from rlgan.safety.labels import replayed_labels, replayed_outcomes
+from rlgan.safety.run import check_compatible
+from rlgan.safety.search import NextFramePredictor
+from rlgan.worldmodel.frames import to_uint8, to_unit
+
+#: The choices of :attr:`PairOptions.counterfactual_frames`.
+COUNTERFACTUAL_FRAMES = ("generated", "real", "both")
+
+
+@dataclass
+class PairSet:
+    """Classifier examples: uint8 ``frame_t``/``frame_t1`` ``(N, C, H, W)``, bool ``unsafe`` (N,)."""
+
+    frame_t: torch.Tensor
+    frame_t1: torch.Tensor
+    unsafe: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.unsafe)
+
+    @staticmethod
+    def joined(parts: list[PairSet]) -> PairSet:
+        """The pairs of ``parts`` one after another (``parts[0]`` itself when there is one)."""
+        if len(parts) == 1:
+            return parts[0]
+        return PairSet(frame_t=torch.cat([pairs.frame_t for pairs in parts]),
+                       frame_t1=torch.cat([pairs.frame_t1 for pairs in parts]),
+                       unsafe=np.concatenate([pairs.unsafe for pairs in parts]))
+
+
+@dataclass(frozen=True)
+class PairOptions:
+    """How pairs are built from recorded transitions (outcome records were labelled when
+    collected and take the defaults); checked by the callers' configs
+    (:class:`rlgan.safety.training.ClassifierConfig`).
+
+    Attributes:
+        doom_horizon: label a step unsafe also when it lands in a doomed state of this
+            horizon (0..4; 0 labels the step alone).
+        counterfactual: generated pairs for every action from each chosen state, labelled by
+            replaying it (else the recorded action's pair only, with its recorded label).
+        max_generated: most generated pairs (every unsafe step first, then safe ones).
+        counterfactual_frames: frames t+1 of counterfactual pairs: ``"generated"``, ``"real"``
+            (the true simulator's) or ``"both"``.
+    """
+
+    doom_horizon: int = 0
+    counterfactual: bool = False
+    max_generated: int = 4096
+    counterfactual_frames: str = "generated"
+
+
+def frame_shape_of(metadata: dict[str, Any], where: Path) -> tuple[int, int, int]:
+    """``(H, W, C)`` of a dataset's frames.
+
+    Raises:
+        DatasetError: the observations are not images with 1, 3 or 4 channels.
+    """
+    shape = tuple(metadata["obs_shape"])
+    if len(shape) != 3 or shape[2] not in (1, 3, 4):
+        raise DatasetError(f"dataset {where} has observations of shape {shape}; the safety "
+                           "classifier needs (H, W, C) image frames with 1, 3 or 4 channels")
+    return shape
+
+
+def check_predictor(predictor: NextFramePredictor, metadata: dict[str, Any], data: Path) -> None:
+    """Raise ``ValueError`` unless the world model ``predictor`` fits the data's env, frame
+    shape and actions."""
+    env_id = getattr(predictor, "env_id", metadata["env_id"])
+    check_compatible("the world model", env_id, tuple(predictor.frame_shape), predictor.n_actions,
+                     f"the data in {data}", metadata["env_id"], tuple(metadata["obs_shape"]),
+                     metadata["n_actions"])
+
+
+def check_options(reader: DatasetReader, options: PairOptions) -> None:
+    """Raise ``ValueError`` when ``options`` ask outcome records for what they hold already
+    (``counterfactual``, a ``doom_horizon``: every action's outcome, labelled when collected)."""
+    if reader.every_action and (options.counterfactual or options.doom_horizon):
+        raise ValueError("outcome records already hold every action's outcome, labelled when "
+                         "collected: leave counterfactual and doom_horizon unset (rlgan safety "
+                         "collect --doom-horizon sets the horizon)")
+
+
+def dataset_pairs(reader: DatasetReader, episodes: list[int] | None,
+                  predictor: NextFramePredictor | None, device: torch.device,
+                  rng: np.random.Generator, options: PairOptions = PairOptions(),
+                  require_unsafe: bool = False) -> tuple[PairSet, PairSet | None]:
+    """``(real, generated)`` pairs of ``episodes`` (all when None) of either kind of data;
+    ``generated`` is None without a ``predictor``.
+
+    Args:
+        rng: draws the safe states of generated pairs from recorded transitions.
+        options: how pairs of recorded transitions are built (outcome records, labelled when
+            collected, ignore them: see :func:`check_options`).
+        require_unsafe: raise unless the real pairs hold an unsafe one (checked before the
+            generated pairs of recorded transitions are built).
+
+    Raises:
+        DatasetError: bad data, or no unsafe pair when ``require_unsafe``.
+    """
+    if reader.every_action:
+        real, generated = outcome_pairs(reader.root, episodes, predictor, device)
+        if require_unsafe:
+            _check_has_unsafe(real, reader.root)
+        return real, generated
+    real = real_pairs(reader.root, episodes, options.doom_horizon)
+    if require_unsafe:
+        _check_has_unsafe(real, reader.root)
+    if predictor is None:
+        return real, None
+    return real, generated_pairs(reader.root, episodes, predictor, options.max_generated, rng, device,
+                                 options.counterfactual, options.doom_horizon,
+                                 frames=options.counterfactual_frames)
+
+
+def _check_has_unsafe(pairs: PairSet, data: Path) -> None:
+    if not pairs.unsafe.any():
+        raise DatasetError(f"the training episodes of {data} hold no unsafe step to learn from; "
+                           "record more steps or with more exploration (--epsilon, --policy random)")
+
+
+def real_pairs(root: str | Path, episodes: list[int] | None, doom_horizon: int = 0) -> PairSet:
+    """Recorded (frame t, frame t+1, unsafe) of ``episodes`` (all when None); with a
+    ``doom_horizon`` the labels are replayed (:func:`rlgan.safety.labels.replayed_labels`)."""
+    dataset = TransitionDataset(root, history=1, episodes=episodes)
+    rows = dataset.indices
+    if doom_horizon:
+        metadata = dataset.metadata
+        unsafe = replayed_labels(dataset, np.arange(len(rows)), dataset.arrays["action"][rows, None],
+                                 metadata["env_id"], metadata["env_kwargs"], doom_horizon)[:, 0]
+    else:
+        unsafe = dataset.arrays["unsafe"][rows].copy()
+    return PairSet(
+        frame_t=torch.from_numpy(np.ascontiguousarray(dataset.arrays["obs"][rows].transpose(0, 3, 1, 2))),
+        frame_t1=torch.from_numpy(np.ascontiguousarray(dataset.arrays["next_obs"][rows].transpose(0, 3, 1, 2))),
+        unsafe=unsafe)
+
+
+def predicted_frames(predictor: NextFramePredictor, history: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    """The predictor's next frames, uint8 ``(B, C, H, W)`` on the CPU, from uint8 histories
+    ``(B, h, C, H, W)`` and int64 ``actions`` ``(B,)``."""
+    predicted = predictor.predict(to_unit(history), actions, 1)[:, 0]
+    return to_uint8(predicted).cpu()
+
+
+@torch.no_grad()
+def generated_pairs(root: str | Path, episodes: list[int] | None, predictor: NextFramePredictor,
+                    max_pairs: int, rng: np.random.Generator, device: torch.device,
+                    every_action: bool = False, doom_horizon: int = 0, batch_size: int = 64,
+                    frames: str = "generated") -> PairSet:
+    """(frame t, predicted frame t+1) pairs from the states of every unsafe step of
+    ``episodes`` and of safe steps, ``max_pairs`` in all.
+
+    Without ``every_action`` each state gives the pair of its recorded action, labelled with
+    the recorded ``unsafe``. With it each state gives a pair for every action, labelled by
+    replaying the state in the true simulator (:mod:`rlgan.data.replay`): the classifier then
+    sees, in the same traffic, which keys crash and which do not. A ``doom_horizon`` replays
+    the labels either way and adds doomed steps (:mod:`rlgan.safety.labels`). With
+    ``every_action``, ``frames`` picks the frames t+1: ``"generated"``, ``"real"`` (the true
+    next frames of the replay) or ``"both"`` (twice the pairs).
+    """
+    dataset = TransitionDataset(root, history=int(predictor.history), episodes=episodes)
+    n_actions = int(predictor.n_actions) if every_action else 1
+    chosen = _chosen_states(dataset, max(1, max_pairs // n_actions), doom_horizon, rng)
+    labels, true_frames = _state_labels(dataset, chosen, n_actions, every_action, doom_horizon)
+    predict = not every_action or frames != "real"
+    frame_t, frame_t1 = _pair_frames(dataset, chosen, predictor if predict else None, n_actions,
+                                     every_action, device, batch_size)
+    parts = []
+    if predict:
+        parts.append(PairSet(frame_t=frame_t, frame_t1=frame_t1, unsafe=labels))
+    if every_action and frames != "generated":
+        true_t1 = torch.from_numpy(true_frames.reshape(-1, *true_frames.shape[2:])).permute(0, 3, 1, 2)
+        parts.append(PairSet(frame_t=frame_t, frame_t1=true_t1.contiguous(), unsafe=labels))
+    return PairSet.joined(parts)
+
+
+def _chosen_states(dataset: TransitionDataset, n_states: int, doom_horizon: int,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Sorted items of up to ``n_states`` states: every unsafe step (and, with a
+    ``doom_horizon``, the steps before it) first, the rest safe steps drawn by ``rng``."""
+    unsafe = dataset.arrays["unsafe"][dataset.indices]
+    positives = np.flatnonzero(unsafe)
+    if doom_horizon:  # the steps that may lead into a doomed state come first too
+        positives = steps_before(dataset, positives, doom_horizon)
+    negatives = np.setdiff1d(np.arange(len(unsafe)), positives)
+    n_negatives = max(0, min(len(negatives), n_states - len(positives)))
+    return np.sort(np.concatenate([positives[:n_states],
+                                   rng.choice(negatives, n_negatives, replace=False)]))
+
+
+def _state_labels(dataset: TransitionDataset, chosen: np.ndarray, n_actions: int,
+                  every_action: bool, doom_horizon: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Bool labels of the pairs of ``chosen``, state-major ``(len(chosen) * n_actions,)``, and
+    the true frames t+1 ``(len(chosen), n_actions, H, W, C)`` when they were replayed (else
+    None): replayed with ``every_action`` or a ``doom_horizon``, else the recorded ones."""
+    if not (every_action or doom_horizon):
+        return dataset.arrays["unsafe"][dataset.indices][chosen], None
+    metadata = dataset.metadata
+    actions = (np.tile(np.arange(n_actions), (len(chosen), 1)) if every_action
+               else dataset.arrays["action"][dataset.indices[chosen], None])
+    labels, true_frames = replayed_outcomes(dataset, chosen, actions, metadata["env_id"],
+                                            metadata["env_kwargs"], doom_horizon)
+    return labels.reshape(-1), true_frames  # (state 0, action 0), (state 0, action 1), ...
+
+
+def _pair_frames(dataset: TransitionDataset, chosen: np.ndarray, predictor: NextFramePredictor | None,
+                 n_actions: int, every_action: bool, device: torch.device,
+                 batch_size: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Frames t uint8 ``(len(chosen) * n_actions, C, H, W)`` of the pairs of ``chosen`` and the
+    predictor's frames t+1 for them (None without a predictor), in ``batch_size`` states."""
+    frame_t, frame_t1 = [], []
+    for start in range(0, len(chosen), batch_size):
+        items = [dataset[int(i)] for i in chosen[start:start + batch_size]]
+        history = torch.stack([item["frames"] for item in items]).to(device)  # (B, h, C, H, W) uint8
+        if every_action:
+            actions = torch.arange(n_actions, device=device).repeat(len(items))
+            history = history.repeat_interleave(n_actions, dim=0)
+        else:
+            actions = torch.stack([item["action"] for item in items]).to(device)
+        frame_t.append(history[:, -1].cpu())
+        if predictor is not None:
+            frame_t1.append(predicted_frames(predictor, history, actions))
+    return torch.cat(frame_t), torch.cat(frame_t1) if predictor is not None else None
+
+
+def steps_before(dataset: TransitionDataset, items: np.ndarray, count: int) -> np.ndarray:
+    """``items`` and the items of the ``count`` steps before each in the same episode, sorted."""
+    arrays, rows = dataset.arrays, dataset.indices
+    found = [np.asarray(items, dtype=np.int64)]
+    for back in range(1, count + 1):
+        earlier = found[0] - back
+        earlier = earlier[earlier >= 0]
+        later = earlier + back
+        same = ((arrays["episode"][rows[earlier]] == arrays["episode"][rows[later]])
+                & (arrays["step"][rows[earlier]] == arrays["step"][rows[later]] - back))
+        found.append(earlier[same])
+    return np.unique(np.concatenate(found))
+
+
+@torch.no_grad()
+def outcome_pairs(root: str | Path, episodes: list[int] | None, predictor: NextFramePredictor | None,
+                  device: torch.device, batch_size: int = 64) -> tuple[PairSet, PairSet | None]:
+    """(frame t, frame t+1 of every action) pairs of the outcome records of ``episodes``
+    (all when None), labelled with the recorded outcomes: ``(real, generated)``, the second
+    (None without a predictor) with the predictor's next frames from the recorded history.
+
+    Raises:
+        DatasetError: bad records, or records with fewer history frames than the predictor takes.
+    """
+    records = load_outcomes(root, episodes)
+    frames, n_actions = records["frames"], records["next_frames"].shape[1]
+    frame_t = torch.from_numpy(np.ascontiguousarray(frames[:, -1].transpose(0, 3, 1, 2)))
+    frame_t = frame_t.repeat_interleave(n_actions, dim=0)  # record-major, as next_frames
+    unsafe = records["unsafe"].reshape(-1)
+    real = PairSet(frame_t=frame_t, unsafe=unsafe, frame_t1=torch.from_numpy(np.ascontiguousarray(
+        records["next_frames"].reshape(-1, *frames.shape[2:]).transpose(0, 3, 1, 2))))
+    if predictor is None:
+        return real, None
+    history = int(predictor.history)
+    if frames.shape[1] < history:
+        raise DatasetError(f"the outcome records in {root} keep {frames.shape[1]} frame(s) per "
+                           f"state, the world model takes {history}; collect with --history {history}")
+    predicted = []
+    for start in range(0, len(frames), batch_size):
+        chunk = torch.from_numpy(frames[start:start + batch_size, -history:]).to(device)
+        chunk = chunk.permute(0, 1, 4, 2, 3).repeat_interleave(n_actions, dim=0)  # (B*A, h, C, H, W)
+        actions = torch.arange(n_actions, device=device).repeat(len(chunk) // n_actions)
+        predicted.append(predicted_frames(predictor, chunk, actions))
+    return real, PairSet(frame_t=frame_t, frame_t1=torch.cat(predicted), unsafe=unsafe)
