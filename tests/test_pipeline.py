@@ -305,3 +305,18 @@ def test_an_agent_that_meets_nothing_unsafe_is_told_how_to_collect_more(tmp_path
     with pytest.raises(ValueError, match="met no unsafe step in 16 episodes.*collect.outcomes.episodes"):
         train_shield(tmp_path / "shield", tiny_settings("scripted"), progress=False)
     assert list(ShieldDir(tmp_path / "shield").progress()) == []  # the stage did not finish
+
+
+def test_many_episodes_at_a_time_give_the_agent_and_oracle_rows_of_one_at_a_time(tiny_shield):
+    from rlgan.pipeline.comparison import compare_shields
+
+    arguments = (tiny_shield, DRIVING, {"map": "day", "max_steps": 12, "hazard_start": 1.0},
+                 "scripted", 7, 3)
+    alone = {row["name"]: row for row in compare_shields(*arguments, num_envs=1)}
+    together = {row["name"]: row for row in compare_shields(*arguments, num_envs=4)}
+    assert list(alone) == list(together) == ["agent", "gan_shield", "oracle_shield"]
+    for name in ("agent", "oracle_shield"):
+        for key in ("episode_returns", "episode_unsafe", "episode_steps", "interventions_per_1000"):
+            assert alone[name][key] == together[name][key], (name, key)
+    assert sum(alone["agent"]["episode_unsafe"]) > 0
+    assert together["gan_shield"]["episodes"] == 7 and len(together["gan_shield"]["episode_steps"]) == 7

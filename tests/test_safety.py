@@ -222,6 +222,32 @@ def test_depth_first_search_of_a_safe_tree_predicts_one_path_per_first_action(de
     assert result.nodes == 3 * depth and predictor.calls == depth
 
 
+@pytest.mark.parametrize("depth,budget", [(3, 10_000), (5, 10_000), (4, 20)])
+def test_searches_of_many_states_at_once_equal_one_search_each_in_fewer_calls(depth, budget):
+    def classifier(pairs):
+        return 50.0 * (pairs[:, 1].mean(dim=(1, 2)) - 0.1)
+
+    config = SearchConfig(depth=depth, node_budget=budget)
+    starts = np.linspace(0.01, 0.99, 17)
+    frames = np.stack([np.stack([np.full((16, 16, 1), int(a * 255), np.uint8),
+                                 np.full((16, 16, 1), int(b * 255), np.uint8)])
+                       for a, b in zip(starts, starts[::-1])])
+    actions = [None if i % 3 == 0 else [i % 3] if i % 3 == 1 else [0, 2] for i in range(len(frames))]
+    predictor = ChaoticPredictor()
+    together = LearnedSearch(predictor, classifier, config).search_many(frames, actions)
+    alone_calls = 0
+    for state, state_actions, result in zip(frames, actions, together):
+        alone_predictor = ChaoticPredictor()
+        alone = LearnedSearch(alone_predictor, classifier, config).search(state, actions=state_actions)
+        alone_calls += alone_predictor.calls
+        assert result.safe_depths.tolist() == alone.safe_depths.tolist()
+        assert (result.depth, result.nodes) == (alone.depth, alone.nodes)
+        np.testing.assert_allclose(result.risks, alone.risks, rtol=1e-5, atol=1e-9)
+    assert predictor.calls < alone_calls / 4
+    with pytest.raises(ValueError, match="got 17 states and 2 action lists"):
+        LearnedSearch(ChaoticPredictor(), classifier, config).search_many(frames, actions[:2])
+
+
 def test_depth_first_search_stops_at_the_budget_and_reports_the_horizon_it_knows():
     search = LearnedSearch(ChaoticPredictor(), lambda pairs: torch.full((len(pairs),), -9.0),
                            SearchConfig(depth=4, node_budget=8))

@@ -65,7 +65,7 @@ class HideAndSeekVectorEnv(VectorEnv):
         return infos
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict | None = None):
-        super().reset(seed=seed)
+        super().reset(seed=seed if seed is None or isinstance(seed, int) else None)
         if seed is None:
             seeds: list[int | None] = [None] * self.num_envs
             if not self._seeded:

@@ -27,7 +27,7 @@ SEARCH_OPTIONS = [
     ("samples", "samples", int, "noise samples per node"),
     ("node-budget", "node_budget", int, "most nodes per search"),
     ("strategy", "strategy", ("depth-first", "breadth-first"),
-     "order of the learned search (the same safe depths; depth-first predicts far fewer frames)"),
+     "order of both searches, learned and oracle (the same safe depths; depth-first takes far fewer steps)"),
 ]
 
 

@@ -53,7 +53,7 @@ def compare_shields(shield: ShieldDir, env_id: str, env_kwargs: dict[str, Any], 
                     episodes: int, seed: int, depths: Sequence[int | None] = (None,),
                     probe: bool = False, epsilon: float = 0.0, device: str | torch.device = "cpu",
                     progress: Callable[[str], None] | None = None,
-                    partial: Path | None = None) -> list[dict[str, Any]]:
+                    partial: Path | None = None, num_envs: int = 50) -> list[dict[str, Any]]:
     """Rows ``agent`` and the shields of :func:`shields_of` (:func:`rlgan.safety.evaluation.evaluate_shields`:
     each shielded row with the fraction of unsafe events removed and of the return kept).
 
@@ -67,18 +67,25 @@ def compare_shields(shield: ShieldDir, env_id: str, env_kwargs: dict[str, Any], 
         partial: a file that keeps every finished row: a comparison interrupted between
             rows resumes after them (rows made with other arguments are not told apart: the
             caller removes the file when they change).
+        num_envs: episodes run at a time on the env's vector form, their searches sharing
+            generator calls (:mod:`rlgan.safety.batched_evaluation`); 1, an exploring agent
+            or an env without a vector form runs one episode at a time.
 
     Raises:
         ValueError: the env does not fit the shield (id, frame shape, actions).
     """
     from rlgan.make import make_env
+    from rlgan.safety.batched_evaluation import BatchedAgent
     from rlgan.safety.evaluation import evaluate_shields
     from rlgan.safety.policies import load_policy
 
     env = make_env(env_id, **env_kwargs)
     shields: dict[str, Any] = {}
+    batched = None
     try:
         shields = shields_of(shield, env, depths, device)
+        if min(num_envs, episodes) > 1 and epsilon == 0.0:
+            batched = BatchedAgent.make(env_id, env_kwargs, agent, env, min(num_envs, episodes))
         finished = {row["name"]: row for row in read_json(partial)} if partial and partial.is_file() else {}
 
         def keep(row: dict[str, Any]) -> None:
@@ -87,9 +94,11 @@ def compare_shields(shield: ShieldDir, env_id: str, env_kwargs: dict[str, Any], 
                 write_json(partial, list(finished.values()))
 
         oracle = shields["oracle_shield"].search
-        return evaluate_shields(env, lambda: load_policy(agent, env, seed, epsilon), shields, episodes, seed,
-                       oracle if probe else None, progress, finished, keep)
+        return evaluate_shields(env, lambda: load_policy(agent, env, seed, epsilon), shields, episodes,
+                                seed, oracle if probe else None, progress, finished, keep, batched)
     finally:
+        if batched is not None:
+            batched.venv.close()
         if "oracle_shield" in shields:
             shields["oracle_shield"].search.close()
         env.close()

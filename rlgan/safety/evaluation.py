@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium
 import numpy as np
@@ -27,6 +27,9 @@ import numpy as np
 from rlgan.safety.oracle import OracleSearch
 from rlgan.safety.policies import Policy
 from rlgan.safety.shield import Shield, ShieldWrapper
+
+if TYPE_CHECKING:
+    from rlgan.safety.batched_evaluation import BatchedAgent
 
 ROW_KEYS = ("name", "return", "unsafe_per_1000", "safe_depth", "interventions_per_1000", "latency_ms",
             "false_alarms_per_1000", "misses_per_1000")
@@ -50,7 +53,7 @@ def evaluate_shield(name: str, env: gymnasium.Env, policy: Policy, episodes: int
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     run_env = env if shield is None else ShieldWrapper(env, shield)
-    tally = _Tally(required=shield.required_depth if shield is not None
+    tally = Tally(required=shield.required_depth if shield is not None
                    else (probe.config.depth if probe else 0))
     own_probe = probe if shield is None or shield.search is not probe else None
     for episode in range(episodes):
@@ -69,7 +72,7 @@ def evaluate_shield(name: str, env: gymnasium.Env, policy: Policy, episodes: int
 
 
 @dataclass
-class _Tally:
+class Tally:
     """The counts of :func:`evaluate_shield` as its episodes run."""
 
     required: int
@@ -112,6 +115,17 @@ class _Tally:
         self.episode_steps.append(self.steps - sum(self.episode_steps))
         self.episode_return = 0.0
 
+    @classmethod
+    def merged(cls, tallies: list[Tally]) -> Tally:
+        """One tally of the finished episodes of ``tallies``, in their order."""
+        total = cls(required=tallies[0].required)
+        for tally in tallies:
+            for name in ("returns", "depths", "latencies", "episode_unsafe", "episode_steps"):
+                getattr(total, name).extend(getattr(tally, name))
+            for name in ("steps", "unsafe", "interventions", "false_alarms", "misses"):
+                setattr(total, name, getattr(total, name) + getattr(tally, name))
+        return total
+
     def row(self, name: str, probed: bool) -> dict[str, Any]:
         """The row of :func:`evaluate_shield`."""
         steps, latencies = self.steps, self.latencies
@@ -135,7 +149,8 @@ def evaluate_shields(env: gymnasium.Env, make_policy: Callable[[], Policy], shie
             episodes: int, seed: int = 0, probe: OracleSearch | None = None,
             progress: Callable[[str], None] | None = None,
             finished: dict[str, dict[str, Any]] | None = None,
-            on_row: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+            on_row: Callable[[dict[str, Any]], None] | None = None,
+            batched: BatchedAgent | None = None) -> list[dict[str, Any]]:
     """The row ``agent`` (the policy alone), then one row per named shield, each with the
     ``removed`` fraction of the agent's unsafe events and the fraction of its return kept
     (``return_kept``), and their standard errors (``removed_stderr``, ``return_kept_stderr``).
@@ -147,10 +162,15 @@ def evaluate_shields(env: gymnasium.Env, make_policy: Callable[[], Policy], shie
         finished: rows measured before (by name), taken as they are: every row drives the
             same seeds, so a comparison interrupted between rows resumes exactly.
         on_row: called with each newly measured row (e.g. to save it).
+        batched: the env's vector form and the agent's batched policy: the rows run many
+            episodes at a time (:func:`rlgan.safety.batched_evaluation.evaluate_shield_batched`),
+            ``make_policy``'s policy only breaking the shields' ties.
 
     Raises:
         ValueError: ``episodes`` < 1.
     """
+    from rlgan.safety.batched_evaluation import evaluate_shield_batched
+
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     rows = []
@@ -163,7 +183,11 @@ def evaluate_shields(env: gymnasium.Env, make_policy: Callable[[], Policy], shie
         policy = make_policy()
         if shield is not None:
             shield.policy = policy
-        rows.append(evaluate_shield(name, env, policy, episodes, seed, shield, probe))
+        if batched is None:
+            rows.append(evaluate_shield(name, env, policy, episodes, seed, shield, probe))
+        else:
+            rows.append(evaluate_shield_batched(name, batched.venv, env, batched.policy, episodes,
+                                                seed, shield, probe))
         if on_row is not None:
             on_row(rows[-1])
     for row in rows[1:]:

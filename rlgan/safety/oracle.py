@@ -158,6 +158,10 @@ class OracleSearch:
             raise ValueError("the oracle search needs the env whose state it searches from")
         return self.search_state(env.unwrapped.get_state(), actions)
 
+    def search_many(self, states: Sequence[Any], actions: Sequence[Sequence[int] | None]) -> list[SearchResult]:
+        """:meth:`search_state` from each of ``states`` with its first ``actions``."""
+        return [self.search_state(state, state_actions) for state, state_actions in zip(states, actions)]
+
     def search_state(self, state: Any, actions: Sequence[int] | None = None) -> SearchResult:
         """Search from a saved simulator ``state`` (``actions`` as in :meth:`search`), in the
         order of ``config.strategy``."""

@@ -272,29 +272,52 @@ class LearnedSearch:
     def _depth_first(self, root: torch.Tensor, children: torch.Tensor,
                      probabilities: torch.Tensor) -> tuple[np.ndarray, int, int]:
         """Per root action, depth first from the first level's ``children`` and their
-        ``probabilities``, the next child of every root action still searching predicted in
-        one call per round: ``(safe depths of the first actions, horizon searched, nodes below
+        ``probabilities``: ``(safe depths of the first actions, horizon searched, nodes below
         level 1)``."""
+        first_level = self._child_frames(root.expand(len(children), *root.shape[1:]), children)
+        best, horizon, nodes = self._depth_first_below(
+            first_level, probabilities, np.zeros(len(children), dtype=np.int64),
+            np.array([len(children)]))
+        return best, int(horizon[0]), int(nodes[0])
+
+    def _depth_first_below(self, first_level: torch.Tensor, probabilities: torch.Tensor,
+                           owners: np.ndarray, first_nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Depth first below first-level nodes of one or more searches, the next child of
+        every root still searching (of every search) predicted in one call per round.
+
+        Args:
+            first_level: float ``(R, history, C, H, W)``, each root action's first child's
+                history.
+            probabilities: ``(R,)`` P(unsafe) of those first steps.
+            owners: int ``(R,)``, the search (0..S-1) each root belongs to.
+            first_nodes: int ``(S,)``, nodes each search spent on its first level (its budget
+                counts them).
+
+        Returns:
+            ``(safe depth of every root (R,), horizon of every search (S,), nodes below level 1
+            of every search (S,))``.
+        """
         config, n_actions = self.config, self.n_actions
         safe = (probabilities < config.threshold).cpu().numpy()
         best = safe.astype(np.int64)  # deepest safe node found under each first action
-        first_level = self._child_frames(root.expand(len(children), *root.shape[1:]), children)
         stacks = [[_Node(first_level[r], 1, list(range(n_actions)))] if safe[r] and config.depth > 1 else []
-                  for r in range(len(children))]
-        first, nodes, truncated = len(children), 0, False
+                  for r in range(len(first_level))]
+        nodes = np.zeros(len(first_nodes), dtype=np.int64)
+        truncated = np.zeros(len(first_nodes), dtype=bool)
         while True:
-            searching = [r for r, stack in enumerate(stacks) if stack and best[r] < config.depth]
+            searching = [r for r, stack in enumerate(stacks)
+                         if stack and best[r] < config.depth and not truncated[owners[r]]]
+            counts = np.bincount(owners[searching], minlength=len(first_nodes))
+            truncated |= (counts > 0) & (first_nodes + nodes + counts > config.node_budget)
+            searching = [r for r in searching if not truncated[owners[r]]]
             if not searching:
-                break
-            if first + nodes + len(searching) > config.node_budget:
-                truncated = True
                 break
             parents = [stacks[r][-1] for r in searching]
             frames = torch.stack([node.frames for node in parents])
             actions = torch.tensor([node.untried.pop(0) for node in parents], device=self.device)
             children = self.predictor.predict(frames, actions, config.samples, generator=self.generator)
             risk = self.unsafe_probability(frames[:, -1], children).amax(dim=1).cpu().numpy()
-            nodes += len(parents)
+            nodes += np.bincount(owners[searching], minlength=len(first_nodes))
             for row, (r, parent) in enumerate(zip(searching, parents)):
                 if not parent.untried:
                     stacks[r].pop()
@@ -303,10 +326,51 @@ class LearnedSearch:
                     if parent.level + 1 < config.depth:
                         history = self._child_frames(frames[row:row + 1], children[row:row + 1])[0]
                         stacks[r].append(_Node(history, parent.level + 1, list(range(n_actions))))
-        horizon = config.depth
-        if truncated:
-            horizon = min(int(best[r]) for r, stack in enumerate(stacks) if stack and best[r] < config.depth)
-        return np.minimum(best, horizon), horizon, nodes
+        horizon = np.full(len(first_nodes), config.depth, dtype=np.int64)
+        for search in np.flatnonzero(truncated):
+            horizon[search] = min(int(best[r]) for r, stack in enumerate(stacks)
+                                  if owners[r] == search and stack and best[r] < config.depth)
+        return np.minimum(best, horizon[owners]), horizon, nodes
+
+    @torch.no_grad()
+    def search_many(self, frames: np.ndarray, actions: Sequence[Sequence[int] | None]) -> list[SearchResult]:
+        """Depth-first searches from many states at once: what :meth:`search` gives for each
+        state, its generator calls shared (one call per round for every state's next child).
+
+        Args:
+            frames: uint8 ``(M, history, H, W, C)``, each state's frames, oldest first.
+            actions: per state, the first actions to search (None: all).
+
+        Returns:
+            One :class:`SearchResult` per state; ``elapsed_ms`` is the shared time over ``M``.
+        """
+        start = time.perf_counter()
+        frames = np.asarray(frames)
+        if len(frames) != len(actions):
+            raise ValueError(f"got {len(frames)} states and {len(actions)} action lists")
+        roots = [root_actions(state_actions, self.n_actions) for state_actions in actions]
+        tensors = torch.cat([frames_to_tensor(state, self.predictor.frame_shape, self.history)
+                             for state in frames]).to(self.device)
+        owners = np.repeat(np.arange(len(roots)), [len(state_roots) for state_roots in roots])
+        parents = tensors[torch.from_numpy(owners).to(self.device)]
+        first_actions = torch.from_numpy(np.concatenate(roots)).to(self.device)
+        children = self.predictor.predict(parents, first_actions, self.config.samples, generator=self.generator)
+        probabilities = self.unsafe_probability(parents[:, -1], children).amax(dim=1)
+        first_nodes = np.array([len(state_roots) for state_roots in roots])
+        best, horizons, nodes = self._depth_first_below(self._child_frames(parents, children),
+                                                        probabilities, owners, first_nodes)
+        elapsed = 1000.0 * (time.perf_counter() - start) / max(1, len(roots))
+        risks_all = probabilities.cpu().numpy()
+        results = []
+        for state, state_roots in enumerate(roots):
+            mine = owners == state
+            risks = np.full(self.n_actions, np.nan)
+            risks[state_roots] = risks_all[mine]
+            results.append(SearchResult(safe_depths=scatter_depths(best[mine], state_roots, self.n_actions),
+                                        depth=int(horizons[state]),
+                                        nodes=int(first_nodes[state] + nodes[state]),
+                                        elapsed_ms=elapsed, risks=risks))
+        return results
 
 
 @dataclass

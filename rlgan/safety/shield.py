@@ -76,6 +76,24 @@ def choose_action(safe_depths: np.ndarray, proposed: int, required: int,
     return int(candidates[0])
 
 
+def other_actions(action: int, n_actions: int) -> list[int]:
+    """Every action but ``action``."""
+    return [other for other in range(n_actions) if other != action]
+
+
+def merge_searches(first: SearchResult, rest: SearchResult, action: int) -> SearchResult:
+    """One result from a search of only ``action`` (``first``) and one of the other actions
+    (``rest``), up to the horizon both reached."""
+    searched = min(first.depth, rest.depth)
+    proposed = np.arange(len(first.safe_depths)) == action
+    depths = np.minimum(np.where(proposed, first.safe_depths, rest.safe_depths), searched)
+    risks = None
+    if first.risks is not None and rest.risks is not None:
+        risks = np.where(proposed, first.risks, rest.risks)
+    return SearchResult(safe_depths=depths, depth=searched, nodes=first.nodes + rest.nodes,
+                        elapsed_ms=first.elapsed_ms + rest.elapsed_ms, risks=risks)
+
+
 @dataclass(frozen=True)
 class ShieldDecision:
     """One decision of the shield.
@@ -157,36 +175,39 @@ class Shield:
         start = time.perf_counter()
         action = int(action)
         result = self._search(self._push(observation), action, env)
+        decision = self.choose(result, action, observation, env,
+                               latency_ms=1000.0 * (time.perf_counter() - start))
+        self.last_decision = decision
+        return decision
+
+    def choose(self, result: SearchResult, action: int, observation: np.ndarray,
+               env: gymnasium.Env | None = None, latency_ms: float = 0.0) -> ShieldDecision:
+        """The decision on the proposed ``action`` given the search ``result`` from the
+        current state (:func:`choose_action`; the policy's preferences break ties)."""
         depths, required = result.safe_depths, min(self.required_depth, result.depth)
         preferences = None
         if self.policy is not None and depths[action] < required:
             preferences = self.policy.preferences(observation, env)
         shielded = choose_action(depths, action, required, preferences, self.action_order,
                                  result.risks)
-        decision = ShieldDecision(
-            original_action=action, shielded_action=shielded, intervened=shielded != action,
-            safe_depths=depths, required_depth=required,
-            latency_ms=1000.0 * (time.perf_counter() - start))
-        self.last_decision = decision
-        return decision
+        return ShieldDecision(original_action=action, shielded_action=shielded,
+                              intervened=shielded != action, safe_depths=depths,
+                              required_depth=required, latency_ms=latency_ms)
+
+    def needs_all_actions(self, first: SearchResult, action: int) -> bool:
+        """Whether a lazy search of only ``action`` (``first``) falls short, so that the
+        other actions must be searched too."""
+        return first.safe_depths[action] < min(self.required_depth, first.depth)
 
     def _search(self, frames: np.ndarray, action: int, env: gymnasium.Env | None) -> SearchResult:
         """The search result for this decision (safe depths -1 where not searched)."""
         if not self.lazy:
             return self.search.search(frames, env)
         first = self.search.search(frames, env, actions=[action])
-        if first.safe_depths[action] >= min(self.required_depth, first.depth):
+        if not self.needs_all_actions(first, action):
             return first
-        others = [other for other in range(int(self.search.n_actions)) if other != action]
-        rest = self.search.search(frames, env, actions=others)
-        searched = min(first.depth, rest.depth)
-        proposed = np.arange(len(first.safe_depths)) == action
-        depths = np.minimum(np.where(proposed, first.safe_depths, rest.safe_depths), searched)
-        risks = None
-        if first.risks is not None and rest.risks is not None:
-            risks = np.where(proposed, first.risks, rest.risks)
-        return SearchResult(safe_depths=depths, depth=searched, nodes=first.nodes + rest.nodes,
-                            elapsed_ms=first.elapsed_ms + rest.elapsed_ms, risks=risks)
+        return merge_searches(first, self.search.search(frames, env, actions=other_actions(
+            action, int(self.search.n_actions))), action)
 
     def act(self, observation: np.ndarray, env: gymnasium.Env | None = None) -> int:
         """The policy's action at ``observation``, shielded.
