@@ -35,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="rlgan-output/demo", help="output directory")
     parser.add_argument("--from-scratch", action="store_true",
                         help="train the shield for the bundled agent first: rlgan shield train "
-                             "--budget demo (about 30 min on 2 CPU cores; resumes if interrupted)")
+                             "--budget demo (about 20 min on 2 CPU cores; resumes if interrupted)")
     parser.add_argument("--budget", default="demo", choices=["demo", "tiny"],
                         help="budget of --from-scratch (tiny: a quick check)")
     parser.add_argument("--weights", help="a weights directory with agent/ (rlgan train) and "

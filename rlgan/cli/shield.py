@@ -92,7 +92,7 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     add_agent_argument(train)
     train.add_argument("--out", required=True, help="shield directory to write")
     train.add_argument("--budget", default="demo", choices=("tiny", "demo", "full"),
-                       help="stage sizes: tiny checks the pipeline (under 2 min), demo about 30 min "
+                       help="stage sizes: tiny checks the pipeline (under 2 min), demo about 20 min "
                             "on 2 CPU cores, full the best figures (hours) (default: %(default)s)")
     train.add_argument("--set", nargs="*", action="extend", default=[], metavar="SECTION.KEY=V",
                        help="override any setting of settings.json, e.g. classifier.steps=3000 "

@@ -174,7 +174,7 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
 @dataclass(frozen=True)
 class Budget:
     """Sizes of the stages. ``tiny`` checks the pipeline end to end (tests, under 2 minutes),
-    ``demo`` trains the demo's bundled shield (about 30 minutes on 2 CPU cores), ``full``
+    ``demo`` trains the demo's bundled shield (about 20 minutes on 2 CPU cores), ``full``
     gives the best figures (hours on 2 CPU cores; its wall time is in ``report.md``).
 
     Attributes:
