@@ -118,7 +118,7 @@ def latency_lines(shield: ShieldDir, states_wanted: int, compiled: bool, seed: i
     """The decision latency of the shield's default search and of the oracle at its lookahead."""
     settings = load_settings(shield.root)
     search, _ = shield.load_search(device="cpu", compiled=compiled)
-    states = timing_states(settings.env_id, settings.env_kwargs, settings.agent, search.history,
+    states = timing_states(settings.env_id, settings.env_kwargs, shield.agent_path(settings.agent), search.history,
                            states_wanted, seed)
     oracle = OracleSearch.for_env(make_env(settings.env_id, **settings.env_kwargs),
                                   SearchConfig(depth=shield.lookahead()))
@@ -138,10 +138,11 @@ def time_lines(shields: list[ShieldDir], time_demo: bool) -> list[tuple]:
     lines = []
     for shield in shields:
         settings = load_settings(shield.root)
-        minutes = sum(stage["seconds"] for stage in shield.progress().values()) / 60
+        stages = shield.progress()
+        minutes = sum(stage["seconds"] for stage in stages.values()) / 60
         target = {"demo": "<= 30 min", "tiny": "<= 2 min"}.get(settings.budget, "reported")
         lines.append((f"rlgan shield train --budget {settings.budget} ({settings.env_id})",
-                      f"{minutes:.1f} min", "-", target))
+                      f"{minutes:.1f} min" if stages else "n/a (no progress.json)", "-", target))
     if time_demo:
         with tempfile.TemporaryDirectory() as out:
             start = time.perf_counter()
@@ -161,7 +162,7 @@ def driving_lines(shield: ShieldDir, test_maps: list[str], episodes: int, max_st
     lines = []
     for label, map_name in [("train", train_map)] + [("test", name) for name in test_maps]:
         env_kwargs = {**settings.env_kwargs, "map": map_name, "max_steps": max_steps}
-        rows = compare_shields(shield, DRIVING, env_kwargs, settings.agent, episodes, seed,
+        rows = compare_shields(shield, DRIVING, env_kwargs, shield.agent_path(settings.agent), episodes, seed,
                                progress=lambda name: print(f"  {map_name}: {name}", flush=True))
         lines += comparison_lines(f"driving, {map_name} ({'trained' if label == 'train' else 'unseen'})",
                                   rows, DRIVING_TARGETS[label])
@@ -171,7 +172,8 @@ def driving_lines(shield: ShieldDir, test_maps: list[str], episodes: int, max_st
 def second_family_lines(shield: ShieldDir, episodes: int, seed: int) -> list[tuple]:
     """The rows on the env of a shield of another env family."""
     settings = load_settings(shield.root)
-    rows = compare_shields(shield, settings.env_id, settings.env_kwargs, settings.agent, episodes, seed,
+    rows = compare_shields(shield, settings.env_id, settings.env_kwargs, shield.agent_path(settings.agent),
+                           episodes, seed,
                            progress=lambda name: print(f"  {settings.env_id}: {name}", flush=True))
     return comparison_lines(f"{settings.env_id} {settings.env_kwargs}", rows,
                             ">= 60% removed where the oracle removes >= 90%")

@@ -102,6 +102,15 @@ class ShieldDir:
             raise ValueError(f"{self.choice_file} is not a shield choice of rlgan shield train")
         return choice
 
+    def agent_path(self, agent: str) -> str:
+        """The agent a shield was made for, as ``settings.json`` names it: ``random``,
+        ``scripted``, or a run directory, found as written or, when that does not exist,
+        beside the shield directory (a bundle made with ``--agent agent --out shield``)."""
+        if agent in ("random", "scripted") or Path(agent).is_dir():
+            return agent
+        beside = self.root.parent / agent
+        return str(beside) if beside.is_dir() else agent
+
     def lookahead(self, depth: int | None = None) -> int:
         """Steps the learned shield sees ahead at ``depth`` (default: the chosen depth): the
         search's levels plus the doom horizon of its labels. The oracle shield it is compared
