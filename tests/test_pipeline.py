@@ -320,3 +320,11 @@ def test_many_episodes_at_a_time_give_the_agent_and_oracle_rows_of_one_at_a_time
             assert alone[name][key] == together[name][key], (name, key)
     assert sum(alone["agent"]["episode_unsafe"]) > 0
     assert together["gan_shield"]["episodes"] == 7 and len(together["gan_shield"]["episode_steps"]) == 7
+
+
+def test_a_shields_agent_is_found_beside_it_from_any_directory(tmp_path):
+    (tmp_path / "bundle" / "agent").mkdir(parents=True)
+    shield = ShieldDir(tmp_path / "bundle" / "shield")
+    assert shield.agent_path("agent") == str(tmp_path / "bundle" / "agent")
+    assert shield.agent_path("random") == "random"
+    assert shield.agent_path("no/such/run") == "no/such/run"
