@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium
 import numpy as np
 
 from rlgan.safety.search import SearchConfig, root_actions, scatter_depths
-from rlgan.safety.tree import Level, SearchResult, safe_depths
+from rlgan.safety.tree import Level, PathNode, SearchResult, depth_first, safe_depths
 
 #: The largest vector env the oracle makes; wider levels run in chunks of this size.
 MAX_BATCH = 256
@@ -198,46 +197,14 @@ class OracleSearch:
         return safe_depths(levels, searched), searched, nodes
 
     def _depth_first(self, state: Any, roots: np.ndarray) -> tuple[np.ndarray, int, int]:
-        """Per root, one path at a time until some path stays safe to the horizon, backtracking
-        past unsafe steps; the next child of every root still searching is stepped in one
-        batched call per round: ``(safe depths of the roots, horizon searched, nodes)``. The
-        same safe depths as :meth:`_breadth_first`, from ``depth * len(roots)`` steps when the
-        first paths are safe instead of the whole tree."""
-        config, n_actions = self.config, self.n_actions
-        best = np.zeros(len(roots), dtype=np.int64)
-        stacks: list[list[_Node]] = [[_Node(state, 0, [int(root)])] for root in roots]
-        nodes, truncated = 0, False
-        while True:
-            searching = [r for r, stack in enumerate(stacks) if stack and best[r] < config.depth]
-            if not searching:
-                break
-            if nodes + len(searching) > config.node_budget:
-                truncated = True
-                break
-            parents = [stacks[r][-1] for r in searching]
-            actions = np.array([parent.untried.pop(0) for parent in parents], dtype=np.int64)
-            unsafe, ended, children = self.step_all([parent.state for parent in parents], actions)
-            nodes += len(parents)
-            for row, (r, parent) in enumerate(zip(searching, parents)):
-                if not parent.untried:
-                    stacks[r].pop()
-                if unsafe[row]:
-                    continue
-                level = parent.level + 1
-                best[r] = max(best[r], config.depth if ended[row] else level)
-                if level < config.depth and not ended[row]:
-                    stacks[r].append(_Node(children[row], level, list(range(n_actions))))
-        horizon = config.depth
-        if truncated:
-            horizon = min(int(best[r]) for r, stack in enumerate(stacks) if stack and best[r] < config.depth)
-        return np.minimum(best, horizon), horizon, nodes
-
-
-@dataclass
-class _Node:
-    """A safe node of a depth-first search: its simulator state, its level (0 for the root)
-    and the actions still to be taken from it (in order)."""
-
-    state: Any
-    level: int
-    untried: list[int]
+        """One path at a time per root (:func:`rlgan.safety.tree.depth_first`), the next child
+        of every root still searching stepped in one batched call per round: ``(safe depths of
+        the roots, horizon searched, nodes)``. The same safe depths as :meth:`_breadth_first`,
+        from ``depth * len(roots)`` steps when the first paths are safe instead of the whole
+        tree."""
+        config = self.config
+        depths, horizon, nodes = depth_first(
+            [[PathNode(state, 0, [int(root)])] for root in roots], np.zeros(len(roots), dtype=np.int64),
+            np.zeros(len(roots), dtype=np.int64), np.zeros(1, dtype=np.int64), config.depth,
+            config.node_budget, self.n_actions, self.step_all)
+        return depths, int(horizon[0]), int(nodes[0])

@@ -33,7 +33,7 @@ import torch
 
 from rlgan.safety.classifier import make_pairs
 from rlgan.worldmodel.frames import to_unit
-from rlgan.safety.tree import Level, SearchResult, safe_depths
+from rlgan.safety.tree import Level, PathNode, SearchResult, depth_first, safe_depths
 
 MAX_DEPTH = 8
 STRATEGIES = ("depth-first", "breadth-first")
@@ -282,8 +282,9 @@ class LearnedSearch:
 
     def _depth_first_below(self, first_level: torch.Tensor, probabilities: torch.Tensor,
                            owners: np.ndarray, first_nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Depth first below first-level nodes of one or more searches, the next child of
-        every root still searching (of every search) predicted in one call per round.
+        """Depth first (:func:`rlgan.safety.tree.depth_first`) below the first-level nodes of
+        one or more searches, the next child of every root still searching predicted in one
+        generator call per round.
 
         Args:
             first_level: float ``(R, history, C, H, W)``, each root action's first child's
@@ -297,40 +298,22 @@ class LearnedSearch:
             ``(safe depth of every root (R,), horizon of every search (S,), nodes below level 1
             of every search (S,))``.
         """
-        config, n_actions = self.config, self.n_actions
+        config = self.config
         safe = (probabilities < config.threshold).cpu().numpy()
-        best = safe.astype(np.int64)  # deepest safe node found under each first action
-        stacks = [[_Node(first_level[r], 1, list(range(n_actions)))] if safe[r] and config.depth > 1 else []
+        stacks = [[PathNode(first_level[r], 1, list(range(self.n_actions)))] if safe[r] and config.depth > 1 else []
                   for r in range(len(first_level))]
-        nodes = np.zeros(len(first_nodes), dtype=np.int64)
-        truncated = np.zeros(len(first_nodes), dtype=bool)
-        while True:
-            searching = [r for r, stack in enumerate(stacks)
-                         if stack and best[r] < config.depth and not truncated[owners[r]]]
-            counts = np.bincount(owners[searching], minlength=len(first_nodes))
-            truncated |= (counts > 0) & (first_nodes + nodes + counts > config.node_budget)
-            searching = [r for r in searching if not truncated[owners[r]]]
-            if not searching:
-                break
-            parents = [stacks[r][-1] for r in searching]
-            frames = torch.stack([node.frames for node in parents])
-            actions = torch.tensor([node.untried.pop(0) for node in parents], device=self.device)
-            children = self.predictor.predict(frames, actions, config.samples, generator=self.generator)
-            risk = self.unsafe_probability(frames[:, -1], children).amax(dim=1).cpu().numpy()
-            nodes += np.bincount(owners[searching], minlength=len(first_nodes))
-            for row, (r, parent) in enumerate(zip(searching, parents)):
-                if not parent.untried:
-                    stacks[r].pop()
-                if risk[row] < config.threshold:
-                    best[r] = max(best[r], parent.level + 1)
-                    if parent.level + 1 < config.depth:
-                        history = self._child_frames(frames[row:row + 1], children[row:row + 1])[0]
-                        stacks[r].append(_Node(history, parent.level + 1, list(range(n_actions))))
-        horizon = np.full(len(first_nodes), config.depth, dtype=np.int64)
-        for search in np.flatnonzero(truncated):
-            horizon[search] = min(int(best[r]) for r, stack in enumerate(stacks)
-                                  if owners[r] == search and stack and best[r] < config.depth)
-        return np.minimum(best, horizon[owners]), horizon, nodes
+        return depth_first(stacks, safe.astype(np.int64), owners, first_nodes, config.depth,
+                           config.node_budget, self.n_actions, self._predict_step)
+
+    def _predict_step(self, parents: list[torch.Tensor], actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[torch.Tensor]]:
+        """One predicted step from each parent history with its action, for
+        :func:`rlgan.safety.tree.depth_first`: ``(unsafe, ended (never), child histories)``."""
+        frames = torch.stack(parents)
+        children = self.predictor.predict(frames, torch.from_numpy(actions).to(self.device),
+                                          self.config.samples, generator=self.generator)
+        risk = self.unsafe_probability(frames[:, -1], children).amax(dim=1).cpu().numpy()
+        return (risk >= self.config.threshold, np.zeros(len(parents), dtype=bool),
+                list(self._child_frames(frames, children)))
 
     @torch.no_grad()
     def search_many(self, frames: np.ndarray, actions: Sequence[Sequence[int] | None]) -> list[SearchResult]:
@@ -371,16 +354,6 @@ class LearnedSearch:
                                         nodes=int(first_nodes[state] + nodes[state]),
                                         elapsed_ms=elapsed, risks=risks))
         return results
-
-
-@dataclass
-class _Node:
-    """A safe node of a depth-first search: its frames ``(history, C, H, W)``, its level, and
-    the actions whose children are still to be predicted (in order)."""
-
-    frames: torch.Tensor
-    level: int
-    untried: list[int]
 
 
 def root_actions(actions: Sequence[int] | None, n_actions: int) -> np.ndarray:

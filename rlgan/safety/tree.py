@@ -10,7 +10,9 @@ the true simulator) counts as safe to the horizon: nothing unsafe can follow it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -93,3 +95,68 @@ def safe_depths(levels: list[Level], depth: int) -> np.ndarray:
     if levels[0].unsafe.shape[0] != 1:
         raise ValueError(f"the first level must have one row (the root), got {levels[0].unsafe.shape[0]}")
     return values[0]
+
+
+@dataclass
+class PathNode:
+    """A safe node of a depth-first search: what its search steps from (frames or a simulator
+    state), its level (0 for a root) and the actions still to be taken from it, in order."""
+
+    payload: Any
+    level: int
+    untried: list[int]
+
+
+#: ``(payloads, actions) -> (unsafe, ended, child payloads)``: one step from each payload with
+#: its action, bool ``(N,)`` arrays and N payloads (``ended``: the episode ended safely there).
+StepMany = Callable[[list[Any], np.ndarray], tuple[np.ndarray, np.ndarray, list[Any]]]
+
+
+def depth_first(stacks: list[list[PathNode]], best: np.ndarray, owners: np.ndarray,
+                spent: np.ndarray, depth: int, node_budget: int, n_actions: int,
+                step: StepMany) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Depth-first safety search below root actions of one or more searches: each root
+    follows one path at a time until a path stays safe to ``depth``, backtracking past unsafe
+    steps; the next child of every root still searching is stepped in one ``step`` call per
+    round. A step that ends the episode safely counts as safe to the horizon.
+
+    Args:
+        stacks: per root action, its stack of nodes still to expand (empty: nothing to search).
+        best: int ``(R,)``, the deepest safe level each root has reached so far.
+        owners: int ``(R,)``, the search (0..S-1) each root belongs to.
+        spent: int ``(S,)``, nodes each search spent before (its node budget counts them).
+
+    Returns:
+        ``(safe depth of every root (R,), horizon of every search (S,), nodes stepped for every
+        search (S,))``; a search out of budget stops and reports the horizon to which all its
+        roots' safe depths are known.
+    """
+    best = best.copy()
+    nodes = np.zeros(len(spent), dtype=np.int64)
+    truncated = np.zeros(len(spent), dtype=bool)
+    while True:
+        searching = [r for r, stack in enumerate(stacks)
+                     if stack and best[r] < depth and not truncated[owners[r]]]
+        counts = np.bincount(owners[searching], minlength=len(spent))
+        truncated |= (counts > 0) & (spent + nodes + counts > node_budget)
+        searching = [r for r in searching if not truncated[owners[r]]]
+        if not searching:
+            break
+        parents = [stacks[r][-1] for r in searching]
+        actions = np.array([parent.untried.pop(0) for parent in parents], dtype=np.int64)
+        unsafe, ended, children = step([parent.payload for parent in parents], actions)
+        nodes += np.bincount(owners[searching], minlength=len(spent))
+        for row, (r, parent) in enumerate(zip(searching, parents)):
+            if not parent.untried:
+                stacks[r].pop()
+            if unsafe[row]:
+                continue
+            level = parent.level + 1
+            best[r] = max(best[r], depth if ended[row] else level)
+            if level < depth and not ended[row]:
+                stacks[r].append(PathNode(children[row], level, list(range(n_actions))))
+    horizon = np.full(len(spent), depth, dtype=np.int64)
+    for search in np.flatnonzero(truncated):
+        horizon[search] = min(int(best[r]) for r, stack in enumerate(stacks)
+                              if owners[r] == search and stack and best[r] < depth)
+    return np.minimum(best, horizon[owners]), horizon, nodes
