@@ -200,6 +200,11 @@ def main(argv: list[str] | None = None) -> None:
     max_steps = 100 if args.quick else args.max_steps
     shield = ShieldDir(args.shield)
     shields = [shield] + ([ShieldDir(args.second_shield)] if args.second_shield else [])
+    for each in shields:
+        try:
+            load_settings(each.root)
+        except (OSError, ValueError, TypeError) as error:
+            raise SystemExit(f"bench_safety.py: {error}") from None
     lines = driving_lines(shield, args.test_maps, episodes, max_steps, args.seed)
     if args.second_shield:
         lines += second_family_lines(shields[1], second_episodes, args.seed)
