@@ -7,11 +7,13 @@ A checkpoint directory holds:
 - ``replay.npz``: the filled part of the replay buffer and the last observation;
 - ``torch_rng.safetensors`` and ``state.json``: counters (``num_timesteps``, updates,
   exploration rate, progress), the Python, NumPy, torch and action-space random states, and
-  the training env's simulator state where the env offers ``get_state`` (every rlgan env).
+  the training envs' simulator states where they offer ``get_state`` (every rlgan env) or,
+  batched, ``get_states`` (rlgan's vector forms), with the episode statistics of SB3's
+  monitors.
 
 Together they make a resumed run continue the same curve: same step count, same epsilon,
-same buffer, same random numbers, and for rlgan's envs the same episode in progress. Envs
-without ``get_state`` continue from a fresh episode.
+same buffer, same random numbers, and for rlgan's envs the same episodes in progress. Envs
+without saveable states continue from fresh episodes.
 """
 
 from __future__ import annotations
@@ -82,6 +84,23 @@ def _single_env(model: Any) -> Any | None:
     return envs[0] if envs and len(envs) == 1 else None
 
 
+def _batched_env(model: Any) -> Any | None:
+    """The Gymnasium vector env under SB3's ``VecMonitor`` and rlgan's ``GymnasiumVecEnv``,
+    if it can save its states (see :mod:`rlgan.agents.vec_adapter`)."""
+    vector = getattr(getattr(model.get_env(), "venv", None), "env", None)
+    return vector if hasattr(vector, "get_states") else None
+
+
+def _vec_monitor_state(model: Any) -> dict[str, Any] | None:
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    monitor = model.get_env()
+    if isinstance(monitor, VecMonitor):
+        return {"returns": monitor.episode_returns.tolist(),
+                "lengths": monitor.episode_lengths.tolist(), "count": int(monitor.episode_count)}
+    return None
+
+
 def save_dqn(model: Any, directory: Path) -> None:
     """Write an exact checkpoint of ``model`` (an SB3 DQN) into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -111,6 +130,7 @@ def save_dqn(model: Any, directory: Path) -> None:
     env_state = None
     if env is not None and hasattr(env.unwrapped, "get_state"):
         env_state = env_state_to_json(env.unwrapped.get_state())
+    batched = _batched_env(model)
     write_json(directory / "state.json", {
         "counters": {name: getattr(model, name) for name in COUNTERS},
         "buffer": {"pos": int(rb.pos), "full": bool(rb.full)},
@@ -118,7 +138,10 @@ def save_dqn(model: Any, directory: Path) -> None:
         "python_rng": [python_state[0], list(python_state[1]), python_state[2]],
         "action_space_rng": model.action_space.np_random.bit_generator.state,
         "env_state": env_state,
+        "env_states": None if batched is None else [env_state_to_json(state)
+                                                     for state in batched.get_states()],
         "monitor": _monitor_state(env),
+        "vec_monitor": _vec_monitor_state(model),
     })
 
 
@@ -172,14 +195,30 @@ def load_dqn(model: Any, directory: Path) -> None:
     version, internal, gauss = state["python_rng"]
     random.setstate((version, tuple(internal), gauss))
     model.action_space.np_random.bit_generator.state = state["action_space_rng"]
-    env = _single_env(model)
-    if env is not None and state["env_state"] is not None:
-        current = env.unwrapped.get_state()
-        env.unwrapped.set_state(env_state_from_json(state["env_state"], type(current)))
-    else:  # no simulator state to restore: continue from a fresh episode
+    if not _restore_envs(model, state):  # no simulator state: continue from fresh episodes
         model._last_obs = fresh_observation
         model._last_episode_starts = np.ones_like(model._last_episode_starts)
+
+
+def _restore_envs(model: Any, state: dict[str, Any]) -> bool:
+    """Put the training envs and their monitors back as saved; False when there was no
+    simulator state to restore."""
+    env, batched = _single_env(model), _batched_env(model)
     if env is not None and state["monitor"] is not None:
         env.rewards = list(state["monitor"]["rewards"])
         env.needs_reset = state["monitor"]["needs_reset"]
         env.total_steps = state["monitor"]["total_steps"]
+    if state.get("vec_monitor") is not None:
+        monitor = model.get_env()
+        monitor.episode_returns = np.array(state["vec_monitor"]["returns"], dtype=np.float32)
+        monitor.episode_lengths = np.array(state["vec_monitor"]["lengths"], dtype=np.int32)
+        monitor.episode_count = state["vec_monitor"]["count"]
+    if env is not None and state["env_state"] is not None:
+        current = env.unwrapped.get_state()
+        env.unwrapped.set_state(env_state_from_json(state["env_state"], type(current)))
+        return True
+    if batched is not None and state.get("env_states") is not None:
+        kind = type(batched.get_states()[0])
+        batched.set_states([env_state_from_json(saved, kind) for saved in state["env_states"]])
+        return True
+    return False

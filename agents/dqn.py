@@ -1,8 +1,9 @@
-"""stable-baselines3's DQN with options SB3 lacks: a Double-DQN target, a dueling head and the
-TD loss.
+"""stable-baselines3's DQN with options SB3 lacks: a Double-DQN target, a dueling head, the
+TD loss and a smaller image network.
 
-``DQN(policy, env, double=True, loss="mse", policy_kwargs={"dueling": True})`` — everything
-else is SB3's (replay buffer, n-step returns, exploration schedule, target updates, logging).
+``DQN(policy, env, double=True, loss="mse", policy_kwargs={"dueling": True, "cnn": "small"})``
+— everything else is SB3's (replay buffer, n-step returns, exploration schedule, target
+updates, logging).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from stable_baselines3 import DQN as SB3DQN
-from stable_baselines3.common.torch_layers import NatureCNN, create_mlp
+from gymnasium import spaces
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN, create_mlp
 from stable_baselines3.dqn.policies import DQNPolicy, QNetwork
 from torch import nn
 
@@ -55,16 +57,61 @@ class DuelingQNetwork(QNetwork):
                                  self.activation_fn)
 
 
+class SmallCNN(BaseFeaturesExtractor):
+    """The network of the first DQN (Mnih et al. 2013): 16 8x8 filters with stride 4, 32 4x4
+    filters with stride 2 and 256 units, ReLUs. On (4, 84, 84) frames it costs a third of
+    :class:`NatureCNN`'s multiply-adds per frame.
+
+    It takes pixels in [0, 255] (``normalize_images=False``) and divides the first filters by
+    255 instead of every pixel: the same function, without a pass over each batch of frames.
+    """
+
+    raw_pixels = True
+
+    def __init__(self, observation_space: spaces.Box, features_dim: int = 256) -> None:
+        super().__init__(observation_space, features_dim)
+        self.cnn = nn.Sequential(nn.Conv2d(observation_space.shape[0], 16, 8, stride=4), nn.ReLU(),
+                                 nn.Conv2d(16, 32, 4, stride=2), nn.ReLU(), nn.Flatten())
+        with torch.no_grad():
+            flat = self.cnn(torch.zeros(1, *observation_space.shape)).shape[1]
+        self.linear = nn.Sequential(nn.Linear(flat, features_dim), nn.ReLU())
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W)`` float pixels in [0, 255] -> ``(B, features_dim)``."""
+        first, _, second, _, flatten = self.cnn
+        hidden = F.relu(F.conv2d(frames, first.weight / 255, first.bias, first.stride))
+        return self.linear(flatten(F.relu(second(hidden))))
+
+
+#: Image networks by name (``policy_kwargs={"cnn": name}``).
+CNNS = {"nature": NatureCNN, "small": SmallCNN}
+
+
 class RLGanDQNPolicy(DQNPolicy):
-    """SB3's ``DQNPolicy`` with ``dueling`` (bool) in ``policy_kwargs``; image observations
-    get the Nature CNN feature extractor automatically."""
+    """SB3's ``DQNPolicy`` with ``dueling`` (bool) and ``cnn`` (a key of :data:`CNNS`, for
+    image observations; default ``"nature"``) in ``policy_kwargs``. The CNN's features feed
+    the Q head directly (``net_arch=[]``, as in both DQN papers) unless ``net_arch`` is given.
+    Adam runs fused (one kernel for all parameters) unless ``optimizer_kwargs`` say otherwise."""
 
     def __init__(self, observation_space, action_space, lr_schedule, dueling: bool = False,
-                 **kwargs: Any) -> None:
-        self.dueling = dueling
+                 cnn: str = "nature", **kwargs: Any) -> None:
+        if cnn not in CNNS:
+            raise ValueError(f"unknown cnn {cnn!r}; choose from {', '.join(CNNS)}")
+        self.dueling, self.cnn = dueling, cnn
         if len(observation_space.shape) == 3 and "features_extractor_class" not in kwargs:
-            kwargs["features_extractor_class"] = NatureCNN
+            kwargs["features_extractor_class"] = CNNS[cnn]
+            kwargs.setdefault("net_arch", [])
+            if getattr(CNNS[cnn], "raw_pixels", False):
+                kwargs["normalize_images"] = False
+        if kwargs.get("optimizer_class", torch.optim.Adam) is torch.optim.Adam:
+            kwargs["optimizer_kwargs"] = {"fused": True, **kwargs.get("optimizer_kwargs", {})}
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+
+    def set_training_mode(self, mode: bool) -> None:
+        """Set the train/eval mode only when it changes: SB3 sets it before every action and
+        every update, walking all modules each time."""
+        if mode != self.q_net.training:
+            super().set_training_mode(mode)
 
     def make_q_net(self) -> QNetwork:
         net_args = self._update_features_extractor(self.net_args, features_extractor=None)
@@ -72,7 +119,7 @@ class RLGanDQNPolicy(DQNPolicy):
         return network(**net_args).to(self.device)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        return {**super()._get_constructor_parameters(), "dueling": self.dueling}
+        return {**super()._get_constructor_parameters(), "dueling": self.dueling, "cnn": self.cnn}
 
 
 TD_LOSSES = {"huber": F.smooth_l1_loss, "mse": F.mse_loss}
@@ -104,10 +151,11 @@ class DQN(SB3DQN):
         for _ in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
             discounts = data.discounts if data.discounts is not None else self.gamma
+            next_observations = data.next_observations.float()  # once for both networks
             with torch.no_grad():
-                online = self.q_net(data.next_observations) if self.double else None
+                online = self.q_net(next_observations) if self.double else None
                 target = dqn_target(data.rewards, data.dones, discounts,
-                                    self.q_net_target(data.next_observations), online)
+                                    self.q_net_target(next_observations), online)
             current = torch.gather(self.q_net(data.observations), dim=1, index=data.actions.long())
             loss = TD_LOSSES[self.loss](current, target)
             losses.append(loss.item())

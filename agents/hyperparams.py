@@ -2,7 +2,8 @@
 
 ``HYPERPARAMS[algo][env_id]`` holds keyword arguments of the agent (for ``dqn``: SB3's
 ``DQN`` plus ``double`` and ``policy_kwargs``; for ``qlearning``: :class:`QLearningConfig`),
-the env options they were tuned with (``env_kwargs``) and, for DQN, the number of envs stepped
+the env options they were tuned with (``env_kwargs``; ``train_env_kwargs`` apply to the
+training env only, not to evaluation) and, for DQN, the number of envs stepped
 together (``n_envs``; ``--n-envs`` overrides it). Anything here can be overridden
 from the command line: ``rlgan train ... --hp learning_rate=3e-4 exploration_fraction=0.2``.
 Envs not listed use ``DEFAULTS``.
@@ -43,23 +44,34 @@ HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
                              "exploration_final_eps": 0.01, "double": True, "loss": "mse",
                              "policy_kwargs": {"dueling": True}, "n_envs": 8,
                              "env_kwargs": {"crash_penalty": 10.0, "headway_penalty": 1.0}},
+        # 8 grids stepped together in numpy, one update per 4 transitions.
         "rlgan/HideAndSeek-v0": {"policy": "MlpPolicy", "learning_rate": 5e-4,
                                  "buffer_size": 50_000, "learning_starts": 1_000,
-                                 "batch_size": 64, "gamma": 0.95, "train_freq": 4,
+                                 "batch_size": 64, "gamma": 0.95, "train_freq": 1,
+                                 "gradient_steps": 2, "n_envs": 8,
                                  "target_update_interval": 1_000, "exploration_fraction": 0.3,
                                  "exploration_final_eps": 0.05, "double": True,
                                  "policy_kwargs": {"net_arch": [128, 128], "dueling": True}},
-        # Nature DQN (Mnih et al. 2015) in SB3 units (one step = 4 frames), epsilon 1 -> 0.01
-        # over the first 10% of the run. SB3 stores every 4-frame stack whole, so the
-        # memory-optimised buffer of 250k transitions holds 1M frames in about 7 GB (a
-        # 1M-transition buffer would need 28 GB).
-        "rlgan/Atari-v0": {"policy": "CnnPolicy", "learning_rate": 1e-4, "buffer_size": 250_000,
-                           "optimize_memory_usage": True,
+        # Learns Pong on 2 CPU cores within 2M frames (500k steps; benchmarks/RESULTS.md):
+        # the small network of the 2013 DQN (a third of the Nature network's compute, which
+        # takes 55-65 ms per update of 32 frames on one core), Double DQN with a dueling head
+        # and 3-step returns, an update every 2 steps after 10k steps, epsilon 1 -> 0.01 over
+        # the first 20% of the run, a 50k-transition replay
+        # (about 3 GB: SB3's n-step buffer keeps next frames whole). No sticky actions, as in
+        # Mnih et al. 2015; life loss ends an episode and rewards are clipped in training only.
+        # Nature DQN's own settings: --hp buffer_size=250000 learning_starts=100000 n_steps=1
+        # train_freq=4 double=false exploration_fraction=0.1 optimize_memory_usage=true
+        # policy_kwargs={}.
+        "rlgan/Atari-v0": {"policy": "CnnPolicy", "learning_rate": 1e-4, "buffer_size": 50_000,
                            "replay_buffer_kwargs": {"handle_timeout_termination": False},
-                           "learning_starts": 100_000, "batch_size": 32, "gamma": 0.99,
-                           "train_freq": 4, "gradient_steps": 1, "target_update_interval": 1_000,
-                           "exploration_fraction": 0.1, "exploration_final_eps": 0.01,
-                           "env_kwargs": {"terminal_on_life_loss": True, "clip_rewards": True}},
+                           "learning_starts": 10_000, "batch_size": 32, "gamma": 0.99,
+                           "n_steps": 3, "train_freq": 2, "gradient_steps": 1,
+                           "target_update_interval": 1_000, "exploration_fraction": 0.2,
+                           "exploration_final_eps": 0.01, "double": True,
+                           "policy_kwargs": {"dueling": True, "cnn": "small"},
+                           "env_kwargs": {"repeat_action_probability": 0.0},
+                           "train_env_kwargs": {"terminal_on_life_loss": True,
+                                                "clip_rewards": True}},
     },
     "qlearning": {
         "FrozenLake-v1": {"gamma": 0.95, "alpha_start": 0.8, "alpha_end": 0.1,
@@ -109,12 +121,12 @@ def hyperparameter_types(algo: str) -> dict[str, Any]:
         from rlgan.agents.dqn import DQN
 
         types = {**option_types(SB3DQN), **option_types(DQN)}
-    return {**types, "env_kwargs": dict, "n_envs": int}
+    return {**types, "env_kwargs": dict, "train_env_kwargs": dict, "n_envs": int}
 
 
 _ACCEPTED = {
     "dqn": {"gradient_steps", "tau", "max_grad_norm", "exploration_initial_eps",
             "optimize_memory_usage", "replay_buffer_kwargs", "n_steps", "env_kwargs",
-            "n_envs"},
-    "qlearning": {"alpha_fraction", "initial_q", "env_kwargs"},
+            "train_env_kwargs", "n_envs"},
+    "qlearning": {"alpha_fraction", "initial_q", "env_kwargs", "train_env_kwargs"},
 }

@@ -65,13 +65,17 @@ class AgentConfig:
             raise ValueError("Q-learning trains on one env; use n_envs=1")
 
     def settings(self) -> dict[str, Any]:
-        """Hyperparameters (tuned for the env, with the overrides), env options and the
-        number of training envs (``n_envs``, else the tuned one, else 1)."""
+        """Hyperparameters (tuned for the env, with the overrides), env options (``env_kwargs``
+        for training and evaluation, ``train_env_kwargs`` for training only) and the number of
+        training envs (``n_envs``, else the tuned one, else 1)."""
         settings = hyperparameters(self.algo, self.env_id, self.hp_overrides)
         env_kwargs = {**settings.pop("env_kwargs", {}), **self.env_kwargs}
+        train_env_kwargs = {key: value for key, value in settings.pop("train_env_kwargs", {}).items()
+                            if key not in self.env_kwargs}
         tuned_n_envs = settings.pop("n_envs", 1)
         n_envs = tuned_n_envs if self.n_envs is None else self.n_envs
-        return {"hyperparameters": settings, "env_kwargs": env_kwargs, "n_envs": n_envs}
+        return {"hyperparameters": settings, "env_kwargs": env_kwargs,
+                "train_env_kwargs": train_env_kwargs, "n_envs": n_envs}
 
 
 def space_description(env: gymnasium.Env) -> dict[str, str]:
@@ -180,6 +184,11 @@ class Run:
             shutil.rmtree(old)
 
 
+def training_env_kwargs(config: dict[str, Any]) -> dict[str, Any]:
+    """Env options of a run's training env: its ``env_kwargs`` and ``train_env_kwargs``."""
+    return {**config["env_kwargs"], **config.get("train_env_kwargs", {})}
+
+
 def build_agent(config: dict[str, Any], env: gymnasium.Env, device: str) -> Any:
     """A fresh agent for a saved run config: Q-learning on ``env``, or DQN on ``env`` in SB3's
     ``DummyVecEnv`` (``n_envs`` 1) or on ``n_envs`` copies, batched where the env has a
@@ -199,7 +208,7 @@ def build_agent(config: dict[str, Any], env: gymnasium.Env, device: str) -> Any:
         from rlgan.agents.vec_adapter import make_sb3_vec_env
 
         vec_env = make_sb3_vec_env(config["env_id"], config["n_envs"], seed=config["seed"],
-                                   **config["env_kwargs"])
+                                   **training_env_kwargs(config))
     else:
         vec_env = DummyVecEnv([lambda: Monitor(env)])
         vec_env.seed(config["seed"])
@@ -267,7 +276,7 @@ def train(run_dir: str | Path, config: AgentConfig | None = None, resume: bool =
 def _train(run: Run, config: AgentConfig | None, resume: bool, steps: int | None, progress: bool,
            stop_at: int | None) -> dict[str, Any]:
     saved = _run_settings(run, config, resume, steps)
-    env = make_env(saved["env_id"], **saved["env_kwargs"])
+    env = make_env(saved["env_id"], **training_env_kwargs(saved))
     eval_env = make_env(saved["env_id"], **saved["env_kwargs"])
     device = resolve_device(saved["device"]) if saved["algo"] == "dqn" else "cpu"
     spaces = space_description(env)

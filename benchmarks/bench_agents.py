@@ -2,8 +2,8 @@
 
     python benchmarks/bench_agents.py qlearning [--steps 200000]     # hide-and-seek 5x5 hider
     python benchmarks/bench_agents.py driving [--steps 200000]       # DQN on rlgan/Driving-v0
-    python benchmarks/bench_agents.py throughput [--steps 5000]      # rlgan DQN vs plain SB3 DQN
-    python benchmarks/bench_agents.py atari [--steps 250000]         # Nature DQN on Pong
+    python benchmarks/bench_agents.py throughput [--steps 3000]      # rlgan DQN vs plain SB3 DQN
+    python benchmarks/bench_agents.py atari [--steps 500000] [--run DIR]  # the Atari recipe, Pong
 
 Runs go to --out (default benchmarks/runs/, not committed); learning curves are PNGs there.
 """
@@ -14,15 +14,18 @@ import argparse
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import common  # noqa: F401  (sets the dummy SDL driver)
-import gymnasium
+import numpy as np
 
 import rlgan  # noqa: F401
 from common import machine, table
 from rlgan.agents.evaluation import evaluate_agent, random_policy, scripted_policy
+from rlgan.agents.hyperparams import hyperparameters
 from rlgan.agents.plotting import plot_learning_curve
-from rlgan.agents.training import Run, AgentConfig, build_agent, load_trained, train
+from rlgan.agents.training import (AgentConfig, Run, build_agent, load_trained, train,
+                                   training_env_kwargs)
 from rlgan.make import make_env
 
 
@@ -88,72 +91,167 @@ def driving(args: argparse.Namespace) -> None:
     print(f"learning curve: {plot_learning_curve(run, run / 'learning_curve.png')}")
 
 
-def throughput(args: argparse.Namespace) -> None:
-    """Env steps per second including updates: rlgan's tuned DQN setup (its ``n_envs`` envs
-    batched) vs plain SB3 DQN defaults on one env."""
-    from stable_baselines3 import DQN as PlainDQN
+THROUGHPUT_ENVS = {"rlgan/Driving-v0": {}, "rlgan/HideAndSeek-v0": {}, "rlgan/Atari-v0": {"game": "Pong"}}
+#: Where a DQN run's time goes: (part, object path, method) timed by :class:`TimeSplit`.
+PARTS = (("env steps", "env", "step_wait"), ("acting", "policy", "predict"),
+         ("replay writes", "replay_buffer", "add"), ("replay sampling", "replay_buffer", "sample"),
+         ("updates", "", "train"))
 
-    rows = []
-    for env_id in ("rlgan/Driving-v0", "rlgan/HideAndSeek-v0"):
-        config = AgentConfig(algo="dqn", env_id=env_id, steps=args.steps,
-                             hp_overrides={"learning_starts": 500, "buffer_size": 20_000})
-        saved = {**asdict(config), **config.settings()}
-        policy = saved["hyperparameters"]["policy"]
-        rates = {}
-        for name, build in (
-                ("rlgan", lambda: build_agent(saved, make_env(env_id, **saved["env_kwargs"]), "cpu")),
-                ("SB3", lambda: PlainDQN(policy, gymnasium.make(env_id), learning_starts=500,
-                                         buffer_size=20_000, device="cpu", seed=0))):
-            model = build()
+
+class TimeSplit:
+    """Seconds spent in each of :data:`PARTS` while a model learns (instance methods wrapped)."""
+
+    def __init__(self, model: Any) -> None:
+        self.seconds = {part: 0.0 for part, _, _ in PARTS}
+        for part, owner, method in PARTS:
+            target = getattr(model, owner) if owner else model
+            setattr(target, method, self._timed(part, getattr(target, method)))
+
+    def _timed(self, part: str, method: Any) -> Any:
+        def timed(*args: Any, **kwargs: Any) -> Any:
             start = time.perf_counter()
-            model.learn(args.steps)
-            rates[name] = args.steps / (time.perf_counter() - start)
-        rows.append((env_id, policy, f"{rates['rlgan']:,.0f}", f"{rates['SB3']:,.0f}",
-                     f"{rates['rlgan'] / rates['SB3']:.2f}"))
-    print(f"\nDQN training throughput, {args.steps:,} steps each ({machine()})\n")
-    print(table(rows, ("env", "policy", "rlgan DQN steps/s", "plain SB3 DQN steps/s", "ratio")))
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.seconds[part] += time.perf_counter() - start
+        return timed
+
+    def shares(self, total: float) -> str:
+        """Each part's share of ``total`` seconds; updates exclude their replay sampling."""
+        seconds = dict(self.seconds)
+        seconds["updates"] -= seconds["replay sampling"]
+        seconds["other Python"] = total - sum(seconds.values())
+        return ", ".join(f"{part} {100 * value / total:.0f}%" for part, value in seconds.items())
+
+
+def plain_sb3_dqn(saved: dict[str, Any]) -> Any:
+    """Plain SB3 DQN with the settings of rlgan's recipe that SB3 has (no Double-DQN target,
+    no dueling head; the same network otherwise) on SB3's ``make_vec_env`` copies."""
+    from stable_baselines3 import DQN as PlainDQN
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from rlgan.agents.dqn import CNNS
+    from rlgan.agents.training import training_env_kwargs
+
+    hp = {k: v for k, v in saved["hyperparameters"].items() if k not in ("double", "loss")}
+    policy_kwargs = {k: v for k, v in hp.pop("policy_kwargs").items() if k not in ("dueling", "cnn")}
+    if hp["policy"] == "CnnPolicy":
+        network = CNNS[saved["hyperparameters"]["policy_kwargs"].get("cnn", "nature")]
+        policy_kwargs = {"features_extractor_class": network, "net_arch": [], **policy_kwargs,
+                         "normalize_images": not getattr(network, "raw_pixels", False)}
+    env = make_vec_env(saved["env_id"], n_envs=saved["n_envs"], seed=0,
+                       env_kwargs=training_env_kwargs(saved))
+    return PlainDQN(env=env, policy_kwargs=policy_kwargs, device="cpu", seed=0, **hp)
+
+
+def throughput(args: argparse.Namespace) -> None:
+    """Env steps per second with learning, on each env in :data:`THROUGHPUT_ENVS`: rlgan's DQN
+    (``rlgan train``'s agent, its envs batched) with its recipe, and with the recipe's Double-DQN
+    target and dueling head off (the algorithm SB3 has), against plain SB3 DQN with the same
+    settings; in rounds of the three (``--repeats``), medians compared. rlgan's time is split
+    into its parts, and an evaluation (``--eval-episodes``) and a checkpoint are timed."""
+    rows, splits = [], []
+    for env_id, env_kwargs in THROUGHPUT_ENVS.items():
+        recipe, plain = (_settings(env_id, env_kwargs, args.steps, extras) for extras in (True, False))
+        rates: dict[str, list[float]] = {"recipe": [], "plain": [], "SB3": []}
+        for _ in range(args.repeats):
+            agent = build_agent(recipe, make_env(env_id, **training_env_kwargs(recipe)), "cpu")
+            split = TimeSplit(agent)
+            seconds = _learning_seconds(agent, args.steps)
+            rates["recipe"].append(args.steps / seconds)
+            same = build_agent(plain, make_env(env_id, **training_env_kwargs(plain)), "cpu")
+            rates["plain"].append(args.steps / _learning_seconds(same, args.steps))
+            rates["SB3"].append(args.steps / _learning_seconds(plain_sb3_dqn(recipe), args.steps))
+        splits.append((env_id, split.shares(seconds), _eval_and_checkpoint_seconds(agent, recipe, args)))
+        ours, same_algorithm, theirs = (float(np.median(rates[name])) for name in rates)
+        rows.append((env_id, f"{ours:,.0f} ({ours / theirs:.2f}x)",
+                     f"{same_algorithm:,.0f} ({same_algorithm / theirs:.2f}x)", f"{theirs:,.0f}"))
+    print(f"\nDQN training throughput, {args.steps:,} steps per run, median of {args.repeats} "
+          f"rounds ({machine()})\n")
+    print(table(rows, ("env", "rlgan recipe, steps/s", "rlgan, no Double/dueling", "plain SB3 DQN")))
+    print("\nWhere the recipe's time goes (last round):\n")
+    print(table(splits, ("env", "share of training time", "one evaluation + one checkpoint")))
+
+
+def _settings(env_id: str, env_kwargs: dict[str, Any], steps: int, extras: bool) -> dict[str, Any]:
+    """A run config of rlgan's recipe (learning from step 500, a 20k replay), with or without
+    its Double-DQN target and dueling head."""
+    overrides: dict[str, Any] = {"learning_starts": 500, "buffer_size": 20_000}
+    if not extras:
+        policy_kwargs = hyperparameters("dqn", env_id)["policy_kwargs"]
+        overrides.update(double=False, policy_kwargs={**policy_kwargs, "dueling": False})
+    config = AgentConfig(algo="dqn", env_id=env_id, steps=steps, env_kwargs=env_kwargs,
+                         hp_overrides=overrides)
+    return {**asdict(config), **config.settings()}
+
+
+def _learning_seconds(model: Any, steps: int) -> float:
+    start = time.perf_counter()
+    model.learn(steps)
+    return time.perf_counter() - start
+
+
+def _eval_and_checkpoint_seconds(model: Any, saved: dict[str, Any], args: argparse.Namespace) -> str:
+    """Seconds of one evaluation of ``--eval-episodes`` episodes and one checkpoint."""
+    import tempfile
+
+    from rlgan.agents.checkpoint import save_dqn
+    from rlgan.agents.training import acting
+
+    start = time.perf_counter()
+    evaluate_agent(acting(model, "dqn"), make_env(saved["env_id"], **saved["env_kwargs"]),
+                   args.eval_episodes, seed=10_000)
+    evaluation = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as directory:
+        start = time.perf_counter()
+        save_dqn(model, Path(directory) / "checkpoint")
+        checkpoint = time.perf_counter() - start
+    return f"{evaluation:.1f} s + {checkpoint:.1f} s"
+
+
+ATARI_REFERENCE = {"pong": (-20.7, 9.3), "breakout": (1.7, 31.8)}  # random, human (Mnih et al. 2015)
 
 
 def atari(args: argparse.Namespace) -> None:
-    """The Nature-DQN configuration on Pong for a CPU-sized budget (GPU: same command).
-
-    The replay buffer holds at most the whole budget, and learning starts after a tenth of
-    the budget or Nature DQN's 100k steps, whichever is sooner (100k would be all of a short
-    run)."""
-    run = args.out / "dqn_pong"
-    if not args.resume:
-        _fresh(run)
-    previous = Run(run).evaluations() if args.resume else []
-    done_before = int(previous[-1]["step"]) if previous else 0
-    start = time.perf_counter()
-    train(run, None if args.resume else AgentConfig(
-        algo="dqn", env_id="rlgan/Atari-v0", steps=args.steps, env_kwargs={"game": "Pong"},
-        hp_overrides={"buffer_size": min(250_000, args.steps),
-                      "learning_starts": min(100_000, args.steps // 10)},
-        eval_freq=max(args.steps // 10, 1),
-        eval_episodes=2, device=args.device), resume=args.resume, steps=args.steps, progress=False)
-    seconds = time.perf_counter() - start
+    """rlgan's Atari recipe (``agents/hyperparams.py``) on ``--game``, trained into ``--run``
+    (resumed when it holds a run) up to ``--steps``, with the random agent's score measured
+    on the same env and the human score of Mnih et al. (2015). GPU: the same command."""
+    run = args.run or args.out / f"dqn_{args.game.lower()}"
+    resume = (Path(run) / "config.json").exists()
+    train(run, None if resume else AgentConfig(
+        algo="dqn", env_id="rlgan/Atari-v0", steps=args.steps, env_kwargs={"game": args.game},
+        eval_freq=25_000, eval_episodes=10, device=args.device), resume=resume, steps=args.steps,
+        progress=False)
     evaluations = Run(run).evaluations()
-    rate = (int(evaluations[-1]["step"]) - done_before) / seconds
-    rows = [(f"{int(r['step']):,}", f"{4 * int(r['step']):,}", f"{r['mean_return']:.1f}",
-             f"{r['wall_seconds']:.0f}") for r in evaluations]
-    print(f"\nNature DQN on Pong, {args.steps:,} steps ({4 * args.steps:,} frames); this "
-          f"invocation ran {seconds / 60:.0f} min at {rate:.0f} steps/s ({machine()})\n")
-    print(table(rows, ("step", "frames", "evaluation return", "wall s since (re)start")))
-    print(f"\nA 10M-frame run (2.5M steps) at this rate takes {2.5e6 / rate / 3600:.1f} h.")
-    print(f"learning curve: {plot_learning_curve(run, run / 'learning_curve.png')}")
+    config = Run(run).config()
+    rows = [(f"{int(r['step']):,}", f"{4 * int(r['step']):,}", f"{r['mean_return']:.1f} ± "
+             f"{r['std_return'] / np.sqrt(r['episodes']):.1f}", f"{r['wall_seconds'] / 60:.0f}")
+            for r in evaluations]
+    rand = evaluate_agent(random_policy(0), make_env("rlgan/Atari-v0", **config["env_kwargs"]),
+                          10, seed=10_000)
+    human = ATARI_REFERENCE.get(args.game.lower(), (None, None))[1]
+    print(f"\nrlgan's Atari DQN recipe on {args.game} ({machine()}); evaluation: 10 episodes, "
+          f"greedy\n")
+    print(table(rows, ("step", "frames", "evaluation return ± s.e.", "minutes of training")))
+    print(f"\nrandom agent, same env, 10 episodes: {rand['mean_return']:.1f}; human (Mnih et al. "
+          f"2015): {human}")
+    print(f"learning curve: {plot_learning_curve(run, Path(run) / 'learning_curve.png')}")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("which", choices=["qlearning", "driving", "throughput", "atari"])
     parser.add_argument("--steps", type=int)
+    parser.add_argument("--repeats", type=int, default=3, help="throughput: pairs of runs")
+    parser.add_argument("--eval-episodes", type=int, default=5, help="throughput: evaluation size")
+    parser.add_argument("--game", default="Pong", help="atari: the game")
+    parser.add_argument("--run", type=Path, help="atari: the run directory (resumed if it holds one)")
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--resume", action="store_true", help="continue the benchmark's run")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "runs")
     args = parser.parse_args(argv)
-    defaults = {"qlearning": 200_000, "driving": 200_000, "throughput": 5_000, "atari": 250_000}
+    defaults = {"qlearning": 200_000, "driving": 200_000, "throughput": 3_000, "atari": 500_000}
     args.steps = args.steps or defaults[args.which]
     {"qlearning": qlearning, "driving": driving, "throughput": throughput, "atari": atari}[args.which](args)
 

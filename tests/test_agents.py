@@ -11,7 +11,7 @@ import torch
 from safetensors.numpy import load_file
 
 import rlgan  # noqa: F401
-from rlgan.agents.dqn import DQN, TD_LOSSES, DuelingHead, dqn_target
+from rlgan.agents.dqn import DQN, TD_LOSSES, DuelingHead, SmallCNN, dqn_target
 from rlgan.agents.evaluation import evaluate_agent, random_policy
 from rlgan.agents.hyperparams import hyperparameters
 from rlgan.agents.qlearning import QLearningAgent
@@ -110,20 +110,69 @@ def small_run(steps: int = 1_200, seed: int = 3) -> AgentConfig:
                        eval_freq=600, eval_episodes=1)
 
 
-def test_resume_continues_the_same_curve_exactly(tmp_path):
-    train(tmp_path / "straight", small_run(), progress=False)
-    train(tmp_path / "interrupted", small_run(), progress=False, stop_at=600)
-    assert Run(tmp_path / "interrupted").last_checkpoint().name == "step_000000600"
+def atari_run(steps: int = 400, seed: int = 3) -> AgentConfig:
+    """The Atari recipe on Pong, shrunk to a few hundred steps (short evaluation episodes)."""
+    return AgentConfig(algo="dqn", env_id="rlgan/Atari-v0", steps=steps, seed=seed,
+                       env_kwargs={"game": "Pong", "max_steps": 50},
+                       hp_overrides={"learning_starts": 100, "buffer_size": 1_000},
+                       eval_freq=200, eval_episodes=1)
+
+
+@pytest.mark.parametrize("run, total, half", [(small_run, 1_200, 600), (atari_run, 400, 200)],
+                         ids=["hide-and-seek, 8 batched grids", "atari, one env"])
+def test_resume_continues_the_same_curve_exactly(tmp_path, run, total, half):
+    train(tmp_path / "straight", run(), progress=False)
+    train(tmp_path / "interrupted", run(), progress=False, stop_at=half)
+    assert Run(tmp_path / "interrupted").last_checkpoint().name == f"step_{half:09d}"
     train(tmp_path / "interrupted", resume=True, progress=False)
     straight = Run(tmp_path / "straight").last_checkpoint()
     resumed = Run(tmp_path / "interrupted").last_checkpoint()
-    assert straight.name == resumed.name == "step_000001200"
+    assert straight.name == resumed.name == f"step_{total:09d}"
     a = load_file(str(straight / "policy.safetensors"))
     b = load_file(str(resumed / "policy.safetensors"))
     assert all(np.array_equal(a[k], b[k]) for k in a)
     state = json.loads((resumed / "state.json").read_text())
-    assert state["counters"]["num_timesteps"] == 1200
-    assert [r["step"] for r in Run(tmp_path / "interrupted").evaluations()] == [600, 1200]
+    assert state["counters"]["num_timesteps"] == total
+    assert [r["step"] for r in Run(tmp_path / "interrupted").evaluations()] == [half, total]
+    straight_rows = Run(tmp_path / "straight").evaluations()
+    assert [r["mean_return"] for r in straight_rows] == [
+        r["mean_return"] for r in Run(tmp_path / "interrupted").evaluations()]
+
+
+def test_atari_recipe_round_trips_through_the_run_config(tmp_path):
+    train(tmp_path / "run", atari_run(steps=200), progress=False)
+    config = Run(tmp_path / "run").config()
+    recipe = hyperparameters("dqn", "rlgan/Atari-v0")
+    assert config["train_env_kwargs"] == recipe["train_env_kwargs"] == {
+        "terminal_on_life_loss": True, "clip_rewards": True}
+    assert config["env_kwargs"] == {**recipe["env_kwargs"], "game": "Pong", "max_steps": 50}
+    expected = {k: v for k, v in recipe.items() if k not in ("env_kwargs", "train_env_kwargs")}
+    assert config["hyperparameters"] == {**expected, "learning_starts": 100, "buffer_size": 1_000}
+    agent, _ = load_inference_agent(tmp_path / "run")
+    assert isinstance(agent.policy.q_net.features_extractor, SmallCNN)
+    assert isinstance(agent.policy.q_net.q_net, DuelingHead) and agent.double
+    assert agent.policy.optimizer.defaults["fused"]
+
+
+def test_training_only_env_options_stay_out_of_evaluation():
+    settings = AgentConfig(algo="dqn", env_id="rlgan/Atari-v0", steps=10).settings()
+    assert "clip_rewards" not in settings["env_kwargs"]
+    assert settings["train_env_kwargs"]["clip_rewards"] is True
+    mine = AgentConfig(algo="dqn", env_id="rlgan/Atari-v0", steps=10,
+                       env_kwargs={"clip_rewards": False}).settings()
+    assert mine["env_kwargs"]["clip_rewards"] is False and "clip_rewards" not in mine["train_env_kwargs"]
+
+
+def test_small_cnn_divides_its_filters_not_the_frames():
+    space = gymnasium.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    network = SmallCNN(space)
+    frames = torch.randint(0, 256, (3, 4, 84, 84)).float()
+    expected = network.linear(network.cnn(frames / 255))
+    assert network(frames).shape == (3, 256)
+    torch.testing.assert_close(network(frames), expected)
+    with pytest.raises(ValueError, match="unknown cnn 'tiny'; choose from nature, small"):
+        DQN("CnnPolicy", gymnasium.make("rlgan/Atari-v0", game="Pong"), buffer_size=10,
+            policy_kwargs={"cnn": "tiny"}, device="cpu")
 
 
 def test_failed_resume_leaves_the_run_untouched(tmp_path):
