@@ -69,7 +69,8 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
 
 def _add_eval_parser(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser(
-        "eval", help="PSNR/SSIM vs copy-last, open-loop rollouts, counterfactual accuracy",
+        "eval", help="PSNR/SSIM/sharpness vs copy-last, open-loop rollouts, counterfactual "
+                     "accuracy, the classifier's foresight",
         description="Evaluate a run on --data: its held-out episodes when --data is the "
                     "training dataset, every episode otherwise (e.g. another map). The "
                     "counterfactual test rebuilds states in the simulator (--env/--map default "
@@ -80,11 +81,18 @@ def _add_eval_parser(commands: argparse._SubParsersAction) -> None:
                           help="dataset from rlgan record, or outcome records from rlgan safety collect")
     evaluate.add_argument("--env", help="simulator id for the counterfactual test (default: the data's)")
     add_env_arguments(evaluate)
-    evaluate.add_argument("--baseline-run", help="a lambda_adv=0 run to compare with")
+    evaluate.add_argument("--baseline-run", metavar="RUN",
+                          help="a world-model run to compare with (e.g. lambda_adv=0, or a VAE)")
+    evaluate.add_argument("--classifier", metavar="RUN",
+                          help="safety run (rlgan safety train): also report its ROC AUC for "
+                               "'unsafe within k steps' on frames predicted k = 1, 2, 4, 8 steps ahead")
     evaluate.add_argument("--samples", type=int, default=2000, help="most one-step transitions")
     evaluate.add_argument("--states", type=int, default=200,
                           help="most counterfactual states (0 skips the test)")
-    evaluate.add_argument("--depth", type=int, default=5, help="open-loop rollout depth")
+    evaluate.add_argument("--depth", type=int, default=16, help="open-loop rollout steps (default 16)")
+    evaluate.add_argument("--rollouts", type=int, default=256, help="most open-loop rollouts")
+    evaluate.add_argument("--foresight-starts", type=int, default=1024,
+                          help="most rollouts the classifier scores (with --classifier)")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the noise z")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
@@ -150,12 +158,7 @@ def format_report(result: dict[str, Any]) -> str:
         lines.append("  model - lambda=0 (paired, +- standard error): " + ", ".join(
             f"{name} {result[key + '_gain']:+.{digits + 1}f} +- {_number(result[key + '_gain_stderr'], digits + 1)}"
             for key, name, digits in (("psnr", "PSNR", 2), ("sharpness", "sharpness", 2))))
-    depths = ", ".join(_number(v) for v in result["psnr_by_depth"])
-    copies = ", ".join(_number(v) for v in result["psnr_by_depth_copy_last"])
-    lines.append(f"  open-loop PSNR, depth 1..{len(result['psnr_by_depth'])}: {depths} (copy-last "
-                 f"{copies}; {result['rollouts']} rollouts)" if result["rollouts"] else
-                 "  open-loop PSNR: n/a (no rollouts: no episode in the data goes on long enough, "
-                 "or outcome records)")
+    lines.extend(format_rollouts(result))
     accuracy = result["counterfactual_accuracy"]
     lines.append(
         f"  counterfactual accuracy: "
@@ -164,17 +167,64 @@ def format_report(result: dict[str, Any]) -> str:
         f"{_number(None if result['counterfactual_pair_accuracy'] is None else 100 * result['counterfactual_pair_accuracy'], 1, '%')}; "
         f"{result['counterfactual_states_skipped']} states where every action looked the same "
         "were skipped)")
+    if result.get("foresight") is not None:
+        lines.extend(format_foresight(result["foresight"]))
     return "\n".join(lines)
+
+
+#: Rollout steps the text report shows (the JSON has every step).
+REPORTED_STEPS = (1, 2, 4, 8, 16)
+
+
+def format_rollouts(result: dict[str, Any]) -> list[str]:
+    """The open-loop lines of the report: PSNR, SSIM and sharpness at steps 1, 2, 4, 8, 16."""
+    if not result["rollouts"]:
+        return ["  open-loop rollouts: n/a (no episode in the data goes on long enough, or "
+                "outcome records)"]
+    depth = len(result["psnr_by_depth"])
+    steps = [k for k in REPORTED_STEPS if k <= depth] or [depth]
+    header = "".join(f"{f'step {k}':>9}" for k in steps)
+    lines = [f"  open-loop, {result['rollouts']} rollouts of {depth} steps "
+             "(model / copy-last / baseline):", f"  {'':28}{header}"]
+    for key, label, digits in (("psnr", "PSNR [dB]", 2), ("ssim", "SSIM", 3),
+                               ("sharpness", "sharpness [dB]", 2)):
+        for suffix, who in (("", "model"), ("_copy_last", "copy-last"), ("_baseline", "baseline")):
+            values = result[f"{key}_by_depth{suffix}"]
+            if values is None:
+                continue
+            cells = "".join(f"{_number(values[k - 1], digits):>9}" for k in steps)
+            lines.append(f"  {f'{label}, {who}':28}{cells}")
+    return lines
+
+
+def format_foresight(foresight: dict[str, Any]) -> list[str]:
+    """The classifier's ROC AUC per horizon on predicted and recorded frames."""
+    header = "".join(f"{f'k={k}':>8}" for k in foresight["horizons"])
+    lines = [f"  unsafe within k steps, ROC AUC of {foresight['classifier']} on "
+             f"{foresight['starts']} rollouts:", f"  {'':28}{header}"]
+    rows = [*foresight["auc"].items(), ("recorded frames", foresight["auc_recorded_frames"])]
+    for name, values in rows:
+        lines.append(f"  {name:28}" + "".join(f"{_number(v, 3):>8}" for v in values))
+    lines.append(f"  {'unsafe starts':28}" + "".join(f"{n:>8}" for n in foresight["positives"]))
+    return lines
 
 
 def run_eval(args: argparse.Namespace) -> int:
     from rlgan.device import resolve_device
     from rlgan.worldmodel.evaluate import evaluate_worldmodel
 
+    device = resolve_device(args.device)
     result = evaluate_worldmodel(args.run, args.data, env_id=args.env, env_kwargs=env_kwargs_from(args),
                                  baseline_run=args.baseline_run, max_samples=args.samples,
-                                 states=args.states, depth=args.depth,
-                                 device=resolve_device(args.device), seed=args.seed)
+                                 states=args.states, depth=args.depth, rollouts_count=args.rollouts,
+                                 device=device, seed=args.seed)
+    result["foresight"] = None
+    if args.classifier:
+        from rlgan.safety.foresight import evaluate_foresight
+
+        result["foresight"] = evaluate_foresight(args.classifier, args.run, args.data, args.baseline_run,
+                                                 count=args.foresight_starts, device=device,
+                                                 seed=args.seed)
     print(json.dumps(result) if args.json else format_report(result))
     return 0
 
