@@ -1,4 +1,4 @@
-"""``rlgan worldmodel train|eval|dream``: SAD-GAN's action-conditioned next-frame GAN."""
+"""``rlgan worldmodel train|eval|dream``: action-conditioned next-frame models (SAD-GAN, VAE)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ WORLDMODEL_CONFIG = "rlgan.worldmodel.config:WorldModelConfig"
 #: ``train``'s named options: (flag, WorldModelConfig field, type or choices, help); the other
 #: fields go through --set.
 TRAIN_OPTIONS = [
-    ("steps", "steps", int, "generator updates in all"),
+    ("model", "model", ("gan", "vae"), "SAD-GAN (with --lambda-adv 0 the regression model) or "
+                                       "a VAE with latent dynamics (one process)"),
+    ("steps", "steps", int, "updates in all"),
     ("lambda-adv", "lambda_adv", float, "adversarial weight (0: the plain regression baseline)"),
     ("history", "history", int, "frames up to t the generator sees"),
     ("batch-size", "batch_size", int, "transitions per batch and process"),
