@@ -65,11 +65,12 @@ FINETUNE_OPTIONS = {**PRETRAIN_OPTIONS, "learning_rate": 2e-4, "adv_warmup": 200
 GAN_LAMBDA = 0.001
 
 
-def record(out: Path, map_name: str, steps: int, seed: int, env_kwargs: list[str] = ENV_KWARGS) -> Path:
-    """``rlgan record`` with the epsilon-scripted driver (output silenced)."""
+def record(out: Path, map_name: str, steps: int, seed: int, env_kwargs: list[str] = ENV_KWARGS,
+           agent: str = "scripted") -> Path:
+    """``rlgan record`` with the epsilon-scripted driver, or ``agent`` (output silenced)."""
     with contextlib.redirect_stdout(io.StringIO()):
         code = rlgan_main(["record", "--env", "rlgan/Driving-v0", "--map", map_name,
-                           "--agent", "scripted", "--epsilon", "0.3", "--steps", str(steps),
+                           "--agent", agent, "--epsilon", "0.3", "--steps", str(steps),
                            "--out", str(out), "--seed", str(seed), "--env-kwargs", *env_kwargs])
     if code:
         raise SystemExit(f"recording {out} failed")
@@ -213,9 +214,10 @@ def main(argv: list[str] | None = None) -> None:
 #: Per budget: the recording (frame size, steps, episode length), the training every model gets
 #: and the evaluation.
 COMPARE_BUDGETS = {
-    "tiny": {"env_kwargs": ["obs_height=32", "obs_width=32", "max_steps=100"], "record_steps": 1_000,
+    "tiny": {"env_kwargs": ["obs_height=32", "obs_width=32", "max_steps=80", "hazard_start=0.8"],
+             "record_steps": 1_000, "agent": "random",
              "train": {"steps": 150, "batch_size": 16}, "rollouts": 32, "foresight_starts": 128},
-    "full": {"env_kwargs": ENV_KWARGS, "record_steps": 24_000,
+    "full": {"env_kwargs": ENV_KWARGS, "record_steps": 24_000, "agent": "scripted",
              "train": {"steps": 12_000, "batch_size": 32}, "rollouts": 256, "foresight_starts": 1024},
 }
 #: The compared models: the options each adds to the shared budget.
@@ -269,11 +271,14 @@ def compare_rows(results: dict[str, dict]) -> list[tuple[str, ...]]:
             continue
         auc = dict(zip(foresight["horizons"], foresight["auc"]["model"]))
         rows.append((name, "AUC unsafe within k", *[fmt(auc.get(k), 3) for k in COMPARE_STEPS], ""))
-    if first["rollouts"] and any(result["foresight"] for result in results.values()):
-        foresight = next(result["foresight"] for result in results.values() if result["foresight"])
-        recorded = dict(zip(foresight["horizons"], foresight["auc_recorded_frames"]))
+    foresights = [result["foresight"] for result in results.values() if result["foresight"]]
+    if foresights:
+        recorded = dict(zip(foresights[0]["horizons"], foresights[0]["auc_recorded_frames"]))
         rows.append(("recorded frames", "AUC unsafe within k",
                      *[fmt(recorded.get(k), 3) for k in COMPARE_STEPS], ""))
+        positives = dict(zip(foresights[0]["horizons"], foresights[0]["positives"]))
+        rows.append((f"{foresights[0]['starts']} starts", "unsafe within k",
+                     *[str(positives.get(k, "")) for k in COMPARE_STEPS], ""))
     return rows
 
 
@@ -299,7 +304,8 @@ def compare_main(argv: list[str]) -> None:
         data = args.out / "data"
         if not (args.reuse and data.exists()):
             shutil.rmtree(data, ignore_errors=True)
-            record(data, "day", budget["record_steps"], seed=0, env_kwargs=budget["env_kwargs"])
+            record(data, "day", budget["record_steps"], seed=0, env_kwargs=budget["env_kwargs"],
+                   agent=budget["agent"])
     results = compare_models(data, args.out, budget, args.classifier, args.reuse)
     with open(args.out / "compare.json", "w") as file:
         json.dump(results, file, indent=1)
