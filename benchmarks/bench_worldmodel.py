@@ -35,15 +35,13 @@ import sys
 import time
 from pathlib import Path
 
-import common  # noqa: F401  (sets the dummy SDL driver)
+from common import machine, table  # first: it sets the dummy SDL driver
 import numpy as np
 import torch
 
-import rlgan  # noqa: F401
-from common import machine, table
 from rlgan.cli import main as rlgan_main
-from rlgan.worldmodel import WorldModel, train_worldmodel
 from rlgan.safety.foresight import evaluate_foresight
+from rlgan.worldmodel import WorldModel, train_worldmodel
 from rlgan.worldmodel.evaluate import evaluate_worldmodel
 from rlgan.worldmodel.run import load_progress
 
@@ -171,7 +169,9 @@ def main(argv: list[str] | None = None) -> None:
     if argv[:1] == ["compare"]:
         compare_main(argv[1:])
         return
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="bench_worldmodel.py compare --help: the regression "
+                                            "model, the GAN and the VAE side by side")
     parser.add_argument("--quick", action="store_true", help="tiny budget, to check it runs")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "runs" / "worldmodel")
     parser.add_argument("--pretrain-steps", type=int, help="steps of the lambda=0 pretraining")

@@ -14,7 +14,6 @@ import pytest
 import torch
 from torch import nn
 
-import rlgan  # noqa: F401  (registers the envs)
 from rlgan.cli import main
 from rlgan.data import TransitionDataset, TransitionWriter
 from rlgan.safety.foresight import unsafe_foresight, within_horizons
