@@ -36,9 +36,10 @@ TRAIN_OPTIONS = [
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "worldmodel", help="train, evaluate or drive in the SAD-GAN world model",
+        "worldmodel", help="train, evaluate or drive in a world model (SAD-GAN or a VAE)",
         description="SAD-GAN's world model: a GAN whose generator predicts the next frame from "
-                    "the current frame(s), the action taken and noise.")
+                    "the current frame(s), the action taken and noise; or a VAE with latent "
+                    "dynamics (--model vae).")
     commands = parser.add_subparsers(dest="worldmodel_command", metavar="{train,eval,dream}",
                                      required=True)
     _add_train_parser(commands)
@@ -49,7 +50,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser(
         "train", help="train a world model on a recorded dataset into --run DIR",
-        description="Train G and D on --data (rlgan record), holding out episodes for eval. "
+        description="Train G and D (or the VAE, --model vae) on --data (rlgan record), holding "
+                    "out episodes for eval. "
                     "Also runs under torchrun --nproc_per_node=N -m rlgan worldmodel train "
                     "--data DIR --run-dir RUN ... (DistributedDataParallel; rank 0 writes the run).")
     train.add_argument("--data", required=True,
@@ -150,14 +152,14 @@ def format_report(result: dict[str, Any]) -> str:
     """The human-readable report of ``rlgan worldmodel eval``."""
     lines = [f"world model {result['run']} (step {result['step']}) on {result['data']}",
              f"  {result['split']}: {result['episodes']} episodes, {result['samples']} transitions",
-             f"  {'':18}{'model':>10}{'copy-last':>12}{'lambda=0':>12}"]
+             f"  {'':18}{'model':>10}{'copy-last':>12}{'baseline':>12}"]
     for key, label, digits in (("psnr", "PSNR [dB]", 2), ("ssim", "SSIM", 3),
                                ("sharpness", "sharpness [dB]", 2)):
         lines.append(f"  {label:18}{_number(result[key], digits):>10}"
                      f"{_number(result[key + '_copy_last'], digits):>12}"
                      f"{_number(result[key + '_baseline'], digits):>12}")
     if result["sharpness_gain"] is not None:
-        lines.append("  model - lambda=0 (paired, +- standard error): " + ", ".join(
+        lines.append("  model - baseline (paired, +- standard error): " + ", ".join(
             f"{name} {result[key + '_gain']:+.{digits + 1}f} +- {_number(result[key + '_gain_stderr'], digits + 1)}"
             for key, name, digits in (("psnr", "PSNR", 2), ("sharpness", "sharpness", 2))))
     lines.extend(format_rollouts(result))

@@ -242,7 +242,8 @@ def train_worldmodel(data: str | Path, run: str | Path,
     Raises:
         TrainingDiverged: a loss became NaN/inf (the last good checkpoint is kept).
         rlgan.data.DatasetError: empty, corrupt or unsuitable dataset.
-        ValueError / TypeError / FileExistsError / FileNotFoundError: bad options or run dir.
+        ValueError / TypeError / FileExistsError / FileNotFoundError: bad options or run dir
+            (or a VAE under torchrun).
         rlgan.io.DirectoryBusyError: another process is writing ``run`` (rank 0 holds its lock).
     """
     run = Path(run)
@@ -259,6 +260,8 @@ def train_worldmodel(data: str | Path, run: str | Path,
         check_init_from(init_from, config, info)
     context = setup(config.device)
     try:
+        if config.model == "vae" and context.enabled:
+            raise ValueError("model='vae' trains on one process; run it without torchrun")
         with main_rank_lock(context, run):
             return _train(Path(data), run, config, info, context, resume, overwrite, progress,
                           init_from)
@@ -375,16 +378,10 @@ class _Networks:
                       train_seconds=float(done["train_seconds"]), last_checkpoint=step)
 
     def update_step(self, config: WorldModelConfig, context: Distributed, start: int) -> GANStep | VAEStep:
-        """The update of the networks (wrapped for DDP under ``torchrun``), its noise seeded
-        by the seed, the rank and the step it starts from.
-
-        Raises:
-            ValueError: a VAE under ``torchrun`` (it trains on one process).
-        """
+        """The update of the networks (the GAN's wrapped for DDP under ``torchrun``), its
+        noise seeded by the seed, the rank and the step it starts from."""
         noise = torch.Generator().manual_seed(config.seed * 1000 + context.rank + start)
         if config.model == "vae":
-            if context.enabled:
-                raise ValueError("model='vae' trains on one process; run it without torchrun")
             return VAEStep(config, self.generator, self.optimizers["generator"], noise)
         g_train = _wrap(self.generator, context)
         d_train = _wrap(self.discriminator, context) if config.lambda_adv else self.discriminator
