@@ -217,6 +217,12 @@ def run_eval(args: argparse.Namespace) -> int:
     from rlgan.device import resolve_device
     from rlgan.worldmodel.evaluate import evaluate_worldmodel
 
+    if args.classifier:
+        from rlgan.safety.run import read_safety_info
+
+        read_safety_info(args.classifier)  # a bad classifier fails before the evaluation
+        if args.foresight_starts < 1:
+            raise ValueError(f"--foresight-starts must be >= 1, got {args.foresight_starts}")
     device = resolve_device(args.device)
     result = evaluate_worldmodel(args.run, args.data, env_id=args.env, env_kwargs=env_kwargs_from(args),
                                  baseline_run=args.baseline_run, max_samples=args.samples,
