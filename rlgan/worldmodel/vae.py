@@ -3,9 +3,10 @@
 The encoder maps frames up to t to a Gaussian posterior over a latent state ``s_t``; an
 action-conditioned transition steps it to ``s_t+1``; the decoder draws a frame from a latent
 state. Training (:func:`vae_losses`) reconstructs frame t from a sample of ``s_t`` and predicts
-frame t+1 from its step, with the KL divergence of the posterior from N(0, I) (World Models,
-Ha & Schmidhuber 2018, trained end to end on the next frame as in PlaNet's latent overshooting
-of one step). A prediction decodes the step of the posterior mean: the VAE takes no noise z.
+frame t+1 from its step, with the KL divergence of the posterior from N(0, I): a VAE (Kingma &
+Welling 2014) and its latent dynamics trained jointly, where World Models (Ha & Schmidhuber
+2018) trains them one after the other. A prediction decodes the step of the posterior mean:
+the VAE takes no noise z.
 
 It has the generator's interface (:class:`rlgan.worldmodel.model.Generator`): ``forward``,
 ``encode`` (once per set of frames) and ``decode`` (per action), so
