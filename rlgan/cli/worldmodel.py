@@ -205,7 +205,7 @@ def format_foresight(foresight: dict[str, Any]) -> list[str]:
     """The classifier's ROC AUC per horizon on predicted and recorded frames."""
     header = "".join(f"{f'k={k}':>8}" for k in foresight["horizons"])
     lines = [f"  unsafe within k steps, ROC AUC of {foresight['classifier']} on "
-             f"{foresight['starts']} rollouts:", f"  {'':28}{header}"]
+             f"{foresight['starts']} rollouts ({foresight['split']}):", f"  {'':28}{header}"]
     rows = [*foresight["auc"].items(), ("recorded frames", foresight["auc_recorded_frames"])]
     for name, values in rows:
         lines.append(f"  {name:28}" + "".join(f"{_number(v, 3):>8}" for v in values))

@@ -147,11 +147,12 @@ def evaluate_foresight(classifier_run: str | Path, run: str | Path, data: str | 
                        horizons: Sequence[int] = FORESIGHT_HORIZONS, count: int = 1024,
                        device: str | torch.device = "cpu", seed: int = 0) -> dict[str, Any]:
     """:func:`unsafe_foresight` of a safety run's classifier on a world-model run's rollouts
-    (and a baseline run's) over the episodes ``rlgan worldmodel eval`` evaluates.
+    (and a baseline run's) over the episodes ``rlgan worldmodel eval`` evaluates; when ``data``
+    is the classifier's training data too, over the episodes held out by both.
 
     Returns:
-        The dict of :func:`unsafe_foresight` with ``classifier`` (the safety run) and the
-        models named ``model`` and ``baseline``.
+        The dict of :func:`unsafe_foresight` with ``classifier`` (the safety run), ``split``
+        (which episodes) and the models named ``model`` and ``baseline``.
 
     Raises:
         ValueError / FileNotFoundError / rlgan.data.DatasetError: a missing or corrupt run or
@@ -175,8 +176,14 @@ def evaluate_foresight(classifier_run: str | Path, run: str | Path, data: str | 
     if reader.every_action:
         raise ValueError(f"{data} holds outcome records (rlgan safety collect), no episodes to roll "
                          "out; give a dataset from rlgan record to measure foresight")
-    episodes, _ = evaluated_episodes(models["model"], identity)
+    episodes, split = evaluated_episodes(models["model"], identity)
+    if Path(data).resolve() == (Path(classifier_run) / info.data).resolve():
+        held_out = set(info.val_episodes) & set(episodes if episodes is not None else info.val_episodes)
+        if not held_out:
+            raise ValueError(f"no episode of {data} is held out by both world model {run} and safety "
+                             f"run {classifier_run}; measure foresight on another dataset")
+        episodes, split = sorted(held_out), "episodes held out by the world model and the classifier"
     dataset = reader.transitions(max(model.history for model in models.values()), episodes)
     result = unsafe_foresight(classifier, models, dataset, horizons, count,
                               torch.Generator().manual_seed(seed), device)
-    return {"classifier": str(classifier_run), **result}
+    return {"classifier": str(classifier_run), "split": split, **result}
