@@ -2,6 +2,13 @@
 
     python benchmarks/bench_worldmodel.py            # full run, about 75 min on 2 CPU cores
     python benchmarks/bench_worldmodel.py --quick    # a few minutes, to check it works
+    python benchmarks/bench_worldmodel.py compare --budget tiny   # regression vs GAN vs VAE
+
+``compare`` trains the lambda = 0 regression model, the GAN and the VAE on one dataset with one
+budget (steps, batch, schedule, seed) and prints one table of open-loop PSNR, SSIM and
+sharpness at rollout steps 1, 2, 4, 8, 16 (copy-last beside), the classifier's foresight AUC
+with ``--classifier RUN`` and each model's training throughput; ``--budget tiny`` records its
+own small dataset and runs in a minute or two (see :func:`compare_main`).
 
 1. records driving data with the scripted driver taking a random action 30% of the time, on the
    training map (day) and on a map the model never sees (night);
@@ -22,17 +29,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
-import common  # noqa: F401  (sets the dummy SDL driver)
+from common import machine, table  # first: it sets the dummy SDL driver
 import numpy as np
 import torch
 
-import rlgan  # noqa: F401
-from common import machine, table
 from rlgan.cli import main as rlgan_main
+from rlgan.safety.foresight import evaluate_foresight
 from rlgan.worldmodel import WorldModel, train_worldmodel
 from rlgan.worldmodel.evaluate import evaluate_worldmodel
 from rlgan.worldmodel.run import load_progress
@@ -55,12 +63,13 @@ FINETUNE_OPTIONS = {**PRETRAIN_OPTIONS, "learning_rate": 2e-4, "adv_warmup": 200
 GAN_LAMBDA = 0.001
 
 
-def record(out: Path, map_name: str, steps: int, seed: int) -> Path:
-    """``rlgan record`` with the epsilon-scripted driver (output silenced)."""
+def record(out: Path, map_name: str, steps: int, seed: int, env_kwargs: list[str] = ENV_KWARGS,
+           agent: str = "scripted") -> Path:
+    """``rlgan record`` with the epsilon-scripted driver, or ``agent`` (output silenced)."""
     with contextlib.redirect_stdout(io.StringIO()):
         code = rlgan_main(["record", "--env", "rlgan/Driving-v0", "--map", map_name,
-                           "--agent", "scripted", "--epsilon", "0.3", "--steps", str(steps),
-                           "--out", str(out), "--seed", str(seed), "--env-kwargs", *ENV_KWARGS])
+                           "--agent", agent, "--epsilon", "0.3", "--steps", str(steps),
+                           "--out", str(out), "--seed", str(seed), "--env-kwargs", *env_kwargs])
     if code:
         raise SystemExit(f"recording {out} failed")
     return out
@@ -156,7 +165,13 @@ def result_rows(day: dict, night: dict, rates: dict[str, float], latency: float)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["compare"]:
+        compare_main(argv[1:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     epilog="bench_worldmodel.py compare --help: the regression "
+                                            "model, the GAN and the VAE side by side")
     parser.add_argument("--quick", action="store_true", help="tiny budget, to check it runs")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "runs" / "worldmodel")
     parser.add_argument("--pretrain-steps", type=int, help="steps of the lambda=0 pretraining")
@@ -192,6 +207,116 @@ def main(argv: list[str] | None = None) -> None:
     print(table(result_rows(day_gan, night_gan, rates, latency),
                 ("metric", "day (training map, held out)", "night (unseen map)", "target")))
     print(f"\nsample grids: {runs['gan'] / 'samples.png'}, {runs['regression'] / 'samples.png'}")
+
+
+
+# -- compare: the regression model, the GAN and the VAE on one budget ---------------------------
+#: Per budget: the recording (frame size, steps, episode length), the training every model gets
+#: and the evaluation.
+COMPARE_BUDGETS = {
+    "tiny": {"env_kwargs": ["obs_height=32", "obs_width=32", "max_steps=80", "hazard_start=0.8"],
+             "record_steps": 1_000, "agent": "random",
+             "train": {"steps": 150, "batch_size": 16}, "rollouts": 32, "foresight_starts": 128},
+    "full": {"env_kwargs": ENV_KWARGS, "record_steps": 24_000, "agent": "scripted",
+             "train": {"steps": 12_000, "batch_size": 32}, "rollouts": 256, "foresight_starts": 1024},
+}
+#: The compared models: the options each adds to the shared budget.
+COMPARED_MODELS = {
+    "regression": {"model": "gan", "lambda_adv": 0.0},
+    "gan": {"model": "gan"},
+    "vae": {"model": "vae"},
+}
+COMPARE_STEPS = (1, 2, 4, 8, 16)
+COMPARE_DEPTH = COMPARE_STEPS[-1]
+
+
+def compare_models(data: Path, out: Path, budget: dict, classifier: Path | None,
+                   reuse: bool) -> dict[str, dict]:
+    """Train every model of :data:`COMPARED_MODELS` on ``data`` with ``budget["train"]`` (a
+    finished run is kept with ``reuse``) and evaluate it; return per model its ``eval``
+    (``rlgan worldmodel eval``'s dict), ``foresight`` (or None) and ``samples_per_second``."""
+    shared = {**budget["train"], "seed": 0, "log_every": 50, "sample_every": 1_000,
+              "checkpoint_every": 1_000, "device": "cpu"}
+    results = {}
+    for name, options in COMPARED_MODELS.items():
+        run = out / name
+        if reuse and (run / "checkpoint" / "progress.json").is_file():
+            progress = load_progress(run)
+        else:
+            progress = train_worldmodel(data, run, {**shared, **options}, progress=False, overwrite=True)
+        evaluation = evaluate_worldmodel(run, data, states=0, depth=COMPARE_DEPTH,
+                                         rollouts_count=budget["rollouts"], max_samples=budget["rollouts"])
+        foresight = (evaluate_foresight(classifier, run, data, count=budget["foresight_starts"])
+                     if classifier else None)
+        results[name] = {"eval": evaluation, "foresight": foresight,
+                         "samples_per_second": progress["samples_per_second"]}
+    return results
+
+
+def compare_rows(results: dict[str, dict]) -> list[tuple[str, ...]]:
+    """The table: per model and metric the values at :data:`COMPARE_STEPS`, copy-last's once,
+    the foresight AUC at the horizons that are rollout steps, and the training throughput."""
+    rows = []
+    first = next(iter(results.values()))["eval"]
+    for metric, digits in (("psnr", 2), ("ssim", 3), ("sharpness", 2)):
+        for name, result in results.items():
+            values = result["eval"][f"{metric}_by_depth"]
+            rows.append((name, metric, *[fmt(values[k - 1], digits) for k in COMPARE_STEPS],
+                         f"{result['samples_per_second']:.0f}"))
+        copy = first[f"{metric}_by_depth_copy_last"]
+        rows.append(("copy-last", metric, *[fmt(copy[k - 1], digits) for k in COMPARE_STEPS], ""))
+    for name, result in results.items():
+        foresight = result["foresight"]
+        if foresight is None:
+            continue
+        auc = dict(zip(foresight["horizons"], foresight["auc"]["model"]))
+        rows.append((name, "AUC unsafe within k", *[fmt(auc.get(k), 3) for k in COMPARE_STEPS], ""))
+    foresights = [result["foresight"] for result in results.values() if result["foresight"]]
+    if foresights:
+        recorded = dict(zip(foresights[0]["horizons"], foresights[0]["auc_recorded_frames"]))
+        rows.append(("recorded frames", "AUC unsafe within k",
+                     *[fmt(recorded.get(k), 3) for k in COMPARE_STEPS], ""))
+        positives = dict(zip(foresights[0]["horizons"], foresights[0]["positives"]))
+        rows.append((f"{foresights[0]['starts']} starts", "unsafe within k",
+                     *[str(positives.get(k, "")) for k in COMPARE_STEPS], ""))
+    return rows
+
+
+def compare_main(argv: list[str]) -> None:
+    """``bench_worldmodel.py compare``: the regression model, the GAN and the VAE side by side."""
+    parser = argparse.ArgumentParser(prog="bench_worldmodel.py compare",
+                                     description="Train and evaluate the lambda=0 regression "
+                                                 "model, the GAN and the VAE on one budget")
+    parser.add_argument("--budget", choices=tuple(COMPARE_BUDGETS), default="full")
+    parser.add_argument("--data", type=Path, help="dataset to use (default: record one into --out)")
+    parser.add_argument("--classifier", type=Path, metavar="RUN",
+                        help="safety run: also report its foresight AUC on each model's rollouts")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "runs" / "worldmodel_compare")
+    parser.add_argument("--reuse", action="store_true", help="keep the data and finished runs in --out")
+    args = parser.parse_args(argv)
+    budget = COMPARE_BUDGETS[args.budget]
+    if args.out.exists() and not args.reuse:
+        shutil.rmtree(args.out)
+    args.out.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
+    data = args.data
+    if data is None:
+        data = args.out / "data"
+        if not (args.reuse and data.exists()):
+            shutil.rmtree(data, ignore_errors=True)
+            record(data, "day", budget["record_steps"], seed=0, env_kwargs=budget["env_kwargs"],
+                   agent=budget["agent"])
+    results = compare_models(data, args.out, budget, args.classifier, args.reuse)
+    with open(args.out / "compare.json", "w") as file:
+        json.dump(results, file, indent=1)
+    first = next(iter(results.values()))["eval"]
+    print(f"\nworld models on {data} ({first['split']}, {first['rollouts']} rollouts of "
+          f"{COMPARE_DEPTH} steps), budget {args.budget}: {budget['train']['steps']:,} steps of "
+          f"{budget['train']['batch_size']} transitions each ({machine()}, torch threads "
+          f"{torch.get_num_threads()}, {time.perf_counter() - began:.0f} s)\n")
+    print(table(compare_rows(results), ("model", "metric", *[f"step {k}" for k in COMPARE_STEPS],
+                                        "train samples/s")))
+    print(f"\nall figures: {args.out / 'compare.json'}")
 
 
 if __name__ == "__main__":

@@ -109,6 +109,9 @@ CASES = [
     (["plot", "--run", "{missing}"], "{missing}"),
     (["plot", "--run", "{data}"], "{data}"),
     (["plot", "--run", "{lake}", "--out", "{file}/curve.png"], "{file}"),
+    (["plot", "--worldmodel-eval", "{missing}"], "{missing}"),
+    (["plot", "--worldmodel-eval", "{file}"], "{file}"),
+    (["plot", "--run", "{lake}", "--worldmodel-eval", "{file}"], "not allowed with argument"),
     # worldmodel train
     (["worldmodel", "train", "--data", "{missing}", "--run", "{tmp}/w", NP], "not found"),
     (["worldmodel", "train", "--data", "{lake}", "--run", "{tmp}/w", NP], "{lake}"),
@@ -138,6 +141,10 @@ CASES = [
       NP], "(16, 16, 3)"),
     (["worldmodel", "train", "--data", "{data}", "--run", "{tmp}/w", "--init-from",
       "{missing}", NP], "{missing}"),
+    (["worldmodel", "train", "--data", "{data}", "--run", "{tmp}/w", "--model", "vae",
+      "--lambda-adv", "0.1", NP], "apply to the GAN only"),
+    (["worldmodel", "train", "--data", "{data}", "--run", "{tmp}/w", "--model", "diffusion", NP],
+     "invalid choice: 'diffusion'"),
     # worldmodel eval
     (["worldmodel", "eval", "--run", "{missing}", "--data", "{data}"], "{missing}"),
     (["worldmodel", "eval", "--run", "{data}", "--data", "{data}"], "{data}"),
@@ -152,6 +159,12 @@ CASES = [
       "{missing}"], "{missing}"),
     (["worldmodel", "eval", "--run", "{wm}", "--data", "{data}", "--env", "FrozenLake-v1"],
      "FrozenLake-v1"),
+    (["worldmodel", "eval", "--run", "{wm}", "--data", "{data}", "--rollouts", "0"], "rollouts"),
+    (["worldmodel", "eval", "--run", "{wm}", "--data", "{data}", "--classifier", "{missing}"],
+     "{missing}"),
+    (["worldmodel", "eval", "--run", "{wm}", "--data", "{data}", "--classifier", "{wm}"], "{wm}"),
+    (["worldmodel", "eval", "--run", "{wm}", "--data", "{data}", "--classifier", "{safety}",
+      "--foresight-starts", "0"], "--foresight-starts must be >= 1"),
     # worldmodel dream
     (["worldmodel", "dream", "--run", "{missing}"], "{missing}"),
     (["worldmodel", "dream", "--run", "{data}"], "{data}"),

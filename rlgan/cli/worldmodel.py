@@ -1,4 +1,4 @@
-"""``rlgan worldmodel train|eval|dream``: SAD-GAN's action-conditioned next-frame GAN."""
+"""``rlgan worldmodel train|eval|dream``: action-conditioned next-frame models (SAD-GAN, VAE)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ WORLDMODEL_CONFIG = "rlgan.worldmodel.config:WorldModelConfig"
 #: ``train``'s named options: (flag, WorldModelConfig field, type or choices, help); the other
 #: fields go through --set.
 TRAIN_OPTIONS = [
-    ("steps", "steps", int, "generator updates in all"),
+    ("model", "model", ("gan", "vae"), "SAD-GAN (with --lambda-adv 0 the regression model) or "
+                                       "a VAE with latent dynamics (one process)"),
+    ("steps", "steps", int, "updates in all"),
     ("lambda-adv", "lambda_adv", float, "adversarial weight (0: the plain regression baseline)"),
     ("history", "history", int, "frames up to t the generator sees"),
     ("batch-size", "batch_size", int, "transitions per batch and process"),
@@ -34,9 +36,10 @@ TRAIN_OPTIONS = [
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "worldmodel", help="train, evaluate or drive in the SAD-GAN world model",
+        "worldmodel", help="train, evaluate or drive in a world model (SAD-GAN or a VAE)",
         description="SAD-GAN's world model: a GAN whose generator predicts the next frame from "
-                    "the current frame(s), the action taken and noise.")
+                    "the current frame(s), the action taken and noise; or a VAE with latent "
+                    "dynamics (--model vae).")
     commands = parser.add_subparsers(dest="worldmodel_command", metavar="{train,eval,dream}",
                                      required=True)
     _add_train_parser(commands)
@@ -47,7 +50,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _add_train_parser(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser(
         "train", help="train a world model on a recorded dataset into --run DIR",
-        description="Train G and D on --data (rlgan record), holding out episodes for eval. "
+        description="Train G and D (or the VAE, --model vae) on --data (rlgan record), holding "
+                    "out episodes for eval. "
                     "Also runs under torchrun --nproc_per_node=N -m rlgan worldmodel train "
                     "--data DIR --run-dir RUN ... (DistributedDataParallel; rank 0 writes the run).")
     train.add_argument("--data", required=True,
@@ -69,7 +73,8 @@ def _add_train_parser(commands: argparse._SubParsersAction) -> None:
 
 def _add_eval_parser(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser(
-        "eval", help="PSNR/SSIM vs copy-last, open-loop rollouts, counterfactual accuracy",
+        "eval", help="PSNR/SSIM/sharpness vs copy-last, open-loop rollouts, counterfactual "
+                     "accuracy, the classifier's foresight",
         description="Evaluate a run on --data: its held-out episodes when --data is the "
                     "training dataset, every episode otherwise (e.g. another map). The "
                     "counterfactual test rebuilds states in the simulator (--env/--map default "
@@ -80,11 +85,18 @@ def _add_eval_parser(commands: argparse._SubParsersAction) -> None:
                           help="dataset from rlgan record, or outcome records from rlgan safety collect")
     evaluate.add_argument("--env", help="simulator id for the counterfactual test (default: the data's)")
     add_env_arguments(evaluate)
-    evaluate.add_argument("--baseline-run", help="a lambda_adv=0 run to compare with")
+    evaluate.add_argument("--baseline-run", metavar="RUN",
+                          help="a world-model run to compare with (e.g. lambda_adv=0, or a VAE)")
+    evaluate.add_argument("--classifier", metavar="RUN",
+                          help="safety run (rlgan safety train): also report its ROC AUC for "
+                               "'unsafe within k steps' on frames predicted k = 1, 2, 4, 8 steps ahead")
     evaluate.add_argument("--samples", type=int, default=2000, help="most one-step transitions")
     evaluate.add_argument("--states", type=int, default=200,
                           help="most counterfactual states (0 skips the test)")
-    evaluate.add_argument("--depth", type=int, default=5, help="open-loop rollout depth")
+    evaluate.add_argument("--depth", type=int, default=16, help="open-loop rollout steps (default 16)")
+    evaluate.add_argument("--rollouts", type=int, default=256, help="most open-loop rollouts")
+    evaluate.add_argument("--foresight-starts", type=int, default=1024,
+                          help="most rollouts the classifier scores (with --classifier)")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the noise z")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
@@ -140,22 +152,17 @@ def format_report(result: dict[str, Any]) -> str:
     """The human-readable report of ``rlgan worldmodel eval``."""
     lines = [f"world model {result['run']} (step {result['step']}) on {result['data']}",
              f"  {result['split']}: {result['episodes']} episodes, {result['samples']} transitions",
-             f"  {'':18}{'model':>10}{'copy-last':>12}{'lambda=0':>12}"]
+             f"  {'':18}{'model':>10}{'copy-last':>12}{'baseline':>12}"]
     for key, label, digits in (("psnr", "PSNR [dB]", 2), ("ssim", "SSIM", 3),
                                ("sharpness", "sharpness [dB]", 2)):
         lines.append(f"  {label:18}{_number(result[key], digits):>10}"
                      f"{_number(result[key + '_copy_last'], digits):>12}"
                      f"{_number(result[key + '_baseline'], digits):>12}")
     if result["sharpness_gain"] is not None:
-        lines.append("  model - lambda=0 (paired, +- standard error): " + ", ".join(
+        lines.append("  model - baseline (paired, +- standard error): " + ", ".join(
             f"{name} {result[key + '_gain']:+.{digits + 1}f} +- {_number(result[key + '_gain_stderr'], digits + 1)}"
             for key, name, digits in (("psnr", "PSNR", 2), ("sharpness", "sharpness", 2))))
-    depths = ", ".join(_number(v) for v in result["psnr_by_depth"])
-    copies = ", ".join(_number(v) for v in result["psnr_by_depth_copy_last"])
-    lines.append(f"  open-loop PSNR, depth 1..{len(result['psnr_by_depth'])}: {depths} (copy-last "
-                 f"{copies}; {result['rollouts']} rollouts)" if result["rollouts"] else
-                 "  open-loop PSNR: n/a (no rollouts: no episode in the data goes on long enough, "
-                 "or outcome records)")
+    lines.extend(format_rollouts(result))
     accuracy = result["counterfactual_accuracy"]
     lines.append(
         f"  counterfactual accuracy: "
@@ -164,17 +171,70 @@ def format_report(result: dict[str, Any]) -> str:
         f"{_number(None if result['counterfactual_pair_accuracy'] is None else 100 * result['counterfactual_pair_accuracy'], 1, '%')}; "
         f"{result['counterfactual_states_skipped']} states where every action looked the same "
         "were skipped)")
+    if result.get("foresight") is not None:
+        lines.extend(format_foresight(result["foresight"]))
     return "\n".join(lines)
+
+
+#: Rollout steps the text report shows (the JSON has every step).
+REPORTED_STEPS = (1, 2, 4, 8, 16)
+
+
+def format_rollouts(result: dict[str, Any]) -> list[str]:
+    """The open-loop lines of the report: PSNR, SSIM and sharpness at steps 1, 2, 4, 8, 16."""
+    if not result["rollouts"]:
+        return ["  open-loop rollouts: n/a (no episode in the data goes on long enough, or "
+                "outcome records)"]
+    depth = len(result["psnr_by_depth"])
+    steps = [k for k in REPORTED_STEPS if k <= depth] or [depth]
+    header = "".join(f"{f'step {k}':>9}" for k in steps)
+    lines = [f"  open-loop, {result['rollouts']} rollouts of {depth} steps "
+             "(model / copy-last / baseline):", f"  {'':28}{header}"]
+    for key, label, digits in (("psnr", "PSNR [dB]", 2), ("ssim", "SSIM", 3),
+                               ("sharpness", "sharpness [dB]", 2)):
+        for suffix, who in (("", "model"), ("_copy_last", "copy-last"), ("_baseline", "baseline")):
+            values = result[f"{key}_by_depth{suffix}"]
+            if values is None:
+                continue
+            cells = "".join(f"{_number(values[k - 1], digits):>9}" for k in steps)
+            lines.append(f"  {f'{label}, {who}':28}{cells}")
+    return lines
+
+
+def format_foresight(foresight: dict[str, Any]) -> list[str]:
+    """The classifier's ROC AUC per horizon on predicted and recorded frames."""
+    header = "".join(f"{f'k={k}':>8}" for k in foresight["horizons"])
+    lines = [f"  unsafe within k steps, ROC AUC of {foresight['classifier']} on "
+             f"{foresight['starts']} rollouts ({foresight['split']}):", f"  {'':28}{header}"]
+    rows = [*foresight["auc"].items(), ("recorded frames", foresight["auc_recorded_frames"])]
+    for name, values in rows:
+        lines.append(f"  {name:28}" + "".join(f"{_number(v, 3):>8}" for v in values))
+    lines.append(f"  {'unsafe starts':28}" + "".join(f"{n:>8}" for n in foresight["positives"]))
+    return lines
 
 
 def run_eval(args: argparse.Namespace) -> int:
     from rlgan.device import resolve_device
     from rlgan.worldmodel.evaluate import evaluate_worldmodel
 
+    if args.classifier:
+        from rlgan.safety.run import read_safety_info
+
+        read_safety_info(args.classifier)  # a bad classifier fails before the evaluation
+        if args.foresight_starts < 1:
+            raise ValueError(f"--foresight-starts must be >= 1, got {args.foresight_starts}")
+    device = resolve_device(args.device)
     result = evaluate_worldmodel(args.run, args.data, env_id=args.env, env_kwargs=env_kwargs_from(args),
                                  baseline_run=args.baseline_run, max_samples=args.samples,
-                                 states=args.states, depth=args.depth,
-                                 device=resolve_device(args.device), seed=args.seed)
+                                 states=args.states, depth=args.depth, rollouts_count=args.rollouts,
+                                 device=device, seed=args.seed)
+    result["foresight"] = None
+    if args.classifier:
+        from rlgan.safety.foresight import evaluate_foresight
+
+        result["foresight"] = evaluate_foresight(args.classifier, args.run, args.data, args.baseline_run,
+                                                 count=args.foresight_starts, device=device,
+                                                 seed=args.seed)
     print(json.dumps(result) if args.json else format_report(result))
     return 0
 

@@ -3,7 +3,9 @@
 - :mod:`rlgan.safety.classifier`: (frame t, frame t+1) -> P(unsafe), AlexNet-style;
   :mod:`rlgan.safety.pairs` builds its examples from recorded transitions or outcome records,
   :mod:`rlgan.safety.training` trains it (``rlgan safety train``),
-  :mod:`rlgan.safety.classifier_eval` scores it (``rlgan safety eval``) and
+  :mod:`rlgan.safety.classifier_eval` scores it (``rlgan safety eval``),
+  :mod:`rlgan.safety.foresight` measures how early it foresees an unsafe step on a world
+  model's rollouts (``rlgan worldmodel eval --classifier``) and
   :mod:`rlgan.safety.run` stores it in a safety run directory; :mod:`rlgan.safety.outcomes`
   collects what every action leads to from the states before an agent's unsafe steps
   (``rlgan safety collect``), for the classifier and the world model to train on.

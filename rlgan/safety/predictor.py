@@ -11,7 +11,8 @@ from rlgan.safety.search import NextFramePredictor
 
 def load_predictor(run_dir: str | Path, device: str | torch.device = "cpu",
                    compiled: bool = False) -> NextFramePredictor:
-    """The generator of a world-model run (``rlgan worldmodel train``), ready to predict;
+    """The predicting network of a world-model run (``rlgan worldmodel train``: the GAN's
+    generator or the VAE), ready to predict;
     ``compiled`` runs it through ``torch.compile`` (:class:`rlgan.worldmodel.WorldModel`).
 
     Raises:

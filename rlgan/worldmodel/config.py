@@ -1,4 +1,4 @@
-"""Settings of a SAD-GAN world model: architecture, losses, optimiser and training budget."""
+"""Settings of a world model (SAD-GAN or the VAE): architecture, losses, optimiser and budget."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ from dataclasses import dataclass
 
 from rlgan.config import check_choice
 
+MODELS = ("gan", "vae")
 CONDITIONINGS = ("film", "concat")
 DISCRIMINATORS = ("patch", "global")
 LR_SCHEDULES = ("constant", "cosine")
 DEVICES_HINT = "'auto', 'cpu', 'cuda' or 'cuda:N'"
 #: Options a run takes from its dataset (frame size, channels, actions).
 FRAME_OPTIONS = ("frame_height", "frame_width", "channels", "n_actions")
+#: Options of the GAN alone: a VAE run refuses them (and stores lambda_adv 0, z_dim 0).
+GAN_ONLY_OPTIONS = ("lambda_adv", "adv_warmup", "d_steps", "discriminator", "conditioning", "z_dim")
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,10 @@ class WorldModelConfig:
     starts; the values here are only defaults for building networks by hand.
 
     Attributes:
+        model: ``"gan"``: SAD-GAN's U-Net generator (:class:`rlgan.worldmodel.model.Generator`)
+            and discriminator, the regression model with ``lambda_adv = 0``; ``"vae"``: a VAE
+            with latent dynamics (:class:`rlgan.worldmodel.vae.LatentDynamicsVAE`), trained on
+            one process, taking none of :data:`GAN_ONLY_OPTIONS`.
         frame_height, frame_width: frame size in pixels, multiples of 16 (4 stride-2 levels).
         channels: colour channels per frame (3 RGB, 1 grayscale).
         n_actions: size of the ``Discrete`` action space.
@@ -44,7 +51,12 @@ class WorldModelConfig:
         adv_warmup: steps over which the adversarial weight ramps linearly from 0 to
             ``lambda_adv`` (the discriminator trains from the start), so G first learns the
             motion from the reconstruction loss; 0 starts at full weight.
-        l1_weight: weight of the L1 reconstruction term.
+        l1_weight: weight of the L1 loss of the predicted frame t+1.
+        latent_dim: size of the VAE's latent state (VAE only).
+        kl_weight: weight of the VAE's KL divergence, summed over the latent (VAE only; about
+            ``1 / (H * W * C)`` is the evidence lower bound of a Laplace decoder).
+        reconstruction_weight: weight of the VAE's L1 loss of frame t decoded from its own
+            latent state (VAE only).
         gdl_weight: weight of the gradient-difference loss (sharper edges), 0 disables it.
         d_steps: discriminator updates per generator update (k).
         learning_rate, beta1, beta2: Adam settings of both networks (DCGAN's beta1 0.5; a
@@ -69,6 +81,7 @@ class WorldModelConfig:
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
     """
 
+    model: str = "gan"
     frame_height: int = 64
     frame_width: int = 64
     channels: int = 3
@@ -82,6 +95,9 @@ class WorldModelConfig:
     lambda_adv: float = 0.0003
     adv_warmup: int = 200
     l1_weight: float = 1.0
+    latent_dim: int = 64
+    kl_weight: float = 1e-4
+    reconstruction_weight: float = 1.0
     gdl_weight: float = 0.0
     d_steps: int = 1
     learning_rate: float = 1e-3
@@ -105,7 +121,8 @@ class WorldModelConfig:
             if not isinstance(value, int) or value < 16 or value % 16:
                 raise ValueError(f"{name} must be a positive multiple of 16 (the generator halves "
                                  f"the frame 4 times), got {value!r}")
-        positive = ("channels", "n_actions", "history", "base_width", "action_dim", "d_steps",
+        check_choice("model", self.model, MODELS)
+        positive = ("channels", "n_actions", "history", "base_width", "action_dim", "d_steps", "latent_dim",
                     "batch_size", "log_every", "sample_every", "checkpoint_every", "steps")
         for name in positive:
             value = getattr(self, name)
@@ -121,7 +138,7 @@ class WorldModelConfig:
         check_choice("conditioning", self.conditioning, CONDITIONINGS)
         check_choice("discriminator", self.discriminator, DISCRIMINATORS)
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        for name in ("lambda_adv", "l1_weight", "gdl_weight"):
+        for name in ("lambda_adv", "l1_weight", "gdl_weight", "kl_weight", "reconstruction_weight"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value >= 0:
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}")

@@ -5,7 +5,9 @@
    paired gain over the baseline per metric (mean over transitions of model - baseline) and
    its standard error over episodes (transitions of one episode are alike, so the episodes'
    mean gains are the independent samples), so a difference can be told from noise.
-2. Open-loop rollouts: PSNR at depths 1..D when predictions are fed back as input.
+2. Open-loop rollouts (:mod:`rlgan.worldmodel.rollouts`): PSNR, SSIM and sharpness at steps
+   1..D (16 by default) when predictions are fed back as input, of the model, of copy-last and
+   of the baseline.
 3. Counterfactual accuracy: held-out states are rebuilt in the true simulator by replaying
    their episode (episode e was reset with ``seed + e``), every action is taken from each, and
    the prediction for action a must be closer (MSE) to the true next frame of a than to the
@@ -29,12 +31,12 @@ import numpy as np
 import torch
 from torch.utils.data import default_collate
 
-from rlgan.data import TransitionDataset
 from rlgan.data.reader import DatasetReader, Transitions, evenly_spaced, open_dataset
 from rlgan.worldmodel.data import dataset_identity
 from rlgan.worldmodel.frames import observations_to_tensor, to_uint8, to_unit
 from rlgan.worldmodel.metrics import PSNR_CAP_DB, psnr, sharpness, ssim
 from rlgan.worldmodel.predictor import WorldModel
+from rlgan.worldmodel.rollouts import ROLLOUT_METRICS, rollout_metrics
 
 
 def _frames(dataset: Transitions, items: np.ndarray) -> dict[str, torch.Tensor]:
@@ -50,6 +52,8 @@ def _predict(model: WorldModel, frames: torch.Tensor, actions: torch.Tensor,
     return to_uint8(model.predict(history, actions, 1, generator=noise)[:, 0]).float().cpu()
 
 
+#: Open-loop rollout steps reported by default.
+DEFAULT_DEPTH = 16
 #: One-step metrics, each per transition.
 METRICS = ("psnr", "ssim", "sharpness")
 
@@ -103,45 +107,6 @@ def stderr_over_groups(values: torch.Tensor, groups: torch.Tensor) -> float | No
     return float((sums / counts).std() / n_groups ** 0.5)
 
 
-def rollout_starts(dataset: TransitionDataset, depth: int, count: int) -> np.ndarray:
-    """Items of ``dataset`` whose episode goes on for at least ``depth`` recorded steps."""
-    rows = dataset.indices
-    episode, step = dataset.arrays["episode"], dataset.arrays["step"]
-    ok = rows + depth - 1 < len(episode)
-    for k in range(1, depth):
-        ahead = np.minimum(rows + k, len(episode) - 1)
-        ok &= (episode[ahead] == episode[rows]) & (step[ahead] == step[rows] + k)
-    valid = np.flatnonzero(ok)
-    return valid[evenly_spaced(len(valid), count)] if len(valid) else valid
-
-
-def rollouts(model: WorldModel, dataset: TransitionDataset, depth: int, count: int,
-             noise: torch.Generator, batch_size: int = 64) -> dict[str, Any]:
-    """Open-loop PSNR at depths 1..``depth``: actions are the recorded ones, inputs the
-    model's own predictions; copy-last keeps frame t as the guess for every depth."""
-    starts = rollout_starts(dataset, depth, count)
-    model_psnr: list[list[torch.Tensor]] = [[] for _ in range(depth)]
-    copy_psnr: list[list[torch.Tensor]] = [[] for _ in range(depth)]
-    arrays = dataset.arrays
-    for begin in range(0, len(starts), batch_size):
-        items = starts[begin:begin + batch_size]
-        rows = dataset.indices[items]
-        history = _frames(dataset, items)["frames"][:, -model.history:]
-        last = to_uint8(history[:, -1]).float()
-        for k in range(depth):
-            actions = torch.from_numpy(arrays["action"][rows + k])
-            target = observations_to_tensor(arrays["next_obs"][rows + k]).float()
-            predicted = model.predict(history, actions, 1, generator=noise)[:, 0].cpu()
-            model_psnr[k].append(psnr(to_uint8(predicted).float(), target, cap=PSNR_CAP_DB))
-            copy_psnr[k].append(psnr(last, target, cap=PSNR_CAP_DB))
-            history = torch.cat([history[:, 1:], predicted[:, None]], dim=1)
-    if len(starts) == 0:
-        return {"psnr_by_depth": [], "psnr_by_depth_copy_last": [], "rollouts": 0}
-    return {"psnr_by_depth": [float(torch.cat(v).mean()) for v in model_psnr],
-            "psnr_by_depth_copy_last": [float(torch.cat(v).mean()) for v in copy_psnr],
-            "rollouts": int(len(starts))}
-
-
 def counterfactual(model: WorldModel, dataset: Transitions, items: np.ndarray,
                    true_frames: np.ndarray, noise: torch.Generator,
                    batch_size: int = 32) -> dict[str, Any]:
@@ -180,7 +145,7 @@ def counterfactual(model: WorldModel, dataset: Transitions, items: np.ndarray,
 
 def evaluate_worldmodel(run: str | Path, data: str | Path, env_id: str | None = None,
                         env_kwargs: Mapping[str, Any] | None = None, baseline_run: str | Path | None = None,
-                        max_samples: int = 2000, states: int = 200, depth: int = 5, rollouts_count: int = 256,
+                        max_samples: int = 2000, states: int = 200, depth: int = DEFAULT_DEPTH, rollouts_count: int = 256,
                         device: str | torch.device = "cpu", seed: int = 0) -> dict[str, Any]:
     """Every metric of ``rlgan worldmodel eval`` as one dict (see the module docstring).
 
@@ -202,11 +167,11 @@ def evaluate_worldmodel(run: str | Path, data: str | Path, env_id: str | None = 
     """
     for name, value, least in (("max_samples (--samples)", max_samples, 1),
                                ("states (--states)", states, 0), ("depth (--depth)", depth, 1),
-                               ("rollouts_count", rollouts_count, 1)):
+                               ("rollouts_count (--rollouts)", rollouts_count, 1)):
         if value < least:
             raise ValueError(f"{name} must be >= {least}, got {value}")
     model, baseline, identity = _checked_models(run, baseline_run, data, env_id, device)
-    episodes, split = _evaluated_episodes(model, identity)
+    episodes, split = evaluated_episodes(model, identity)
     reader = open_dataset(data)
     dataset = reader.transitions(max(model.history, baseline.history if baseline else 1), episodes)
     noise = torch.Generator().manual_seed(seed)
@@ -219,9 +184,18 @@ def evaluate_worldmodel(run: str | Path, data: str | Path, env_id: str | None = 
     items = evenly_spaced(len(dataset), max_samples)
     result["samples"] = int(len(items))
     result.update(one_step(model, dataset, items, baseline, noise))
-    result.update({"psnr_by_depth": [], "psnr_by_depth_copy_last": [], "rollouts": 0} if reader.every_action
-                  else rollouts(model, dataset, depth, rollouts_count, noise))
+    result.update(no_rollouts(baseline is not None) if reader.every_action
+                  else rollout_metrics(model, dataset, depth, rollouts_count, noise, baseline))
     result.update(_counterfactual_metrics(model, reader, dataset, states, result["env_kwargs"], noise))
+    return result
+
+
+def no_rollouts(with_baseline: bool) -> dict[str, Any]:
+    """The rollout entries of data that has none (outcome records): empty lists, no rollouts."""
+    result: dict[str, Any] = {"rollouts": 0}
+    for name in ROLLOUT_METRICS:
+        result.update({f"{name}_by_depth": [], f"{name}_by_depth_copy_last": [],
+                       f"{name}_by_depth_baseline": [] if with_baseline else None})
     return result
 
 
@@ -247,7 +221,7 @@ def _checked_models(run: str | Path, baseline_run: str | Path | None, data: str 
     return model, baseline, identity
 
 
-def _evaluated_episodes(model: WorldModel, identity: dict[str, Any]) -> tuple[list[int] | None, str]:
+def evaluated_episodes(model: WorldModel, identity: dict[str, Any]) -> tuple[list[int] | None, str]:
     """The episodes to evaluate (None: all) and their description: the run's held-out
     episodes when the data is its training data and it held some out, else every episode."""
     same_data = identity["shards"] == tuple(model.data.shards)

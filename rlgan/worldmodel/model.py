@@ -110,7 +110,7 @@ class Bottleneck(nn.Module):
         return torch.relu(x + self.cond.after_norm(y, cond))
 
 
-def _down(in_channels: int, out_channels: int, norm: bool, activation: nn.Module) -> nn.Sequential:
+def down_block(in_channels: int, out_channels: int, norm: bool, activation: nn.Module) -> nn.Sequential:
     """``Conv2d(4, stride 2)`` [-> BN] -> activation: halves H and W."""
     layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, 4, 2, 1, bias=not norm)]
     if norm:
@@ -152,10 +152,10 @@ class Generator(nn.Module):
         self.action_embedding = nn.Embedding(config.n_actions, config.action_dim)
         cond_dim = config.action_dim + config.z_dim
         self.encoder = nn.ModuleList([
-            _down(in_channels, w, False, nn.ReLU()),
-            _down(w, 2 * w, True, nn.ReLU()),
-            _down(2 * w, 4 * w, True, nn.ReLU()),
-            _down(4 * w, 8 * w, True, nn.ReLU()),
+            down_block(in_channels, w, False, nn.ReLU()),
+            down_block(w, 2 * w, True, nn.ReLU()),
+            down_block(2 * w, 4 * w, True, nn.ReLU()),
+            down_block(4 * w, 8 * w, True, nn.ReLU()),
         ])
         self.bottleneck = Bottleneck(8 * w, mode, cond_dim)
         out_width = max(4, w // 2)
@@ -243,12 +243,12 @@ class Discriminator(nn.Module):
         super().__init__()
         self.config = config
         w, c = config.base_width, config.channels
-        layers = [_down(2 * c, w, False, nn.LeakyReLU(0.2)),
-                  _down(w, 2 * w, True, nn.LeakyReLU(0.2)),
-                  _down(2 * w, 4 * w, True, nn.LeakyReLU(0.2))]
+        layers = [down_block(2 * c, w, False, nn.LeakyReLU(0.2)),
+                  down_block(w, 2 * w, True, nn.LeakyReLU(0.2)),
+                  down_block(2 * w, 4 * w, True, nn.LeakyReLU(0.2))]
         features = 4 * w
         if config.discriminator == "global":
-            layers.append(_down(4 * w, 8 * w, True, nn.LeakyReLU(0.2)))
+            layers.append(down_block(4 * w, 8 * w, True, nn.LeakyReLU(0.2)))
             features = 8 * w
         self.features = nn.Sequential(*layers)
         self.head = (nn.Conv2d(features, 1, 3, 1, 1) if config.discriminator == "patch"

@@ -1,4 +1,5 @@
-"""A trained generator as a batched next-frame predictor (what the safety search calls)."""
+"""A trained world model (the GAN's generator or the VAE) as a batched next-frame predictor
+(what the safety search calls)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from rlgan.compiled import FixedBatchNetwork, tree_batch_sizes
 from rlgan.device import inference_memory_format, resolve_device
 from rlgan.worldmodel.config import WorldModelConfig
 from rlgan.worldmodel.frames import observations_to_tensor, tensor_to_observations, to_uint8, to_unit
-from rlgan.worldmodel.model import Generator
+from rlgan.worldmodel.networks import predicting_network
 from rlgan.worldmodel.run import DataInfo, checkpoint_dir, load_progress, load_run_info, load_weights
 
 
@@ -27,14 +28,16 @@ COMPILED_BATCH = 27
 
 
 class WorldModel:
-    """SAD-GAN's generator, ready to predict the next frame of every action in one call.
+    """A world model's predicting network (SAD-GAN's generator or the VAE of
+    ``model="vae"``), ready to predict the next frame of every action in one call.
 
     Load one with :meth:`load`. Attributes describe what it was trained for, so a caller can
     refuse a mismatched env: ``env_id``, ``env_kwargs``, ``frame_shape`` ``(H, W, C)``,
     ``n_actions``, ``history`` (frames of context), ``step`` (training steps done).
 
     Args:
-        network: the generator (put in eval mode and moved to ``device``).
+        network: the generator or VAE, with ``encode`` and ``decode`` as
+            :class:`rlgan.worldmodel.model.Generator` (put in eval mode and moved to ``device``).
         config: its settings.
         data: what it was trained on.
         device: where it runs.
@@ -50,7 +53,7 @@ class WorldModel:
         RuntimeError: ``compiled`` on a machine where ``torch.compile`` cannot build.
     """
 
-    def __init__(self, network: Generator, config: WorldModelConfig, data: DataInfo,
+    def __init__(self, network: nn.Module, config: WorldModelConfig, data: DataInfo,
                  device: str | torch.device = "cpu", step: int = 0, compiled: bool = False,
                  max_batch: int = COMPILED_BATCH) -> None:
         self.device = resolve_device(device)
@@ -124,7 +127,7 @@ class WorldModel:
     @classmethod
     def load(cls, run_dir: str | Path, device: str | torch.device = "cpu",
              compiled: bool = False) -> WorldModel:
-        """The generator of the latest checkpoint of a ``rlgan worldmodel train`` run
+        """The predicting network of the latest checkpoint of a ``rlgan worldmodel train`` run
         (``compiled``: see the class).
 
         Raises:
@@ -133,7 +136,7 @@ class WorldModel:
             RuntimeError: ``compiled`` on a machine where ``torch.compile`` cannot build.
         """
         config, data = load_run_info(run_dir)
-        network = Generator(config)
+        network = predicting_network(config)
         load_weights(network, checkpoint_dir(run_dir) / "generator.safetensors")
         return cls(network, config, data, device, int(load_progress(run_dir)["step"]), compiled)
 

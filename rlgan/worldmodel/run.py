@@ -3,8 +3,8 @@
 Layout::
 
     RUN/run.json                      format, WorldModelConfig, DataInfo (JSON)
-    RUN/checkpoint/generator.safetensors
-    RUN/checkpoint/discriminator.safetensors
+    RUN/checkpoint/generator.safetensors      the predicting network: the GAN's generator or the VAE
+    RUN/checkpoint/discriminator.safetensors  the GAN's discriminator (none for the VAE)
     RUN/checkpoint/optimizers.pt      Adam states (torch.save; loaded with weights_only=True)
     RUN/checkpoint/progress.json      step, samples seen, training time, last losses
     RUN/samples.png                   latest sample grid (frame t, true t+1, one per action)
@@ -158,9 +158,10 @@ def has_checkpoint(run_dir: str | Path) -> bool:
     return True
 
 
-def save_checkpoint(run_dir: str | Path, generator: nn.Module, discriminator: nn.Module,
+def save_checkpoint(run_dir: str | Path, generator: nn.Module, discriminator: nn.Module | None,
                     optimizers: dict[str, torch.optim.Optimizer], progress: dict[str, Any]) -> None:
-    """Write a complete checkpoint and swap it in atomically (see the module docstring)."""
+    """Write a complete checkpoint and swap it in atomically (see the module docstring);
+    ``discriminator`` is None for a VAE."""
     run_dir = Path(run_dir)
     tmp, old, final = run_dir / _TMP_DIR, run_dir / _OLD_DIR, run_dir / CHECKPOINT_DIR
     if old.exists() and not final.exists():  # a swap was interrupted: the old one is the latest
@@ -169,8 +170,9 @@ def save_checkpoint(run_dir: str | Path, generator: nn.Module, discriminator: nn
     tmp.mkdir(parents=True)
     step = str(progress["step"])
     save_file(_state_dict(generator), str(tmp / "generator.safetensors"), metadata={"step": step})
-    save_file(_state_dict(discriminator), str(tmp / "discriminator.safetensors"),
-              metadata={"step": step})
+    if discriminator is not None:
+        save_file(_state_dict(discriminator), str(tmp / "discriminator.safetensors"),
+                  metadata={"step": step})
     torch.save({name: optimizer.state_dict() for name, optimizer in optimizers.items()},
                tmp / "optimizers.pt")
     write_json(tmp / "progress.json", progress)

@@ -1,4 +1,5 @@
-"""One SAD-GAN update: k discriminator steps, then one generator step.
+"""One update of a world model: SAD-GAN's (k discriminator steps, then one generator step)
+or the VAE's (one step on its loss).
 
 Batches are dicts of float tensors on the training device:
 ``frames`` ``(B, history*C, H, W)`` and ``next_frame`` ``(B, C, H, W)`` in [-1, 1],
@@ -12,6 +13,7 @@ from torch import nn
 
 from rlgan.worldmodel.config import WorldModelConfig
 from rlgan.worldmodel.losses import discriminator_loss, generator_loss
+from rlgan.worldmodel.vae import LatentDynamicsVAE, vae_losses
 
 
 def unwrap(module: nn.Module) -> nn.Module:
@@ -106,3 +108,30 @@ class GANStep:
         self.optimizer_g.step()
         logs.update({("g_total" if key == "total" else key): value for key, value in g_logs.items()})
         return logs
+
+
+class VAEStep:
+    """Updates a :class:`LatentDynamicsVAE` on :func:`rlgan.worldmodel.vae.vae_losses`.
+
+    Args:
+        config: the loss weights and ``latent_dim``.
+        model: the VAE (one process: not wrapped in ``DistributedDataParallel``).
+        optimizer: its optimiser.
+        noise: ``torch.Generator`` (on the CPU) drawing the posterior samples.
+    """
+
+    def __init__(self, config: WorldModelConfig, model: LatentDynamicsVAE,
+                 optimizer: torch.optim.Optimizer, noise: torch.Generator) -> None:
+        self.config, self.model, self.optimizer, self.noise = config, model, optimizer, noise
+
+    def __call__(self, batches: list[dict[str, torch.Tensor]], step: int) -> dict[str, float]:
+        """Update on ``batches[0]``; return float logs ``vae_total``, ``l1`` (prediction),
+        ``reconstruction``, ``kl`` (``gdl`` when weighted). ``step`` is not used."""
+        batch = batches[0]
+        eps = torch.randn(len(batch["action"]), self.config.latent_dim, generator=self.noise)
+        loss, logs = vae_losses(self.model, batch["frames"], batch["next_frame"], batch["action"],
+                                eps.to(batch["frames"].device), self.config)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return {("vae_total" if key == "total" else key): value for key, value in logs.items()}

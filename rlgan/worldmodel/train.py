@@ -23,7 +23,7 @@ from rlgan.data import DatasetError
 from rlgan.data.augment import jitter_colours
 from rlgan.data.reader import Transitions, evenly_spaced, open_dataset
 from rlgan.io import atomic_path, clear_directory, written_entries
-from rlgan.worldmodel.config import FRAME_OPTIONS, WorldModelConfig
+from rlgan.worldmodel.config import FRAME_OPTIONS, GAN_ONLY_OPTIONS, WorldModelConfig
 from rlgan.worldmodel.data import RankData, collate, data_info, rank_data
 from rlgan.worldmodel.distributed import (
     Distributed,
@@ -35,7 +35,8 @@ from rlgan.worldmodel.distributed import (
 )
 from rlgan.worldmodel.frames import to_uint8
 from rlgan.worldmodel.metrics import PSNR_CAP_DB, psnr
-from rlgan.worldmodel.model import Discriminator, Generator
+from rlgan.worldmodel.model import Discriminator
+from rlgan.worldmodel.networks import predicting_network
 from rlgan.worldmodel.run import (
     DataInfo,
     RUN_FILE,
@@ -48,12 +49,13 @@ from rlgan.worldmodel.run import (
     save_run_info,
 )
 from rlgan.worldmodel.samples import sample_grid
-from rlgan.worldmodel.step import GANStep
+from rlgan.worldmodel.step import GANStep, VAEStep
 
 #: Options that may change when a run is resumed; everything else must stay as it was.
 RESUMABLE_OPTIONS = ("steps", "device", "log_every", "sample_every", "checkpoint_every")
 #: Options that shape the generator: a run started from another run's generator must match them.
-GENERATOR_OPTIONS = FRAME_OPTIONS + ("history", "base_width", "z_dim", "action_dim", "conditioning")
+GENERATOR_OPTIONS = FRAME_OPTIONS + ("model", "history", "base_width", "z_dim", "action_dim", "conditioning",
+                                     "latent_dim")
 VAL_BATCH = 64
 GRID_ROWS = 4
 
@@ -91,6 +93,8 @@ def resolve_config(data: str | Path, run: str | Path, overrides: Mapping[str, An
         return build_config(WorldModelConfig, changed, base=config), info
     base = build_config(WorldModelConfig, {key: value for key, value in overrides.items()
                                            if key not in FRAME_OPTIONS})
+    if base.model == "vae":
+        base = _vae_config(base, overrides)
     info = data_info(data, base.val_fraction, base.seed)
     height, width, channels = info.frame_shape
     from_data = {"frame_height": height, "frame_width": width, "channels": channels,
@@ -100,6 +104,19 @@ def resolve_config(data: str | Path, run: str | Path, overrides: Mapping[str, An
             raise ValueError(f"{key} comes from the dataset ({from_data[key]} in {data}), "
                              f"not {overrides[key]!r}; leave it unset")
     return build_config(WorldModelConfig, from_data, base=base), info
+
+
+def _vae_config(config: WorldModelConfig, overrides: Mapping[str, Any]) -> WorldModelConfig:
+    """``config`` of a VAE run, with the GAN's adversarial weight and noise set to 0.
+
+    Raises:
+        ValueError: ``overrides`` set an option of the GAN alone (:data:`GAN_ONLY_OPTIONS`).
+    """
+    refused = [key for key in GAN_ONLY_OPTIONS if key in overrides]
+    if refused:
+        raise ValueError(f"{', '.join(refused)} apply to the GAN only; model='vae' trains no "
+                         "discriminator and takes no noise z: leave them unset")
+    return build_config(WorldModelConfig, {"lambda_adv": 0.0, "z_dim": 0}, base=config)
 
 
 def check_init_from(source: Path, config: WorldModelConfig, info: DataInfo) -> None:
@@ -200,7 +217,8 @@ def train_worldmodel(data: str | Path, run: str | Path,
                      overrides: Mapping[str, Any] | None = None, resume: bool = False,
                      overwrite: bool = False, progress: bool = True,
                      init_from: str | Path | None = None) -> dict[str, Any]:
-    """Train SAD-GAN's generator and discriminator on a recorded dataset into ``run``.
+    """Train a world model on a recorded dataset into ``run``: SAD-GAN's generator and
+    discriminator, or the VAE (``overrides["model"] = "vae"``, one process).
 
     Args:
         data: dataset directory (``rlgan record``), or outcome records (``rlgan safety collect``:
@@ -224,7 +242,8 @@ def train_worldmodel(data: str | Path, run: str | Path,
     Raises:
         TrainingDiverged: a loss became NaN/inf (the last good checkpoint is kept).
         rlgan.data.DatasetError: empty, corrupt or unsuitable dataset.
-        ValueError / TypeError / FileExistsError / FileNotFoundError: bad options or run dir.
+        ValueError / TypeError / FileExistsError / FileNotFoundError: bad options or run dir
+            (or a VAE under torchrun).
         rlgan.io.DirectoryBusyError: another process is writing ``run`` (rank 0 holds its lock).
     """
     run = Path(run)
@@ -241,6 +260,8 @@ def train_worldmodel(data: str | Path, run: str | Path,
         check_init_from(init_from, config, info)
     context = setup(config.device)
     try:
+        if config.model == "vae" and context.enabled:
+            raise ValueError("model='vae' trains on one process; run it without torchrun")
         with main_rank_lock(context, run):
             return _train(Path(data), run, config, info, context, resume, overwrite, progress,
                           init_from)
@@ -267,7 +288,7 @@ def _train(data: Path, run: Path, config: WorldModelConfig, info: DataInfo, cont
                        if info.val_episodes else part.dataset)
         reporter = _Reporter(run, _Validation(val_dataset, config, context.device), config,
                              clock.step, progress)
-    update = nets.gan_step(config, context, clock.step)
+    update = nets.update_step(config, context, clock.step)
     rng = np.random.default_rng([config.seed, context.rank, clock.step])
     result: dict[str, Any] = {"step": clock.step, "samples_seen": clock.samples_seen,
                               "train_seconds": clock.train_seconds, "world_size": context.world_size}
@@ -335,18 +356,19 @@ class _Clock:
 
 
 class _Networks:
-    """The generator, the discriminator and their Adam optimisers (the generator copied from
-    ``init_from``'s checkpoint when given)."""
+    """The predicting network (the GAN's generator or the VAE), the GAN's discriminator (None
+    for the VAE) and their Adam optimisers; the predicting network is copied from
+    ``init_from``'s checkpoint when given."""
 
     def __init__(self, config: WorldModelConfig, device: torch.device, init_from: Path | None) -> None:
-        self.generator = Generator(config).to(device)
-        self.discriminator = Discriminator(config).to(device)
+        self.generator = predicting_network(config).to(device)
+        self.discriminator = Discriminator(config).to(device) if config.model == "gan" else None
         if init_from is not None:  # load_state_dict copies onto the generator's device
             load_weights(self.generator, checkpoint_dir(init_from) / "generator.safetensors")
+        nets = {"generator": self.generator, "discriminator": self.discriminator}
         self.optimizers = {name: torch.optim.Adam(net.parameters(), lr=config.learning_rate,
                                                   betas=(config.beta1, config.beta2))
-                           for name, net in (("generator", self.generator),
-                                             ("discriminator", self.discriminator))}
+                           for name, net in nets.items() if net is not None}
 
     def restore(self, run: Path) -> _Clock:
         """Load the run's latest checkpoint; return where it stood."""
@@ -355,12 +377,14 @@ class _Networks:
         return _Clock(step=step, samples_seen=int(done["samples_seen"]),
                       train_seconds=float(done["train_seconds"]), last_checkpoint=step)
 
-    def gan_step(self, config: WorldModelConfig, context: Distributed, start: int) -> GANStep:
-        """The update of both networks (wrapped for DDP under ``torchrun``), its noise seeded
-        by the seed, the rank and the step it starts from."""
+    def update_step(self, config: WorldModelConfig, context: Distributed, start: int) -> GANStep | VAEStep:
+        """The update of the networks (the GAN's wrapped for DDP under ``torchrun``), its
+        noise seeded by the seed, the rank and the step it starts from."""
+        noise = torch.Generator().manual_seed(config.seed * 1000 + context.rank + start)
+        if config.model == "vae":
+            return VAEStep(config, self.generator, self.optimizers["generator"], noise)
         g_train = _wrap(self.generator, context)
         d_train = _wrap(self.discriminator, context) if config.lambda_adv else self.discriminator
-        noise = torch.Generator().manual_seed(config.seed * 1000 + context.rank + start)
         return GANStep(config, g_train, d_train, self.optimizers["generator"],
                        self.optimizers["discriminator"], noise)
 
@@ -373,7 +397,7 @@ class _Networks:
         save_checkpoint(run, self.generator, self.discriminator, self.optimizers, progress)
 
 
-def _train_step(part: RankData, nets: _Networks, update: GANStep, rng: np.random.Generator,
+def _train_step(part: RankData, nets: _Networks, update: GANStep | VAEStep, rng: np.random.Generator,
                 config: WorldModelConfig, context: Distributed, clock: _Clock,
                 step: int) -> dict[str, float]:
     """Draw this rank's batches, update the networks, count the step; return the losses
