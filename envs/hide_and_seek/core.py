@@ -303,9 +303,11 @@ class GridBatch:
 
     def step(self, actions: np.ndarray) -> dict[str, np.ndarray]:
         """Apply ``actions`` (B, A) and return rewards (B, A), ``seen`` (B, n_hiders),
-        ``truncated`` (B,), ``prep`` (B,) (whether this step was in the preparation phase)."""
+        ``truncated`` (B,), ``prep`` (B,) (whether this step was in the preparation phase) and
+        ``pushed`` (B, A) bool (the agent pushed a box one cell this step)."""
         prep = self.in_prep()
         grids = self.row_major
+        pushed = np.zeros((self.num_grids, self.n_agents), dtype=bool)
         self._changed()
         for agent in range(self.n_agents):
             action = actions[:, agent]
@@ -329,6 +331,7 @@ class GridBatch:
                 & ~self.occupied(behind)
             push = moving & (box == BOX) & behind_free & ~occupied
             walk = moving & ~np.take(self.walls, target + self.grid_offsets) & (box == FREE) & ~occupied
+            pushed[:, agent] = push
             if push.any():
                 self.boxes[grids[push], behind[push]] = BOX
                 self.boxes[grids[push], target[push]] = FREE
@@ -340,7 +343,7 @@ class GridBatch:
         hidden = ~seen.any(axis=1)
         hider_reward = np.where(prep, 0.0, np.where(hidden, 1.0, -1.0))
         rewards = np.where(self.is_seeker[None, :], -hider_reward[:, None], hider_reward[:, None])
-        return {"rewards": rewards, "seen": seen, "prep": prep,
+        return {"rewards": rewards, "seen": seen, "prep": prep, "pushed": pushed,
                 "truncated": self.steps >= self.config.max_steps}
 
     def _toggle_locks(self, agent: int, locking: np.ndarray) -> None:
