@@ -73,7 +73,7 @@ class SelfPlayConfig:
     """
 
     num_grids: int = 256
-    learning_rate: float = 3e-4
+    learning_rate: float = 1e-3
     gamma: float = 0.99
     gae_lambda: float = 0.95
     clip: float = 0.2
@@ -159,7 +159,9 @@ class SelfPlay:
         self.hp = SelfPlayConfig(**saved["hyperparameters"])
         self.env = TeamVectorEnv(self.hp.num_grids, **saved["env_kwargs"])
         self.teams = saved["teams"]
-        self.networks = {team: team_network(self.env, self.hp.hidden) for team in TEAMS}
+        with torch.random.fork_rng():  # initial weights from the run's seed alone
+            torch.manual_seed(saved["seed"])
+            self.networks = {team: team_network(self.env, self.hp.hidden) for team in TEAMS}
         self.optimizers = {team: torch.optim.Adam(self.networks[team].parameters(),
                                                   lr=self.hp.learning_rate, eps=1e-5)
                            for team in self.teams}
@@ -420,12 +422,14 @@ def _settings(run: Run, config: TeamRunConfig | None, resume: bool,
 
 
 def read_log(run_dir: str | Path) -> list[dict[str, float]]:
-    """Rows of a self-play run's ``teams.csv``."""
+    """Rows of a self-play run's ``teams.csv`` (NaN for the losses of a team that does not
+    learn)."""
     path = Path(run_dir) / "teams.csv"
     if not path.is_file():
         return []
     with open(path, newline="") as file:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(file)]
+        return [{k: float(v) if v else math.nan for k, v in row.items()}
+                for row in csv.DictReader(file)]
 
 
 def _write_log(run: Run, rows: list[dict[str, float]]) -> None:

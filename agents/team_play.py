@@ -4,6 +4,7 @@ opponents) and by evaluation (against baselines, and the cross-play matrix of sn
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Union
 
 import numpy as np
@@ -57,9 +58,10 @@ def choose_actions(env: TeamVectorEnv, team: str, player: Player, observations: 
 
 
 def play(env_kwargs: dict[str, Any], hider: Player, seeker: Player, games: int,
-         seed: int = 0) -> dict[str, float]:
+         seed: int = 0, observer: Callable[[TeamVectorEnv], None] | None = None) -> dict[str, float]:
     """Play ``games`` whole episodes at once (grid ``i`` seeded ``seed + i``); learned players
-    sample from their policies with a generator seeded by ``seed``.
+    sample from their policies with a generator seeded by ``seed``. ``observer(env)`` sees
+    the games after the reset and after every step but the last (whose grids are reset).
 
     Returns:
         :func:`rlgan.agents.team_stats.episode_statistics` of the games.
@@ -78,6 +80,8 @@ def play(env_kwargs: dict[str, Any], hider: Player, seeker: Player, games: int,
     trace: list[dict[str, np.ndarray]] = []
     rewards = []
     for _ in range(env.config.max_steps):
+        if observer is not None:
+            observer(env)
         scripted = scripted_actions(env.grid) if "scripted" in (hider, seeker) else None
         actions = np.zeros((games, env.n_agents), dtype=np.int64)
         for team, player in (("hider", hider), ("seeker", seeker)):
