@@ -73,8 +73,10 @@ HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
                                  "epsilon_fraction": 0.7,
                                  "env_kwargs": {"size": 5, "n_boxes": 1, "walls": 0}},
     },
+    # Both teams see the whole grid: with the 5x5 egocentric window the hiders learned about
+    # half as fast on the default 9x9 grid (return +7 against +14 after 60 updates).
     "ppo": {
-        "rlgan/HideAndSeek-v0": {},
+        "rlgan/HideAndSeek-v0": {"env_kwargs": {"observation": "full"}},
     },
 }
 

@@ -85,7 +85,7 @@ class SelfPlayConfig:
     reward_scale: float = 0.1
     hidden: int = 128
     latest_prob: float = 0.5
-    snapshot_every: int = 5
+    snapshot_every: int = 10
     checkpoint_every: int = 10
 
     def __post_init__(self) -> None:
