@@ -192,7 +192,7 @@ class SelfPlay:
             pool = self.pool[team]
             uses_old[team] = old & (which == index) if len(self.teams) == 2 and pool \
                 else np.zeros(grids, dtype=bool)
-            if pool:
+            if uses_old[team].any():
                 snapshot = team_network(self.env, self.hp.hidden)
                 snapshot.load_state_dict(pool[int(rng.integers(len(pool)))][1])
                 players[team] = snapshot

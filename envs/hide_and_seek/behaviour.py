@@ -23,7 +23,7 @@ def hider_cover(grid: GridBatch) -> np.ndarray:
     hiders = grid.agents[:, ~grid.is_seeker][:, None, :]  # (B, 1, H)
     facing = grid.facing[:, grid.is_seeker][:, :, None]
     without_boxes = line_of_sight(walls_only, grid.table, seekers, hiders)
-    without_boxes &= grid._in_view(seekers, hiders, facing)
+    without_boxes &= grid.in_view(seekers, hiders, facing)
     box_cover = without_boxes.any(axis=1) & ~seen
     return np.where(seen, SEEN, np.where(box_cover, BEHIND_BOX, BEHIND_WALL)).astype(np.int8)
 

@@ -235,10 +235,10 @@ class GridBatch:
         if blocking is None:
             blocking = self.blocking()
         visible = line_of_sight(blocking, self.table, viewer, target)
-        visible &= self._in_view(viewer, target, facing)
+        visible &= self.in_view(viewer, target, facing)
         return visible
 
-    def _in_view(self, viewer: np.ndarray, target: np.ndarray,
+    def in_view(self, viewer: np.ndarray, target: np.ndarray,
                  facing: np.ndarray | None) -> np.ndarray | bool:
         """Whether ``target`` is within the vision range of ``viewer`` and, with ``facing``
         and ``view_cone``, within its cone (bool array of the broadcast shape, or True)."""
@@ -266,8 +266,8 @@ class GridBatch:
             hiders = self.agents[:, ~self.is_seeker][:, None, :]  # (B, 1, H)
             facing = self.facing[:, self.is_seeker][:, :, None]
             clear = line_of_sight(self.blocking(), self.table, seekers, hiders)
-            clear &= self._in_view(seekers, hiders, None)
-            self._sight = (clear & self._in_view(seekers, hiders, facing), clear)
+            clear &= self.in_view(seekers, hiders, None)
+            self._sight = (clear & self.in_view(seekers, hiders, facing), clear)
         return self._sight
 
     def seen_cells(self) -> np.ndarray:
