@@ -16,11 +16,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import common  # noqa: F401  (sets the dummy SDL driver)
 import gymnasium
 
-import rlgan  # noqa: F401
-from common import machine, table
+from common import machine, table  # importing common sets the dummy SDL driver
 from rlgan.agents.evaluation import evaluate_agent, random_policy, scripted_policy
 from rlgan.agents.plotting import plot_learning_curve
 from rlgan.agents.training import Run, AgentConfig, build_agent, load_trained, train
