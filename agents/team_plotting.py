@@ -30,6 +30,7 @@ def phase_summary(rows: list[dict[str, float]], min_swing: float = MIN_SWING,
     two behaviour statistics that moved most since the previous phase, relative to their
     spread over the run, as ``(name, before, after)``."""
     returns = [row["hider_return"] for row in rows]
+    curve = smooth(returns, window)
     spread = {key: np.nanstd([row[key] for row in rows]) or 1.0 for key in BEHAVIOUR}
     summary: list[dict[str, Any]] = []
     for start, end in phases(returns, min_swing, window):
@@ -37,7 +38,7 @@ def phase_summary(rows: list[dict[str, float]], min_swing: float = MIN_SWING,
         means = {key: float(np.nanmean([row[key] for row in part])) for key in STATISTICS}
         phase = {"first_update": int(part[0]["update"]), "last_update": int(part[-1]["update"]),
                  "first_step": int(part[0]["step"]), "last_step": int(part[-1]["step"]),
-                 "trend": "hiders gain" if returns[end - 1] > returns[start] else "seekers gain",
+                 "trend": "hiders gain" if curve[end - 1] > curve[start] else "seekers gain",
                  **means}
         if summary:
             before = summary[-1]
@@ -76,7 +77,7 @@ def plot_teams(run_dir: str | Path, out: str | Path, gifs: bool = True) -> dict[
     top.plot(steps, smooth(hider, WINDOW), color="tab:blue", label="hiders")
     top.plot(steps, -smooth(hider, WINDOW), color="tab:red", label="seekers")
     top.set_ylabel("return per episode")
-    top.set_title(f"self-play PPO, {'+'.join(saved['teams'])}: {len(summary)} phases")
+    top.set_title(f"self-play PPO, {'+'.join(saved['teams'])}; phases: {len(summary)}")
     top.legend(loc="upper left")
     for key, color in (("hidden_behind_wall", "tab:gray"), ("hidden_behind_box", "tab:brown"),
                        ("found_rate", "tab:red"), ("hider_locked", "tab:purple")):
