@@ -26,26 +26,27 @@ BEHAVIOUR = [key for key in STATISTICS if key != "hider_return"]
 def phase_summary(rows: list[dict[str, float]], min_swing: float = MIN_SWING,
                   window: int = WINDOW) -> list[dict[str, Any]]:
     """The phases of a run's log (``teams.csv`` rows): for each, its first and last update
-    and step, the mean of every statistic, and (from the second phase on) ``changes``: the
-    two behaviour statistics that moved most since the previous phase, relative to their
-    spread over the run, as ``(name, before, after)``."""
+    and step, its trend (which team's return rose), the mean of every statistic, and
+    ``changes``: the two behaviour statistics that moved most within the phase (relative to
+    their spread over the run), as ``(name, at the start, at the end)``, each the mean over
+    the phase's first or last ``window`` updates."""
     returns = [row["hider_return"] for row in rows]
     curve = smooth(returns, window)
     spread = {key: np.nanstd([row[key] for row in rows]) or 1.0 for key in BEHAVIOUR}
     summary: list[dict[str, Any]] = []
     for start, end in phases(returns, min_swing, window):
         part = rows[start:end]
-        means = {key: float(np.nanmean([row[key] for row in part])) for key in STATISTICS}
-        phase = {"first_update": int(part[0]["update"]), "last_update": int(part[-1]["update"]),
-                 "first_step": int(part[0]["step"]), "last_step": int(part[-1]["step"]),
-                 "trend": "hiders gain" if curve[end - 1] > curve[start] else "seekers gain",
-                 **means}
-        if summary:
-            before = summary[-1]
-            moved = sorted(BEHAVIOUR, key=lambda key: -abs(means[key] - before[key]) / spread[key]
-                           if np.isfinite(means[key] - before[key]) else 0.0)
-            phase["changes"] = [(key, before[key], means[key]) for key in moved[:2]]
-        summary.append(phase)
+        edge = max(1, min(window, len(part) // 2))
+        first = {key: float(np.nanmean([row[key] for row in part[:edge]])) for key in BEHAVIOUR}
+        last = {key: float(np.nanmean([row[key] for row in part[-edge:]])) for key in BEHAVIOUR}
+        moved = sorted((key for key in BEHAVIOUR if np.isfinite(last[key] - first[key])),
+                       key=lambda key: -abs(last[key] - first[key]) / spread[key])
+        summary.append({
+            "first_update": int(part[0]["update"]), "last_update": int(part[-1]["update"]),
+            "first_step": int(part[0]["step"]), "last_step": int(part[-1]["step"]),
+            "trend": "hiders gain" if curve[end - 1] > curve[start] else "seekers gain",
+            **{key: float(np.nanmean([row[key] for row in part])) for key in STATISTICS},
+            "changes": [(key, first[key], last[key]) for key in moved[:2]]})
     return summary
 
 
