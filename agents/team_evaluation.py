@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from rlgan.agents.selfplay import load_snapshot, pool_files, read_team_run
+from rlgan.agents.selfplay import pool_files
+from rlgan.agents.team_run import load_snapshot, read_team_run
 from rlgan.agents.team_play import BASELINES, Player, play
 from rlgan.agents.training import Run
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from rlgan.agents.selfplay import load_snapshot, pool_files, read_log, read_team_run
+from rlgan.agents.selfplay import pool_files
+from rlgan.agents.team_run import load_snapshot, read_log, read_team_run
 from rlgan.agents.team_play import play
 from rlgan.agents.team_stats import STATISTICS, phases, smooth
 from rlgan.agents.training import Run

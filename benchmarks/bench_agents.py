@@ -154,7 +154,8 @@ def selfplay(args: argparse.Namespace) -> None:
     import supersuit
     from stable_baselines3 import PPO
 
-    from rlgan.agents.selfplay import SelfPlay, TeamRunConfig
+    from rlgan.agents.selfplay import SelfPlay
+    from rlgan.agents.team_run import TeamRunConfig
     from rlgan.envs.hide_and_seek import parallel_env
 
     trainer = SelfPlay(TeamRunConfig(teams="hider,seeker", steps=1).saved())

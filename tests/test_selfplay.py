@@ -12,7 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from rlgan.agents.selfplay import TeamRunConfig, load_snapshot, read_log, train_teams
+from rlgan.agents.team_run import TeamRunConfig, load_snapshot, read_log, train_teams
 from rlgan.agents.team_evaluation import cross_play, evaluate_teams
 from rlgan.agents.team_play import play
 from rlgan.agents.team_stats import episode_statistics, phases

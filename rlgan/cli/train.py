@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_teams(args: argparse.Namespace) -> int:
-    from rlgan.agents.selfplay import TeamRunConfig, train_teams
+    from rlgan.agents.team_run import TeamRunConfig, train_teams
     from rlgan.config import parse_kv
 
     if args.resume:
