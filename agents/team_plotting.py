@@ -83,13 +83,13 @@ def plot_teams(run_dir: str | Path, out: str | Path, gifs: bool = True) -> dict[
     top.legend(loc="upper left")
     for key, color in (("hidden_behind_wall", "tab:gray"), ("hidden_behind_box", "tab:brown"),
                        ("found_rate", "tab:red"), ("hider_locked", "tab:purple")):
-        middle.plot(steps, [row[key] for row in rows], color=color, label=key)
-    middle.set_ylabel("fraction")
+        middle.plot(steps, smooth([row[key] for row in rows], WINDOW), color=color, label=key)
+    middle.set_ylabel(f"fraction (mean of {WINDOW})")
     middle.legend(loc="upper left", fontsize=7)
     for key, color in (("hider_box_pushes", "tab:blue"), ("seeker_box_pushes", "tab:red"),
                        ("steps_to_find", "tab:orange")):
-        bottom.plot(steps, [row[key] for row in rows], color=color, label=key)
-    bottom.set_ylabel("per episode")
+        bottom.plot(steps, smooth([row[key] for row in rows], WINDOW), color=color, label=key)
+    bottom.set_ylabel(f"per episode (mean of {WINDOW})")
     bottom.set_xlabel("environment steps [millions]")
     bottom.legend(loc="upper left", fontsize=7)
     for index, phase in enumerate(summary):

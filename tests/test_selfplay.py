@@ -72,6 +72,16 @@ def test_hider_cover_names_what_hides_the_hider(layout, cover):
     assert hider_cover(grid).tolist() == [[cover]]
 
 
+def test_a_box_the_hider_locks_is_counted():
+    layout = "#######\n#B....#\n#H...S#\n#.....#\n#.....#\n#.....#\n#######"
+    env = TeamVectorEnv(1, layout=layout, lockable=True)
+    env.reset(seed=0)
+    _, _, _, info = env.step(np.array([[0, 0]]))
+    assert info["hider_locked"].tolist() == [0]
+    _, _, _, info = env.step(np.array([[5, 0]]))  # the hider faces up, at the box
+    assert info["hider_locked"].tolist() == [1]
+
+
 # -- statistics and phases ---------------------------------------------------------------------
 def test_episode_statistics_of_a_hand_made_trace():
     steps, grids = 4, 2
