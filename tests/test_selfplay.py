@@ -125,11 +125,18 @@ def tiny_run(tmp_path_factory):
     return run
 
 
+def trained_with(run: Path) -> dict:
+    """The env options a run trained with (the tuned ones under TINY's)."""
+    return json.loads((run / "config.json").read_text())["env_kwargs"]
+
+
 def test_tiny_self_play_improves_each_team_over_random(tiny_run):
     hider, seeker = load_snapshot(tiny_run, "hider"), load_snapshot(tiny_run, "seeker")
-    random_hider = play(TINY, "random", "random", 200, seed=1)["hider_return"]
-    learned_hider = play(TINY, hider, "random", 200, seed=1)["hider_return"]
-    learned_seeker = play(TINY, "random", seeker, 200, seed=1)["hider_return"]
+    options = trained_with(tiny_run)
+    assert options == {"observation": "full", **TINY}
+    random_hider = play(options, "random", "random", 200, seed=1)["hider_return"]
+    learned_hider = play(options, hider, "random", 200, seed=1)["hider_return"]
+    learned_seeker = play(options, "random", seeker, 200, seed=1)["hider_return"]
     assert learned_hider > random_hider + 3
     assert -learned_seeker > -random_hider + 2
     rows = read_log(tiny_run)
@@ -176,7 +183,7 @@ def test_cross_play_matrix_holds_real_games_between_snapshots(tiny_run):
     assert matrix.shape == (3, 3)
     for i, hider in enumerate(cross["hider_updates"]):
         for j, seeker in enumerate(cross["seeker_updates"]):
-            game = play(TINY, load_snapshot(tiny_run, "hider", hider),
+            game = play(trained_with(tiny_run), load_snapshot(tiny_run, "hider", hider),
                         load_snapshot(tiny_run, "seeker", seeker), 16, seed=5)
             assert matrix[i, j] == game["hider_return"]
     assert len(np.unique(matrix)) > 1
