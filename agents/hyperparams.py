@@ -22,6 +22,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
             "exploration_final_eps": 0.05, "double": False, "loss": "huber", "policy_kwargs": {}},
     "qlearning": {"gamma": 0.99, "alpha_start": 0.5, "alpha_end": 0.05,
                   "epsilon_start": 1.0, "epsilon_end": 0.05, "epsilon_fraction": 0.5},
+    # Self-play PPO of both hide-and-seek teams (rlgan train --teams); fields of
+    # rlgan.agents.selfplay.SelfPlayConfig, whose defaults apply where not listed.
+    "ppo": {},
 }
 
 HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
@@ -82,6 +85,11 @@ HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
                                  "epsilon_fraction": 0.7,
                                  "env_kwargs": {"size": 5, "n_boxes": 1, "walls": 0}},
     },
+    # Both teams see the whole grid (observation="full"): cover and doors are mostly beyond
+    # the default 5x5 window on the 9x9 grid.
+    "ppo": {
+        "rlgan/HideAndSeek-v0": {"env_kwargs": {"observation": "full"}},
+    },
 }
 
 ALGOS = tuple(HYPERPARAMS)
@@ -115,6 +123,10 @@ def hyperparameter_types(algo: str) -> dict[str, Any]:
         from rlgan.agents.qlearning import QLearningConfig
 
         types = option_types(QLearningConfig)
+    elif algo == "ppo":
+        from rlgan.agents.selfplay import SelfPlayConfig
+
+        types = option_types(SelfPlayConfig)
     else:
         from stable_baselines3 import DQN as SB3DQN
 
@@ -129,4 +141,7 @@ _ACCEPTED = {
             "optimize_memory_usage", "replay_buffer_kwargs", "n_steps", "env_kwargs",
             "train_env_kwargs", "n_envs"},
     "qlearning": {"alpha_fraction", "initial_q", "env_kwargs", "train_env_kwargs"},
+    "ppo": {"num_grids", "learning_rate", "gamma", "gae_lambda", "clip", "epochs", "minibatches",
+            "entropy_coef", "value_coef", "max_grad_norm", "reward_scale", "hidden",
+            "latest_prob", "snapshot_every", "checkpoint_every", "env_kwargs"},
 }

@@ -4,6 +4,7 @@
     python benchmarks/bench_agents.py driving [--steps 200000]       # DQN on rlgan/Driving-v0
     python benchmarks/bench_agents.py throughput [--steps 3000]      # rlgan DQN vs plain SB3 DQN
     python benchmarks/bench_agents.py atari [--steps 500000] [--run DIR]  # the Atari recipe, Pong
+    python benchmarks/bench_agents.py selfplay [--seconds 60]        # both hide-and-seek teams: rlgan vs SB3 PPO + SuperSuit
 
 Runs go to --out (default benchmarks/runs/, not committed); learning curves are PNGs there.
 """
@@ -16,11 +17,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import common  # noqa: F401  (sets the dummy SDL driver)
 import numpy as np
 
-import rlgan  # noqa: F401
-from common import machine, table
+from common import machine, table  # importing common sets the dummy SDL driver
 from rlgan.agents.evaluation import evaluate_agent, random_policy, scripted_policy
 from rlgan.agents.hyperparams import hyperparameters
 from rlgan.agents.plotting import plot_learning_curve
@@ -238,11 +237,53 @@ def atari(args: argparse.Namespace) -> None:
     print(f"learning curve: {plot_learning_curve(run, Path(run) / 'learning_curve.png')}")
 
 
+def selfplay(args: argparse.Namespace) -> None:
+    """Training throughput of both hide-and-seek teams on the default 9x9 grid, learning
+    included, for ``--seconds`` each: rlgan's self-play PPO on the batched core
+    (:mod:`rlgan.agents.selfplay`, default settings) against SB3 PPO on the PettingZoo env
+    through SuperSuit's vector envs (8 games, every agent one env of SB3, parameters shared
+    by all agents; n_steps 128, 4 epochs, minibatches of 512, hidden layers 128x128, as close
+    to rlgan's settings as SB3 allows). A game step is one step of one grid with every agent
+    acting (SB3 counts each agent's step)."""
+    import supersuit
+    from stable_baselines3 import PPO
+
+    from rlgan.agents.selfplay import SelfPlay
+    from rlgan.agents.team_run import TeamRunConfig
+    from rlgan.envs.hide_and_seek import parallel_env
+
+    trainer = SelfPlay(TeamRunConfig(teams="hider,seeker", steps=1).saved())
+    start = time.perf_counter()
+    while time.perf_counter() - start < args.seconds:
+        trainer.learn(trainer.rollout()[0])
+        trainer.update += 1
+    rlgan_rate = trainer.steps / (time.perf_counter() - start)
+
+    env = parallel_env(**trainer.saved["env_kwargs"])  # the same options (full observations)
+    n_agents = len(env.possible_agents)
+    venv = supersuit.concat_vec_envs_v1(supersuit.pettingzoo_env_to_vec_env_v1(env), 8,
+                                        num_cpus=0, base_class="stable_baselines3")
+    model = PPO("MlpPolicy", venv, n_steps=128, batch_size=512, n_epochs=4, learning_rate=1e-3,
+                policy_kwargs={"net_arch": [128, 128]}, device="cpu", verbose=0)
+    start = time.perf_counter()
+    while time.perf_counter() - start < args.seconds:
+        model.learn(128 * venv.num_envs, reset_num_timesteps=False)
+    sb3_rate = model.num_timesteps / n_agents / (time.perf_counter() - start)
+    rows = [("rlgan self-play PPO (TeamVectorEnv, 256 grids)", f"{rlgan_rate:,.0f}",
+             f"{rlgan_rate * n_agents:,.0f}"),
+            ("SB3 PPO + SuperSuit (8 games)", f"{sb3_rate:,.0f}", f"{sb3_rate * n_agents:,.0f}")]
+    print(f"\nBoth hide-and-seek teams training, default 9x9 grid, {args.seconds:.0f} s each "
+          f"({machine()})\n")
+    print(table(rows, ("trainer", "game steps/s", "agent steps/s")))
+    print(f"\nratio rlgan / SB3: {rlgan_rate / sb3_rate:.2f}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("which", choices=["qlearning", "driving", "throughput", "atari"])
+    parser.add_argument("which", choices=["qlearning", "driving", "throughput", "atari", "selfplay"])
+    parser.add_argument("--seconds", type=float, default=60.0, help="selfplay: seconds per trainer")
     parser.add_argument("--steps", type=int)
-    parser.add_argument("--repeats", type=int, default=3, help="throughput: pairs of runs")
+    parser.add_argument("--repeats", type=int, default=3, help="throughput: rounds of runs")
     parser.add_argument("--eval-episodes", type=int, default=5, help="throughput: evaluation size")
     parser.add_argument("--game", default="Pong", help="atari: the game")
     parser.add_argument("--run", type=Path, help="atari: the run directory (resumed if it holds one)")
@@ -251,9 +292,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the benchmark's run")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "runs")
     args = parser.parse_args(argv)
-    defaults = {"qlearning": 200_000, "driving": 200_000, "throughput": 3_000, "atari": 500_000}
+    defaults = {"qlearning": 200_000, "driving": 200_000, "throughput": 3_000, "atari": 500_000,
+                "selfplay": 0}
     args.steps = args.steps or defaults[args.which]
-    {"qlearning": qlearning, "driving": driving, "throughput": throughput, "atari": atari}[args.which](args)
+    {"qlearning": qlearning, "driving": driving, "throughput": throughput, "atari": atari,
+     "selfplay": selfplay}[args.which](args)
 
 
 if __name__ == "__main__":

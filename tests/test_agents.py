@@ -10,9 +10,8 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-import rlgan  # noqa: F401
 from rlgan.agents.dqn import DQN, TD_LOSSES, DuelingHead, SmallCNN, dqn_target
-from rlgan.agents.evaluation import evaluate_agent, random_policy
+from rlgan.agents.evaluation import evaluate_agent, random_policy, scripted_policy
 from rlgan.agents.hyperparams import hyperparameters
 from rlgan.agents.qlearning import QLearningAgent
 from rlgan.agents.training import Run, AgentConfig, load_inference_agent, load_trained, train
@@ -47,6 +46,17 @@ def test_qlearning_on_hide_and_seek_uses_encode_state(tmp_path):
     copy = QLearningAgent(env, seed=1).load(tmp_path)
     assert copy.table.keys() == agent.table.keys() and copy.num_timesteps == 500
     assert all(np.array_equal(copy.table[s], agent.table[s]) for s in agent.table)
+
+
+def test_qlearning_hider_beats_the_scripted_hider_on_a_small_grid():
+    settings = hyperparameters("qlearning", "rlgan/HideAndSeek-v0")
+    settings.pop("env_kwargs")
+    agent = QLearningAgent(gymnasium.make("rlgan/HideAndSeek-v0", **DOOR_KWARGS), seed=0, **settings)
+    agent.learn(10_000)
+    env = gymnasium.make("rlgan/HideAndSeek-v0", **DOOR_KWARGS)
+    learned = evaluate_agent(lambda obs, env: agent.predict(obs, env=env)[0], env, episodes=200)
+    scripted = evaluate_agent(scripted_policy(), env, episodes=200)
+    assert learned["mean_return"] > scripted["mean_return"] + 10  # 21 (never seen) against 5
 
 
 def test_double_dqn_target_uses_the_online_argmax():

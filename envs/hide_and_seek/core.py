@@ -235,10 +235,10 @@ class GridBatch:
         if blocking is None:
             blocking = self.blocking()
         visible = line_of_sight(blocking, self.table, viewer, target)
-        visible &= self._in_view(viewer, target, facing)
+        visible &= self.in_view(viewer, target, facing)
         return visible
 
-    def _in_view(self, viewer: np.ndarray, target: np.ndarray,
+    def in_view(self, viewer: np.ndarray, target: np.ndarray,
                  facing: np.ndarray | None) -> np.ndarray | bool:
         """Whether ``target`` is within the vision range of ``viewer`` and, with ``facing``
         and ``view_cone``, within its cone (bool array of the broadcast shape, or True)."""
@@ -266,8 +266,8 @@ class GridBatch:
             hiders = self.agents[:, ~self.is_seeker][:, None, :]  # (B, 1, H)
             facing = self.facing[:, self.is_seeker][:, :, None]
             clear = line_of_sight(self.blocking(), self.table, seekers, hiders)
-            clear &= self._in_view(seekers, hiders, None)
-            self._sight = (clear & self._in_view(seekers, hiders, facing), clear)
+            clear &= self.in_view(seekers, hiders, None)
+            self._sight = (clear & self.in_view(seekers, hiders, facing), clear)
         return self._sight
 
     def seen_cells(self) -> np.ndarray:
@@ -303,9 +303,11 @@ class GridBatch:
 
     def step(self, actions: np.ndarray) -> dict[str, np.ndarray]:
         """Apply ``actions`` (B, A) and return rewards (B, A), ``seen`` (B, n_hiders),
-        ``truncated`` (B,), ``prep`` (B,) (whether this step was in the preparation phase)."""
+        ``truncated`` (B,), ``prep`` (B,) (whether this step was in the preparation phase) and
+        ``pushed`` (B, A) bool (the agent pushed a box one cell this step)."""
         prep = self.in_prep()
         grids = self.row_major
+        pushed = np.zeros((self.num_grids, self.n_agents), dtype=bool)
         self._changed()
         for agent in range(self.n_agents):
             action = actions[:, agent]
@@ -329,6 +331,7 @@ class GridBatch:
                 & ~self.occupied(behind)
             push = moving & (box == BOX) & behind_free & ~occupied
             walk = moving & ~np.take(self.walls, target + self.grid_offsets) & (box == FREE) & ~occupied
+            pushed[:, agent] = push
             if push.any():
                 self.boxes[grids[push], behind[push]] = BOX
                 self.boxes[grids[push], target[push]] = FREE
@@ -340,7 +343,7 @@ class GridBatch:
         hidden = ~seen.any(axis=1)
         hider_reward = np.where(prep, 0.0, np.where(hidden, 1.0, -1.0))
         rewards = np.where(self.is_seeker[None, :], -hider_reward[:, None], hider_reward[:, None])
-        return {"rewards": rewards, "seen": seen, "prep": prep,
+        return {"rewards": rewards, "seen": seen, "prep": prep, "pushed": pushed,
                 "truncated": self.steps >= self.config.max_steps}
 
     def _toggle_locks(self, agent: int, locking: np.ndarray) -> None:

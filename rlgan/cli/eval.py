@@ -14,7 +14,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                      "length, unsafe/1000",
         description="Evaluate --agent: the best checkpoint of a run of rlgan train on its env "
                     "(or --env), or the baseline random or scripted on --env. Episode e resets "
-                    "with seed + e.")
+                    "with seed + e. A self-play run (rlgan train --teams): each team against "
+                    "scripted and random opponents, beside the baselines, and the cross-play "
+                    "matrix of snapshots, --episodes games each.")
     add_agent_argument(parser, "--run", default=None)
     parser.add_argument("--env", help="env id (default: the run's)")
     add_env_arguments(parser)
@@ -23,6 +25,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--render", choices=["human"], help="watch in a pygame window")
     parser.add_argument("--video", help="write the episodes to this .mp4 or .gif")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--snapshots", type=int, default=5,
+                        help="self-play runs: snapshots of each team in the cross-play matrix")
     parser.set_defaults(func=run)
 
 
@@ -33,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from rlgan.video import check_video_path, write_video
 
     baseline = args.agent in BASELINE_AGENTS
+    if not baseline and Run(args.agent).config()["algo"] == "ppo":
+        return _evaluate_teams(args)
     if args.video:
         check_video_path(args.video)
     if baseline:
@@ -66,4 +72,28 @@ def run(args: argparse.Namespace) -> int:
         print(f"  distance before first unsafe event  {result['mean_distance_before_unsafe']:.0f} m")
     if args.video:
         print(f"  video           {args.video}")
+    return 0
+
+
+def _evaluate_teams(args: argparse.Namespace) -> int:
+    from rlgan.agents.team_evaluation import evaluate_teams
+
+    if args.env or args.env_kwargs or args.render or args.video:
+        raise ValueError("a self-play run is evaluated on its own env; leave out --env, "
+                         "--env-kwargs, --render and --video (rlgan plot draws its games)")
+    result = evaluate_teams(args.agent, args.episodes, args.seed, args.snapshots)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{args.agent}: a team's mean return per episode ({args.episodes} games)")
+    for team, players in result["teams"].items():
+        print(f"  {team:<8} {'vs scripted':>12} {'vs random':>10}")
+        for name, scores in players.items():
+            print(f"    {name:<8} {scores['scripted']:>10.2f} {scores['random']:>10.2f}")
+    if "cross_play" in result:
+        cross = result["cross_play"]
+        print("  cross-play: hider return, hider snapshot (rows) x seeker snapshot (columns)")
+        print("    " + " " * 8 + "".join(f"{u:>8}" for u in cross["seeker_updates"]))
+        for update, row in zip(cross["hider_updates"], cross["hider_return"]):
+            print(f"    {update:>8}" + "".join(f"{value:>8.1f}" for value in row))
     return 0

@@ -1,0 +1,266 @@
+"""Both hide-and-seek teams learning at once: PPO with one shared network per team, self-play
+against a pool of earlier snapshots, on the batched game (:class:`TeamVectorEnv`).
+
+Each update plays one whole episode on every one of ``num_grids`` grids. On a grid, each
+learning team plays its latest network, except that with probability ``1 - latest_prob`` one
+of the two teams (drawn at random) plays a snapshot drawn uniformly from its pool instead, so
+that neither team overfits the other's latest policy; a team plays only the grids where it is
+its latest self. A team not in ``teams`` plays the scripted policy. Snapshots join the pool
+every ``snapshot_every`` updates.
+
+Everything random in update ``u`` (layouts, pool draws, actions, minibatches) is drawn from
+generators seeded by ``(seed, u)``, so a run resumed from a checkpoint repeats exactly what
+the uninterrupted run did.
+
+The run directory, checkpoints and the training loop are in :mod:`rlgan.agents.team_run`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+
+from rlgan.agents.ppo import advantages, ppo_loss, sample_actions
+from rlgan.agents.team_play import choose_actions, team_network
+from rlgan.agents.team_stats import episode_statistics
+from rlgan.config import check_choice
+from rlgan.envs.hide_and_seek.scripted import scripted_actions
+from rlgan.envs.hide_and_seek.team_env import TEAMS, TeamVectorEnv
+from rlgan.io import atomic_path, read_json, write_json
+
+
+@dataclass(frozen=True)
+class SelfPlayConfig:
+    """Hyperparameters of self-play PPO (``--hp`` on the command line).
+
+    Attributes:
+        num_grids: games per update (each one whole episode).
+        learning_rate: Adam step size.
+        gamma, gae_lambda: discount and GAE parameter.
+        clip: PPO's ratio clip.
+        epochs, minibatches: passes over each update's samples, minibatches per pass.
+        entropy_coef, value_coef: weights of the entropy bonus and the value loss.
+        max_grad_norm: gradient-norm clip.
+        reward_scale: rewards are multiplied by this for learning (returns near 1).
+        hidden: width of the networks' two hidden layers.
+        latest_prob: probability that a grid pits both latest networks against each other.
+        snapshot_every: updates between snapshots joining the pool.
+        checkpoint_every: updates between checkpoints.
+    """
+
+    num_grids: int = 256
+    learning_rate: float = 1e-3
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    epochs: int = 4
+    minibatches: int = 4
+    entropy_coef: float = 0.01
+    value_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    reward_scale: float = 0.1
+    hidden: int = 128
+    latest_prob: float = 0.5
+    snapshot_every: int = 10
+    checkpoint_every: int = 10
+
+    def __post_init__(self) -> None:
+        for name in ("num_grids", "epochs", "minibatches", "hidden", "snapshot_every",
+                     "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.latest_prob <= 1.0:
+            raise ValueError(f"latest_prob must be in [0, 1], got {self.latest_prob}")
+
+
+def parse_teams(teams: str | list[str]) -> list[str]:
+    """The learning teams from ``"hider,seeker"`` (or a list), in :data:`TEAMS` order.
+
+    Raises:
+        ValueError: an unknown or repeated team, or none.
+    """
+    names = [name.strip() for name in teams.split(",")] if isinstance(teams, str) else list(teams)
+    for name in names:
+        check_choice("team", name, TEAMS)
+    if not names or len(set(names)) != len(names):
+        raise ValueError(f"teams must name each of {', '.join(TEAMS)} at most once, got {names}")
+    return [team for team in TEAMS if team in names]
+
+
+class SelfPlay:
+    """The state of a self-play run: networks, optimizers, pools and the update counter."""
+
+    def __init__(self, saved: dict[str, Any]) -> None:
+        self.saved = saved
+        self.hp = SelfPlayConfig(**saved["hyperparameters"])
+        self.env = TeamVectorEnv(self.hp.num_grids, **saved["env_kwargs"])
+        self.teams = saved["teams"]
+        with torch.random.fork_rng():  # initial weights from the run's seed alone
+            torch.manual_seed(saved["seed"])
+            self.networks = {team: team_network(self.env, self.hp.hidden) for team in TEAMS}
+        self.optimizers = {team: torch.optim.Adam(self.networks[team].parameters(),
+                                                  lr=self.hp.learning_rate, eps=1e-5)
+                           for team in self.teams}
+        self.pool: dict[str, list[tuple[int, dict[str, torch.Tensor]]]] = {t: [] for t in TEAMS}
+        self.update = 0
+
+    @property
+    def steps_per_update(self) -> int:
+        """Grid steps (every agent acting once) per update."""
+        return self.hp.num_grids * self.env.config.max_steps
+
+    @property
+    def steps(self) -> int:
+        return self.update * self.steps_per_update
+
+    def _seeds(self) -> tuple[np.random.Generator, torch.Generator]:
+        rng = np.random.default_rng([self.saved["seed"], self.update])
+        return rng, torch.Generator().manual_seed(int(rng.integers(2**62)))
+
+    def _opponents(self, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Per team, (N,) whether it plays an old snapshot on each grid, and the player it
+        uses there."""
+        grids = self.hp.num_grids
+        old = rng.random(grids) >= self.hp.latest_prob
+        which = rng.integers(2, size=grids)
+        uses_old, players = {}, {}
+        for index, team in enumerate(TEAMS):
+            pool = self.pool[team]
+            uses_old[team] = old & (which == index) if len(self.teams) == 2 and pool \
+                else np.zeros(grids, dtype=bool)
+            if uses_old[team].any():
+                snapshot = team_network(self.env, self.hp.hidden)
+                snapshot.load_state_dict(pool[int(rng.integers(len(pool)))][1])
+                players[team] = snapshot
+        return uses_old, players
+
+    def rollout(self) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, float]]:
+        """Play update ``self.update``'s episodes; return each learning team's samples
+        ((T, M) tensors: observations, actions, log_probs, values, rewards) and the
+        statistics of the games between latest networks (or against scripted teams)."""
+        rng, generator = self._seeds()
+        uses_old, old_players = self._opponents(rng)
+        env, grids = self.env, np.arange(self.hp.num_grids)
+        observations = env.reset(seed=int(rng.integers(2**31)))
+        latest = {team: grids[~uses_old[team]] for team in TEAMS}
+        samples = {team: {key: [] for key in ("observations", "actions", "log_probs", "values",
+                                              "rewards")} for team in self.teams}
+        trace, rewards_seen = [], []
+        for _ in range(env.config.max_steps):
+            scripted = scripted_actions(env.grid) if len(self.teams) < 2 else None
+            actions = np.zeros((self.hp.num_grids, env.n_agents), dtype=np.int64)
+            for team in TEAMS:
+                if team not in self.teams:
+                    choose_actions(env, team, "scripted", observations[team], grids, actions,
+                                   generator, rng, scripted)
+                    continue
+                agents, mine = env.team_agents[team], latest[team]
+                flat = torch.from_numpy(observations[team][mine].reshape(-1, env.observation_size))
+                chosen, log_probs, values = sample_actions(self.networks[team], flat, generator)
+                actions[np.ix_(mine, agents)] = chosen.numpy().reshape(len(mine), len(agents))
+                choose_actions(env, team, old_players.get(team, "scripted"), observations[team],
+                               grids[uses_old[team]], actions, generator, rng, scripted)
+                for key, value in (("observations", flat), ("actions", chosen),
+                                   ("log_probs", log_probs), ("values", values)):
+                    samples[team][key].append(value)
+            observations, rewards, _, info = env.step(actions)
+            for team in self.teams:
+                team_rewards = rewards[np.ix_(latest[team], env.team_agents[team])].reshape(-1)
+                samples[team]["rewards"].append(torch.from_numpy(team_rewards).float())
+            trace.append(info)
+            rewards_seen.append(rewards)
+        stacked = {key: np.stack([info[key] for info in trace]) for key in trace[0]}
+        main = ~uses_old["hider"] & ~uses_old["seeker"]
+        statistics = episode_statistics(stacked, np.stack(rewards_seen), env.config.n_hiders, main)
+        tensors = {team: {key: torch.stack(values) for key, values in team_samples.items()}
+                   for team, team_samples in samples.items()}
+        return tensors, statistics
+
+    def learn(self, samples: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
+        """One PPO update of each learning team on its samples; returns the mean entropy and
+        value loss per team."""
+        _, generator = self._seeds()
+        logs = {}
+        hp = self.hp
+        for team in self.teams:
+            data, network = samples[team], self.networks[team]
+            with torch.no_grad():
+                advantage = advantages(data["rewards"] * hp.reward_scale, data["values"],
+                                       hp.gamma, hp.gae_lambda)
+            flat = {"observations": data["observations"].reshape(-1, self.env.observation_size),
+                    "actions": data["actions"].reshape(-1), "old_log_probs": data["log_probs"].reshape(-1),
+                    "advantage": advantage.reshape(-1),
+                    "returns": (advantage + data["values"]).reshape(-1)}
+            count = len(flat["actions"])
+            size = math.ceil(count / hp.minibatches)
+            entropies, value_losses = [], []
+            for _ in range(hp.epochs):
+                order = torch.randperm(count, generator=generator)
+                for start in range(0, count, size):
+                    batch = order[start: start + size]
+                    loss, terms = ppo_loss(network, **{k: v[batch] for k, v in flat.items()},
+                                           clip=hp.clip, value_coef=hp.value_coef,
+                                           entropy_coef=hp.entropy_coef)
+                    self.optimizers[team].zero_grad()
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(network.parameters(), hp.max_grad_norm)
+                    self.optimizers[team].step()
+                    entropies.append(terms.entropy)
+                    value_losses.append(terms.value)
+            logs[f"{team}_entropy"] = float(np.mean(entropies))
+            logs[f"{team}_value_loss"] = float(np.mean(value_losses))
+        return logs
+
+    def snapshot(self) -> None:
+        """Add the latest networks of the learning teams to their pools."""
+        for team in self.teams:
+            state = {k: v.clone() for k, v in self.networks[team].state_dict().items()}
+            self.pool[team].append((self.update, state))
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        """Write the networks, optimizers and counters into ``directory``."""
+        directory.mkdir(parents=True, exist_ok=True)
+        for team in self.teams:
+            with atomic_path(directory / f"{team}.safetensors") as tmp:
+                save_file(self.networks[team].state_dict(), str(tmp))
+            with atomic_path(directory / f"{team}_optimizer.pt") as tmp:
+                torch.save(self.optimizers[team].state_dict(), tmp)
+        write_json(directory / "progress.json", {"update": self.update, "steps": self.steps})
+
+    def load(self, directory: Path, pool_directory: Path) -> None:
+        """Restore what :meth:`save` wrote and the pool snapshots up to that update.
+
+        Raises:
+            ValueError: a missing or corrupt checkpoint file (named).
+        """
+        try:
+            self.update = int(read_json(directory / "progress.json", "checkpoint progress")["update"])
+            for team in self.teams:
+                self.networks[team].load_state_dict(load_file(str(directory / f"{team}.safetensors")))
+                self.optimizers[team].load_state_dict(
+                    torch.load(directory / f"{team}_optimizer.pt", weights_only=True))
+        except (OSError, KeyError, RuntimeError) as error:
+            raise ValueError(f"checkpoint {directory} is missing or corrupt: "
+                             f"{str(error).splitlines()[0]}") from error
+        for team, update, path in pool_files(pool_directory):
+            if update <= self.update and team in self.teams:
+                self.pool[team].append((update, load_file(str(path))))
+
+
+def pool_files(directory: Path) -> list[tuple[str, int, Path]]:
+    """``(team, update, path)`` of the snapshots in a run's ``pool/``, oldest first."""
+    found = []
+    for path in Path(directory).glob("*.safetensors"):
+        team, _, update = path.stem.rpartition("_")
+        if team in TEAMS and update.isdigit():
+            found.append((team, int(update), path))
+    return sorted(found, key=lambda item: (item[1], item[0]))
+
+

@@ -1,0 +1,80 @@
+"""How good each learned team of a self-play run is: against the scripted and random
+opponents (beside the baselines' own scores), and against every snapshot of the other team
+(the cross-play matrix)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlgan.agents.selfplay import pool_files
+from rlgan.agents.team_run import load_snapshot, read_team_run
+from rlgan.agents.team_play import BASELINES, Player, play
+from rlgan.agents.training import Run
+
+
+def team_return(team: str, hider_return: float) -> float:
+    """A team's return per episode from the hiders' (seekers get the negative)."""
+    return hider_return if team == "hider" else -hider_return
+
+
+def _match(env_kwargs: dict[str, Any], team: str, player: Player, opponent: Player, games: int,
+           seed: int) -> float:
+    hider, seeker = (player, opponent) if team == "hider" else (opponent, player)
+    return team_return(team, play(env_kwargs, hider, seeker, games, seed)["hider_return"])
+
+
+def snapshot_updates(run_dir: str | Path, team: str, count: int) -> list[int]:
+    """Up to ``count`` updates of ``team``'s pool snapshots, evenly spaced, the last included."""
+    updates = [update for name, update, _ in pool_files(Path(run_dir) / "pool") if name == team]
+    if len(updates) <= count:
+        return updates
+    return [updates[int(i)] for i in np.linspace(0, len(updates) - 1, count).round()]
+
+
+def cross_play(run_dir: str | Path, games: int, seed: int = 0,
+               snapshots: int = 5) -> dict[str, Any]:
+    """The hiders' mean return with every hider snapshot (rows) against every seeker snapshot
+    (columns), up to ``snapshots`` of each, ``games`` games per cell.
+
+    Raises:
+        ValueError: a run in which some team did not learn (it has no snapshots).
+    """
+    saved = read_team_run(Run(run_dir))
+    if saved["teams"] != ["hider", "seeker"]:
+        raise ValueError(f"cross-play needs both teams learning; {run_dir} trained "
+                         f"{', '.join(saved['teams'])} only")
+    rows = snapshot_updates(run_dir, "hider", snapshots)
+    columns = snapshot_updates(run_dir, "seeker", snapshots)
+    hiders = [load_snapshot(run_dir, "hider", update) for update in rows]
+    seekers = [load_snapshot(run_dir, "seeker", update) for update in columns]
+    matrix = [[play(saved["env_kwargs"], hider, seeker, games, seed)["hider_return"]
+               for seeker in seekers] for hider in hiders]
+    return {"hider_updates": rows, "seeker_updates": columns, "hider_return": matrix}
+
+
+def evaluate_teams(run_dir: str | Path, games: int = 100, seed: int = 0,
+                   snapshots: int = 5) -> dict[str, Any]:
+    """Each learned team (the latest checkpoint) against scripted and random opponents, each
+    baseline on the same games, and the cross-play matrix (when both teams learned).
+
+    Returns:
+        ``{"teams": {team: {"learned": {opponent: return}, "scripted": {...}, "random":
+        {...}}}, "cross_play": ...}``: a team's own mean return per episode, ``games``
+        games each (game ``i`` seeded ``seed + i``).
+    """
+    if games < 1:
+        raise ValueError(f"games must be >= 1, got {games}")
+    saved = read_team_run(Run(run_dir))
+    env_kwargs = saved["env_kwargs"]
+    result: dict[str, Any] = {"run": str(run_dir), "games": games, "seed": seed, "teams": {}}
+    for team in saved["teams"]:
+        players: dict[str, Player] = {"learned": load_snapshot(run_dir, team), **{b: b for b in BASELINES}}
+        result["teams"][team] = {name: {opponent: _match(env_kwargs, team, player, opponent, games, seed)
+                                        for opponent in BASELINES}
+                                 for name, player in players.items()}
+    if saved["teams"] == ["hider", "seeker"]:
+        result["cross_play"] = cross_play(run_dir, games, seed, snapshots)
+    return result

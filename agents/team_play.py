@@ -1,0 +1,94 @@
+"""Hide-and-seek games between players of each team, batched: a learned team network, the
+built-in scripted policy or uniformly random actions. Used by self-play training (its
+opponents) and by evaluation (against baselines, and the cross-play matrix of snapshots)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Union
+
+import numpy as np
+import torch
+
+from rlgan.agents.ppo import TeamNetwork, sample_actions
+from rlgan.agents.team_stats import episode_statistics
+from rlgan.config import check_choice
+from rlgan.envs.hide_and_seek.config import HideAndSeekConfig
+from rlgan.envs.hide_and_seek.scripted import scripted_actions
+from rlgan.envs.hide_and_seek.team_env import TeamVectorEnv
+
+#: Who plays a team: ``"scripted"``, ``"random"`` or a team network.
+Player = Union[str, TeamNetwork]
+BASELINES = ("scripted", "random")
+
+
+def observation_scale(config: HideAndSeekConfig, observation_size: int) -> torch.Tensor:
+    """(D,) factors bringing an observation to about [0, 1]: planes as they are, then the
+    step counter / max_steps, the preparation flag, row and column / size."""
+    scale = torch.ones(observation_size)
+    scale[-4] = 1.0 / config.max_steps
+    scale[-2:] = 1.0 / config.size
+    return scale
+
+
+def team_network(env: TeamVectorEnv, hidden: int) -> TeamNetwork:
+    """A fresh network for a team of ``env``."""
+    return TeamNetwork(env.observation_size, env.config.n_actions, hidden,
+                       observation_scale(env.config, env.observation_size))
+
+
+def choose_actions(env: TeamVectorEnv, team: str, player: Player, observations: np.ndarray,
+                   grids: np.ndarray, out: np.ndarray, generator: torch.Generator,
+                   rng: np.random.Generator, scripted: np.ndarray | None) -> None:
+    """Write ``player``'s actions for ``team`` on the grids ``grids`` (K,) into ``out``
+    (N, n_agents). ``observations`` (N, n_team, D); ``scripted`` the scripted actions of this
+    step (N, n_agents), needed for a scripted player."""
+    agents = env.team_agents[team]
+    if not len(grids):
+        return
+    cells = np.ix_(grids, agents)
+    if isinstance(player, TeamNetwork):
+        flat = torch.from_numpy(observations[grids].reshape(-1, observations.shape[-1]))
+        actions, _, _ = sample_actions(player, flat, generator)
+        out[cells] = actions.numpy().reshape(len(grids), len(agents))
+    elif player == "scripted":
+        out[cells] = scripted[cells]
+    else:
+        out[cells] = rng.integers(env.config.n_actions, size=(len(grids), len(agents)))
+
+
+def play(env_kwargs: dict[str, Any], hider: Player, seeker: Player, games: int,
+         seed: int = 0, observer: Callable[[TeamVectorEnv], None] | None = None) -> dict[str, float]:
+    """Play ``games`` whole episodes at once (grid ``i`` seeded ``seed + i``); learned players
+    sample from their policies with a generator seeded by ``seed``. ``observer(env)`` sees
+    the games after the reset and after every step but the last (whose grids are reset).
+
+    Returns:
+        :func:`rlgan.agents.team_stats.episode_statistics` of the games.
+
+    Raises:
+        ValueError: a player that is neither a network nor one of :data:`BASELINES`.
+    """
+    for player in (hider, seeker):
+        if not isinstance(player, TeamNetwork):
+            check_choice("player", player, BASELINES)
+    env = TeamVectorEnv(games, **env_kwargs)
+    observations = env.reset(seed=seed)
+    generator = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    everyone = np.arange(games)
+    trace: list[dict[str, np.ndarray]] = []
+    rewards = []
+    for _ in range(env.config.max_steps):
+        if observer is not None:
+            observer(env)
+        scripted = scripted_actions(env.grid) if "scripted" in (hider, seeker) else None
+        actions = np.zeros((games, env.n_agents), dtype=np.int64)
+        for team, player in (("hider", hider), ("seeker", seeker)):
+            choose_actions(env, team, player, observations[team], everyone, actions, generator,
+                           rng, scripted)
+        observations, reward, _, info = env.step(actions)
+        trace.append(info)
+        rewards.append(reward)
+    stacked = {key: np.stack([info[key] for info in trace]) for key in trace[0]}
+    return episode_statistics(stacked, np.stack(rewards), env.config.n_hiders)

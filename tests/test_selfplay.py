@@ -1,0 +1,226 @@
+"""Both hide-and-seek teams learning together: the batched team env, the behaviour statistics
+and phases, self-play PPO (learning, exact resume, bad input), evaluation and its cross-play
+matrix, and the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from rlgan.agents.team_run import TeamRunConfig, load_snapshot, read_log, train_teams
+from rlgan.agents.team_evaluation import cross_play, evaluate_teams
+from rlgan.agents.team_play import play
+from rlgan.agents.team_stats import episode_statistics, phases
+from rlgan.cli import main
+from rlgan.envs.hide_and_seek.behaviour import BEHIND_BOX, BEHIND_WALL, SEEN, hider_cover
+from rlgan.envs.hide_and_seek.core import GridBatch
+from rlgan.envs.hide_and_seek.config import HideAndSeekConfig
+from rlgan.envs.hide_and_seek.team_env import TeamVectorEnv
+
+TINY = {"size": 5, "n_boxes": 1, "walls": 0, "max_steps": 30}
+TINY_HP = {"num_grids": 64, "snapshot_every": 5, "checkpoint_every": 10}
+
+
+# -- the team env ------------------------------------------------------------------------------
+def test_team_env_shapes_rewards_and_same_seed_games():
+    envs = [TeamVectorEnv(8, n_hiders=2, n_seekers=1, max_steps=20) for _ in range(2)]
+    first = [env.reset(seed=3) for env in envs]
+    assert first[0]["hider"].shape == (8, 2, envs[0].observation_size)
+    assert first[0]["seeker"].shape == (8, 1, envs[0].observation_size)
+    assert first[0]["hider"].dtype == np.uint8
+    rng = np.random.default_rng(0)
+    for step in range(20):
+        actions = rng.integers(5, size=(8, 3))
+        results = [env.step(actions) for env in envs]
+        np.testing.assert_equal(results[0], results[1])
+        observations, rewards, done, info = results[0]
+        assert rewards.shape == (8, 3) and done.shape == (8,)
+        # the team reward: every hider the same, the seeker the negative
+        np.testing.assert_array_equal(rewards[:, 0], rewards[:, 1])
+        np.testing.assert_array_equal(rewards[:, 2], -rewards[:, 0])
+        hidden = ~info["seen"].any(axis=1)
+        np.testing.assert_array_equal(rewards[:, 0], np.where(info["prep"], 0, np.where(hidden, 1, -1)))
+        assert done.all() == (step == 19)
+    assert (envs[0].grid.steps == 0).all()  # reset within the last step
+
+
+def test_team_env_refuses_bad_actions_and_pixels():
+    env = TeamVectorEnv(2)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"0\.\.4 of shape \(2, 2\)"):
+        env.step(np.zeros((2, 3), dtype=np.int64))
+    with pytest.raises(ValueError, match="0..4"):
+        env.step(np.full((2, 2), 5))
+    with pytest.raises(ValueError, match="symbolic"):
+        TeamVectorEnv(2, observation="pixels")
+
+
+@pytest.mark.parametrize("layout, cover", [
+    ("#######\n#H.B.S#\n#.....#\n#######\n#######\n#######\n#######", BEHIND_BOX),
+    ("#######\n#H#..S#\n#.#...#\n#.#...#\n#.....#\n#.....#\n#######", BEHIND_WALL),
+    ("#######\n#H...S#\n#.....#\n#.....#\n#.....#\n#.....#\n#######", SEEN),
+])
+def test_hider_cover_names_what_hides_the_hider(layout, cover):
+    config = HideAndSeekConfig(layout=layout, prep_fraction=0.0)
+    grid = GridBatch(1, config)
+    grid.reset(0)
+    assert hider_cover(grid).tolist() == [[cover]]
+
+
+def test_a_box_the_hider_locks_is_counted():
+    layout = "#######\n#B....#\n#H...S#\n#.....#\n#.....#\n#.....#\n#######"
+    env = TeamVectorEnv(1, layout=layout, lockable=True)
+    env.reset(seed=0)
+    _, _, _, info = env.step(np.array([[0, 0]]))
+    assert info["hider_locked"].tolist() == [0]
+    _, _, _, info = env.step(np.array([[5, 0]]))  # the hider faces up, at the box
+    assert info["hider_locked"].tolist() == [1]
+
+
+# -- statistics and phases ---------------------------------------------------------------------
+def test_episode_statistics_of_a_hand_made_trace():
+    steps, grids = 4, 2
+    prep = np.array([[True, True], [False, False], [False, False], [False, False]])
+    seen = np.zeros((steps, grids, 1), dtype=bool)
+    seen[2, 0] = seen[3, 0] = True  # grid 0: found one step after preparation
+    cover = np.where(seen, SEEN, BEHIND_WALL).astype(np.int8)
+    cover[1:, 1] = BEHIND_BOX  # grid 1: behind a box from the end of preparation
+    pushed = np.zeros((steps, grids, 2), dtype=bool)
+    pushed[0, 1, 0] = pushed[1, 1, 0] = pushed[3, 0, 1] = True
+    trace = {"prep": prep, "seen": seen, "cover": cover, "pushed": pushed,
+             "hider_locked": np.zeros((steps, grids), dtype=np.int64)}
+    hider = np.where(prep, 0, np.where(seen[..., 0], -1, 1))
+    rewards = np.stack([hider, -hider], axis=-1).astype(float)
+    stats = episode_statistics(trace, rewards, n_hiders=1)
+    assert stats["hider_return"] == pytest.approx((-1 + 3) / 2)
+    assert stats["hider_box_pushes"] == 1.0 and stats["seeker_box_pushes"] == 0.5
+    assert stats["found_rate"] == 0.5 and stats["steps_to_find"] == 1.0
+    assert stats["hidden_behind_box"] == pytest.approx(3 / 6)
+    assert stats["hidden_behind_wall"] == pytest.approx(1 / 6)
+    only_second = episode_statistics(trace, rewards, 1, grids=np.array([False, True]))
+    assert only_second["found_rate"] == 0.0 and np.isnan(only_second["steps_to_find"])
+
+
+def test_phases_cut_at_reversals_larger_than_the_swing():
+    curve = [0, 2, 4, 6, 8, 6, 4, 2, 0, 2, 4, 6, 8]
+    assert phases(curve, min_swing=3, window=1) == [(0, 5), (5, 9), (9, 13)]
+    noise = np.random.default_rng(0).normal(0, 0.5, 50)
+    assert len(phases(noise, min_swing=3, window=1)) == 1
+
+
+# -- self-play ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """40 updates of both teams on a 5x5 grid (76,800 steps, about 10 s)."""
+    torch.set_num_threads(1)
+    run = tmp_path_factory.mktemp("selfplay") / "run"
+    config = TeamRunConfig(teams="hider,seeker", steps=64 * 30 * 40, seed=0, env_kwargs=TINY,
+                           hp_overrides=TINY_HP)
+    train_teams(run, config, progress=False)
+    return run
+
+
+def trained_with(run: Path) -> dict:
+    """The env options a run trained with (the tuned ones under TINY's)."""
+    return json.loads((run / "config.json").read_text())["env_kwargs"]
+
+
+def test_tiny_self_play_improves_each_team_over_random(tiny_run):
+    hider, seeker = load_snapshot(tiny_run, "hider"), load_snapshot(tiny_run, "seeker")
+    options = trained_with(tiny_run)
+    assert options == {"observation": "full", **TINY}
+    random_hider = play(options, "random", "random", 200, seed=1)["hider_return"]
+    learned_hider = play(options, hider, "random", 200, seed=1)["hider_return"]
+    learned_seeker = play(options, "random", seeker, 200, seed=1)["hider_return"]
+    assert learned_hider > random_hider + 3
+    assert -learned_seeker > -random_hider + 2
+    rows = read_log(tiny_run)
+    assert [row["update"] for row in rows] == list(range(1, 41))
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path, one_torch_thread):
+    def config():
+        return TeamRunConfig(teams="hider,seeker", steps=16 * 20 * 6, seed=3,
+                             env_kwargs={**TINY, "max_steps": 20},
+                             hp_overrides={"num_grids": 16, "snapshot_every": 1, "checkpoint_every": 2})
+
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train_teams(whole, config(), progress=False)
+    train_teams(parts, config(), progress=False, stop_at=16 * 20 * 2)
+    assert [row["update"] for row in read_log(parts)] == [1, 2]
+    train_teams(parts, resume=True, progress=False)
+    strip = [{k: v for k, v in row.items() if k != "wall_seconds"} for row in read_log(whole)]
+    assert strip == [{k: v for k, v in row.items() if k != "wall_seconds"} for row in read_log(parts)]
+    for team in ("hider", "seeker"):
+        a, b = (load_file(str(run / "checkpoints" / "step_000001920" / f"{team}.safetensors"))
+                for run in (whole, parts))
+        assert all(torch.equal(a[key], b[key]) for key in a)
+    assert sorted(p.name for p in (whole / "pool").iterdir()) == \
+        sorted(p.name for p in (parts / "pool").iterdir())
+
+
+def test_bad_team_and_a_changed_resume_are_refused_and_nothing_is_lost(tiny_run):
+    with pytest.raises(ValueError, match="unknown team 'seekr'.*Did you mean 'seeker'"):
+        TeamRunConfig(teams="hider,seekr", steps=10)
+    before = {path: path.read_bytes() for path in tiny_run.rglob("*") if path.is_file()}
+    with pytest.raises(ValueError, match="size=5, not 7"):
+        train_teams(tiny_run, resume=True, steps=10**9, env_kwargs={"size": 7}, progress=False)
+    with pytest.raises(ValueError, match="teams hider,seeker, not hider"):
+        train_teams(tiny_run, resume=True, steps=10**9, teams="hider", progress=False)
+    after = {path: path.read_bytes() for path in tiny_run.rglob("*") if path.is_file()}
+    assert after == before
+
+
+def test_cross_play_matrix_holds_real_games_between_snapshots(tiny_run):
+    cross = cross_play(tiny_run, games=16, seed=5, snapshots=3)
+    assert cross["hider_updates"] == [5, 25, 40] and cross["seeker_updates"] == [5, 25, 40]
+    matrix = np.array(cross["hider_return"])
+    assert matrix.shape == (3, 3)
+    for i, hider in enumerate(cross["hider_updates"]):
+        for j, seeker in enumerate(cross["seeker_updates"]):
+            game = play(trained_with(tiny_run), load_snapshot(tiny_run, "hider", hider),
+                        load_snapshot(tiny_run, "seeker", seeker), 16, seed=5)
+            assert matrix[i, j] == game["hider_return"]
+    assert len(np.unique(matrix)) > 1
+
+
+def test_eval_json_and_plot_from_the_command_line(tiny_run, tmp_path, capsys):
+    assert main(["eval", "--agent", str(tiny_run), "--episodes", "8", "--snapshots", "2",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["teams"]) == {"hider", "seeker"}
+    assert set(result["teams"]["hider"]) == {"learned", "scripted", "random"}
+    assert set(result["teams"]["hider"]["learned"]) == {"scripted", "random"}
+    assert np.array(result["cross_play"]["hider_return"]).shape == (2, 2)
+    assert evaluate_teams(tiny_run, 8, 0, 2) == result
+    out = tmp_path / "teams.png"
+    assert main(["plot", "--run", str(tiny_run), "--out", str(out)]) == 0
+    summary = json.loads((tmp_path / "teams_phases.json").read_text())
+    assert out.stat().st_size > 0 and summary and "hider_box_pushes" in summary[0]
+    assert all(Path(tmp_path / f"teams_phase{k + 1}.gif").is_file() for k in range(len(summary)))
+
+
+def test_train_command_line_checks_teams_and_resume(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--env", "rlgan/HideAndSeek-v0", "--teams", "hider,hidr", "--steps",
+                 "10", "--run", str(run)]) == 2
+    assert "Did you mean 'hider'" in capsys.readouterr().err
+    assert not run.exists()
+    assert main(["train", "--algo", "ppo", "--env", "rlgan/HideAndSeek-v0", "--steps", "10",
+                 "--run", str(run)]) == 2
+    assert "--teams" in capsys.readouterr().err
+    args = ["train", "--env", "rlgan/HideAndSeek-v0", "--teams", "seeker", "--steps", "64",
+            "--env-kwargs", "size=5", "walls=0", "n_boxes=1", "max_steps=8", "--hp",
+            "num_grids=8", "--run", str(run), "--no-progress"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["found_rate"] >= 0
+    assert main(["train", "--resume", "--run", str(run), "--env-kwargs", "size=6",
+                 "--no-progress"]) == 2
+    assert "size=5, not 6" in capsys.readouterr().err
+    assert main(["train", "--resume", "--run", str(run), "--steps", "128", "--no-progress"]) == 0
+    assert [row["update"] for row in read_log(run)] == [1, 2]
