@@ -21,9 +21,11 @@ def team_return(team: str, hider_return: float) -> float:
 
 
 def _match(env_kwargs: dict[str, Any], team: str, player: Player, opponent: Player, games: int,
-           seed: int) -> float:
+           seed: int) -> tuple[float, float]:
+    """``team``'s mean return per episode and its standard error."""
     hider, seeker = (player, opponent) if team == "hider" else (opponent, player)
-    return team_return(team, play(env_kwargs, hider, seeker, games, seed)["hider_return"])
+    games_played = play(env_kwargs, hider, seeker, games, seed)
+    return team_return(team, games_played["hider_return"]), games_played["hider_return_stderr"]
 
 
 def snapshot_updates(run_dir: str | Path, team: str, count: int) -> list[int]:
@@ -62,19 +64,22 @@ def evaluate_teams(run_dir: str | Path, games: int = 100, seed: int = 0,
 
     Returns:
         ``{"teams": {team: {"learned": {opponent: return}, "scripted": {...}, "random":
-        {...}}}, "cross_play": ...}``: a team's own mean return per episode, ``games``
-        games each (game ``i`` seeded ``seed + i``).
+        {...}}}, "stderr": {the same layout: standard errors}, "cross_play": ...}``: a team's
+        own mean return per episode, ``games`` games each (game ``i`` seeded ``seed + i``).
     """
     if games < 1:
         raise ValueError(f"games must be >= 1, got {games}")
     saved = read_team_run(Run(run_dir))
     env_kwargs = saved["env_kwargs"]
-    result: dict[str, Any] = {"run": str(run_dir), "games": games, "seed": seed, "teams": {}}
+    result: dict[str, Any] = {"run": str(run_dir), "games": games, "seed": seed, "teams": {},
+                              "stderr": {}}
     for team in saved["teams"]:
         players: dict[str, Player] = {"learned": load_snapshot(run_dir, team), **{b: b for b in BASELINES}}
-        result["teams"][team] = {name: {opponent: _match(env_kwargs, team, player, opponent, games, seed)
-                                        for opponent in BASELINES}
-                                 for name, player in players.items()}
+        matches = {name: {opponent: _match(env_kwargs, team, player, opponent, games, seed)
+                          for opponent in BASELINES} for name, player in players.items()}
+        for key, index in (("teams", 0), ("stderr", 1)):
+            result[key][team] = {name: {opponent: match[index] for opponent, match in row.items()}
+                                 for name, row in matches.items()}
     if saved["teams"] == ["hider", "seeker"]:
         result["cross_play"] = cross_play(run_dir, games, seed, snapshots)
     return result

@@ -64,7 +64,8 @@ def play(env_kwargs: dict[str, Any], hider: Player, seeker: Player, games: int,
     the games after the reset and after every step but the last (whose grids are reset).
 
     Returns:
-        :func:`rlgan.agents.team_stats.episode_statistics` of the games.
+        :func:`rlgan.agents.team_stats.episode_statistics` of the games, and
+        ``hider_return_stderr``: the standard error of the hiders' mean return (NaN for one game).
 
     Raises:
         ValueError: a player that is neither a network nor one of :data:`BASELINES`.
@@ -91,4 +92,8 @@ def play(env_kwargs: dict[str, Any], hider: Player, seeker: Player, games: int,
         trace.append(info)
         rewards.append(reward)
     stacked = {key: np.stack([info[key] for info in trace]) for key in trace[0]}
-    return episode_statistics(stacked, np.stack(rewards), env.config.n_hiders)
+    statistics = episode_statistics(stacked, np.stack(rewards), env.config.n_hiders)
+    hider_returns = np.stack(rewards)[:, :, 0].sum(axis=0)
+    statistics["hider_return_stderr"] = (float(hider_returns.std(ddof=1) / np.sqrt(games))
+                                         if games > 1 else float("nan"))
+    return statistics

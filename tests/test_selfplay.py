@@ -197,6 +197,10 @@ def test_eval_json_and_plot_from_the_command_line(tiny_run, tmp_path, capsys):
     assert set(result["teams"]["hider"]) == {"learned", "scripted", "random"}
     assert set(result["teams"]["hider"]["learned"]) == {"scripted", "random"}
     assert np.array(result["cross_play"]["hider_return"]).shape == (2, 2)
+    errors = result["stderr"]
+    assert {team: {name: set(row) for name, row in rows.items()} for team, rows in errors.items()} == \
+        {team: {name: set(row) for name, row in rows.items()} for team, rows in result["teams"].items()}
+    assert errors["hider"]["random"]["random"] > 0
     assert evaluate_teams(tiny_run, 8, 0, 2) == result
     out = tmp_path / "teams.png"
     assert main(["plot", "--run", str(tiny_run), "--out", str(out)]) == 0

@@ -85,11 +85,14 @@ def _evaluate_teams(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{args.agent}: a team's mean return per episode ({args.episodes} games)")
+    print(f"{args.agent}: a team's mean return per episode +- its standard error "
+          f"({args.episodes} games)")
     for team, players in result["teams"].items():
-        print(f"  {team:<8} {'vs scripted':>12} {'vs random':>10}")
+        print(f"  {team:<8} {'vs scripted':>16} {'vs random':>16}")
         for name, scores in players.items():
-            print(f"    {name:<8} {scores['scripted']:>10.2f} {scores['random']:>10.2f}")
+            errors = result["stderr"][team][name]
+            print(f"    {name:<8} " + " ".join(f"{scores[o]:>8.2f} +- {errors[o]:<5.2f}"
+                                              for o in ("scripted", "random")))
     if "cross_play" in result:
         cross = result["cross_play"]
         print("  cross-play: hider return, hider snapshot (rows) x seeker snapshot (columns)")
