@@ -32,7 +32,7 @@ from rlgan.agents.training import Run
 from rlgan.config import build_config, check_choice
 from rlgan.envs.hide_and_seek.config import HideAndSeekConfig
 from rlgan.envs.hide_and_seek.team_env import TeamVectorEnv
-from rlgan.io import DirectoryLock, atomic_path, atomic_write, write_json, written_entries
+from rlgan.io import DirectoryLock, atomic_path, atomic_write, write_json
 from rlgan.make import resolve_env_id
 
 ALGO = "ppo"
@@ -171,12 +171,7 @@ def _settings(run: Run, config: TeamRunConfig | None, resume: bool,
         return saved
     if config is None:
         raise ValueError("a new self-play run needs a TeamRunConfig")
-    if (run.directory / "config.json").exists():
-        raise FileExistsError(f"{run.directory} already holds a run; pass --resume to continue "
-                              "it or choose another --run")
-    if written_entries(run.directory):
-        raise FileExistsError(f"{run.directory} is not empty and holds no run; choose an "
-                              "empty or new --run")
+    run.check_new()
     return config.saved()
 
 

@@ -106,6 +106,19 @@ class Run:
                              f"lacks {', '.join(missing)})")
         return config
 
+    def check_new(self) -> None:
+        """Make sure a new run may start here.
+
+        Raises:
+            FileExistsError: the directory already holds a run, or anything else.
+        """
+        if (self.directory / "config.json").exists():
+            raise FileExistsError(f"{self.directory} already holds a run; pass --resume to "
+                                  "continue it or choose another --run")
+        if written_entries(self.directory):
+            raise FileExistsError(f"{self.directory} is not empty and holds no run; choose an "
+                                  "empty or new --run")
+
     def has_checkpoint(self) -> bool:
         """Whether a checkpoint was committed (a run killed before its first has none)."""
         return (self.checkpoints / "last.json").is_file()
@@ -304,12 +317,7 @@ def _run_settings(run: Run, config: AgentConfig | None, resume: bool, steps: int
         return saved
     if config is None:
         raise ValueError("a new run needs a AgentConfig")
-    if (run.directory / "config.json").exists():
-        raise FileExistsError(f"{run.directory} already holds a run; pass --resume to continue "
-                              "it or choose another --run")
-    if written_entries(run.directory):
-        raise FileExistsError(f"{run.directory} is not empty and holds no run; choose an "
-                              "empty or new --run")
+    run.check_new()
     return {**asdict(config), **config.settings()}
 
 
