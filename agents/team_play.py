@@ -92,8 +92,9 @@ def play(env_kwargs: dict[str, Any], hider: Player, seeker: Player, games: int,
         trace.append(info)
         rewards.append(reward)
     stacked = {key: np.stack([info[key] for info in trace]) for key in trace[0]}
-    statistics = episode_statistics(stacked, np.stack(rewards), env.config.n_hiders)
-    hider_returns = np.stack(rewards)[:, :, 0].sum(axis=0)
+    all_rewards = np.stack(rewards)  # (T, N, n_agents)
+    statistics = episode_statistics(stacked, all_rewards, env.config.n_hiders)
+    hider_returns = all_rewards[:, :, 0].sum(axis=0)
     statistics["hider_return_stderr"] = (float(hider_returns.std(ddof=1) / np.sqrt(games))
                                          if games > 1 else float("nan"))
     return statistics
