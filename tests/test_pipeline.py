@@ -127,10 +127,23 @@ def test_an_interrupted_run_resumes_after_its_last_finished_stage(tmp_path, monk
         train_shield(out, settings, progress=False)
     with pytest.raises(ValueError, match="classifier.steps"):
         train_shield(out, tiny_settings(**{"classifier.steps": 9}), resume=True, progress=False)
+    saved = json.loads((out / "settings.json").read_text())
+    for option in ("model", "latent_dim"):  # a run from before these options: it used the defaults
+        del saved["worldmodel"][option]
+    (out / "settings.json").write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match=r"worldmodel.model \('gan' there, 'vae' now\)"):
+        train_shield(out, tiny_settings(**{"worldmodel.model": "vae"}), resume=True, progress=False)
     generator = out / "worldmodel" / "checkpoint" / "generator.safetensors"
     before = generator.stat().st_mtime_ns
     for stage in ("collect", "worldmodel"):
         monkeypatch.setitem(stage_module.STAGES, stage, interrupted)  # must not run again
+    calibrate = stage_module.STAGES["calibrate"]
+    monkeypatch.setitem(stage_module.STAGES, "calibrate", interrupted)
+    with pytest.raises(Interrupted):  # today's defaults resume it
+        train_shield(out, tiny_settings(), resume=True, progress=False)
+    assert list(ShieldDir(out).progress()) == ["collect", "worldmodel", "classifier"]
+    monkeypatch.setitem(stage_module.STAGES, "classifier", interrupted)
+    monkeypatch.setitem(stage_module.STAGES, "calibrate", calibrate)
     assert main(["shield", "train", "--out", str(out), "--resume", "--no-progress"]) == 0  # its own settings
     assert list(ShieldDir(out).progress()) == list(STAGES)
     assert generator.stat().st_mtime_ns == before

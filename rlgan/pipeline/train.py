@@ -82,6 +82,23 @@ def _differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> 
     return found
 
 
+def _with_worldmodel_defaults(*settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """The settings dicts, each world-model option one of them lacks set to its default.
+
+    A run written before an option existed trained with the option's default, so resuming it
+    with that default is no change of settings.
+    """
+    import dataclasses
+
+    from rlgan.worldmodel.config import WorldModelConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(WorldModelConfig)
+                if f.default is not dataclasses.MISSING}
+    named = set().union(*(data["worldmodel"] for data in settings)) & set(defaults)
+    return [{**data, "worldmodel": {**{key: defaults[key] for key in named}, **data["worldmodel"]}}
+            for data in settings]
+
+
 def _prepare(shield: ShieldDir, settings: ShieldSettings, resume: bool, overwrite: bool) -> None:
     """Start, resume or replace the run in the locked directory, or refuse (see the module)."""
     root = shield.root
@@ -98,7 +115,7 @@ def _prepare(shield: ShieldDir, settings: ShieldSettings, resume: bool, overwrit
             raise FileExistsError(f"{root} holds an unfinished shield (finished: "
                                   f"{', '.join(finished) or 'none'}); pass --resume to go on or "
                                   "--overwrite to start again")
-        different = _differences(load_settings(root).to_dict(), settings.to_dict())
+        different = _differences(*_with_worldmodel_defaults(load_settings(root).to_dict(), settings.to_dict()))
         if different:
             raise ValueError(f"cannot resume {root} with other settings: {'; '.join(different)}")
     elif resume:
