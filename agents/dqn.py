@@ -35,17 +35,23 @@ def dqn_target(rewards: torch.Tensor, dones: torch.Tensor, discounts: torch.Tens
 
 
 class DuelingHead(nn.Module):
-    """``Q(s, a) = V(s) + A(s, a) - mean_a A(s, a)`` (Wang et al. 2016) on shared features."""
+    """``Q(s, a) = V(s) + A(s, a) - mean_a A(s, a)`` (Wang et al. 2016): the hidden layers of
+    ``net_arch`` are shared, and two linear outputs give ``V`` and ``A``, so the head costs
+    one output layer more than a plain Q head."""
 
     def __init__(self, features_dim: int, n_actions: int, net_arch: list[int],
                  activation_fn: type[nn.Module]) -> None:
         super().__init__()
-        self.value = nn.Sequential(*create_mlp(features_dim, 1, net_arch, activation_fn))
-        self.advantage = nn.Sequential(*create_mlp(features_dim, n_actions, net_arch, activation_fn))
+        self.trunk = nn.Sequential(*create_mlp(features_dim, -1, net_arch, activation_fn))
+        hidden_dim = net_arch[-1] if net_arch else features_dim
+        self.value = nn.Sequential(nn.Linear(hidden_dim, 1))
+        self.advantage = nn.Sequential(nn.Linear(hidden_dim, n_actions))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        advantage = self.advantage(features)
-        return self.value(features) + advantage - advantage.mean(dim=1, keepdim=True)
+        """``(B, features_dim)`` -> Q-values ``(B, n_actions)``."""
+        hidden = self.trunk(features)
+        advantage = self.advantage(hidden)
+        return self.value(hidden) + advantage - advantage.mean(dim=1, keepdim=True)
 
 
 class DuelingQNetwork(QNetwork):
@@ -83,8 +89,27 @@ class SmallCNN(BaseFeaturesExtractor):
         return self.linear(flatten(F.relu(second(hidden))))
 
 
+class RawPixelNatureCNN(NatureCNN):
+    """SB3's :class:`NatureCNN` (Mnih et al. 2015; the same layers and parameter names) taking
+    pixels in [0, 255], its first filters divided by 255 instead of every pixel, as
+    :class:`SmallCNN` does."""
+
+    raw_pixels = True
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W)`` float pixels in [0, 255] -> ``(B, features_dim)``."""
+        first, *rest = self.cnn
+        hidden = F.conv2d(frames, first.weight / 255, first.bias, first.stride)
+        for layer in rest:
+            hidden = layer(hidden)
+        return self.linear(hidden)
+
+
+#: Modules that compute differently in train and eval mode.
+MODE_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)
+
 #: Image networks by name (``policy_kwargs={"cnn": name}``).
-CNNS = {"nature": NatureCNN, "small": SmallCNN}
+CNNS = {"nature": RawPixelNatureCNN, "small": SmallCNN}
 
 
 class RLGanDQNPolicy(DQNPolicy):
@@ -106,11 +131,13 @@ class RLGanDQNPolicy(DQNPolicy):
         if kwargs.get("optimizer_class", torch.optim.Adam) is torch.optim.Adam:
             kwargs["optimizer_kwargs"] = {"fused": True, **kwargs.get("optimizer_kwargs", {})}
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+        self.modes_differ = any(isinstance(module, MODE_DEPENDENT) for module in self.modules())
 
     def set_training_mode(self, mode: bool) -> None:
-        """Set the train/eval mode only when it changes: SB3 sets it before every action and
-        every update, walking all modules each time."""
-        if mode != self.q_net.training:
+        """Set the train/eval mode only where it changes something: SB3 sets it before every
+        action and every update, walking all modules each time, though a network without
+        dropout or batch norm computes the same in both modes."""
+        if self.modes_differ and mode != self.q_net.training:
             super().set_training_mode(mode)
 
     def make_q_net(self) -> QNetwork:
@@ -148,6 +175,7 @@ class DQN(SB3DQN):
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
         losses = []
+        parameters = [p for group in self.policy.optimizer.param_groups for p in group["params"]]
         for _ in range(gradient_steps):
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)
             discounts = data.discounts if data.discounts is not None else self.gamma
@@ -161,7 +189,7 @@ class DQN(SB3DQN):
             losses.append(loss.item())
             self.policy.optimizer.zero_grad()
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(parameters, self.max_grad_norm)
             self.policy.optimizer.step()
         self._n_updates += gradient_steps
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")

@@ -128,6 +128,7 @@ def plain_sb3_dqn(saved: dict[str, Any]) -> Any:
     no dueling head; the same network otherwise) on SB3's ``make_vec_env`` copies."""
     from stable_baselines3 import DQN as PlainDQN
     from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.torch_layers import NatureCNN
 
     from rlgan.agents.dqn import CNNS
     from rlgan.agents.training import training_env_kwargs
@@ -135,7 +136,8 @@ def plain_sb3_dqn(saved: dict[str, Any]) -> Any:
     hp = {k: v for k, v in saved["hyperparameters"].items() if k not in ("double", "loss")}
     policy_kwargs = {k: v for k, v in hp.pop("policy_kwargs").items() if k not in ("dueling", "cnn")}
     if hp["policy"] == "CnnPolicy":
-        network = CNNS[saved["hyperparameters"]["policy_kwargs"].get("cnn", "nature")]
+        cnn = saved["hyperparameters"]["policy_kwargs"].get("cnn", "nature")
+        network = NatureCNN if cnn == "nature" else CNNS[cnn]  # SB3's own, where it has one
         policy_kwargs = {"features_extractor_class": network, "net_arch": [], **policy_kwargs,
                          "normalize_images": not getattr(network, "raw_pixels", False)}
     env = make_vec_env(saved["env_id"], n_envs=saved["n_envs"], seed=0,

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 from safetensors.numpy import load_file
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 
-from rlgan.agents.dqn import DQN, TD_LOSSES, DuelingHead, SmallCNN, dqn_target
+from rlgan.agents.dqn import DQN, TD_LOSSES, DuelingHead, RawPixelNatureCNN, SmallCNN, dqn_target
 from rlgan.agents.evaluation import evaluate_agent, random_policy, scripted_policy
 from rlgan.agents.hyperparams import hyperparameters
 from rlgan.agents.qlearning import QLearningAgent
@@ -71,9 +72,12 @@ def test_dueling_head_is_value_plus_centred_advantage():
     head = DuelingHead(4, 3, [8], torch.nn.ReLU)
     features = torch.randn(5, 4)
     q = head(features)
-    advantage = head.advantage(features)
-    expected = head.value(features) + advantage - advantage.mean(dim=1, keepdim=True)
+    hidden = head.trunk(features)
+    assert hidden.shape == (5, 8)  # one shared hidden layer, then the two outputs
+    advantage = head.advantage(hidden)
+    expected = head.value(hidden) + advantage - advantage.mean(dim=1, keepdim=True)
     assert torch.allclose(q, expected)
+    assert sum(p.numel() for p in head.parameters()) == (4 * 8 + 8) + (8 + 1) + (8 * 3 + 3)
     model = DQN("MlpPolicy", gymnasium.make("CartPole-v1"), policy_kwargs={"dueling": True}, device="cpu")
     assert isinstance(model.q_net.q_net, DuelingHead) and isinstance(model.q_net_target.q_net, DuelingHead)
     assert model.q_values(np.zeros(4, np.float32)).shape == (2,)
@@ -173,13 +177,22 @@ def test_training_only_env_options_stay_out_of_evaluation():
     assert mine["env_kwargs"]["clip_rewards"] is False and "clip_rewards" not in mine["train_env_kwargs"]
 
 
-def test_small_cnn_divides_its_filters_not_the_frames():
+@pytest.mark.parametrize("network_class, features", [(SmallCNN, 256), (RawPixelNatureCNN, 512)])
+def test_image_networks_divide_their_filters_not_the_frames(network_class, features):
     space = gymnasium.spaces.Box(0, 255, (4, 84, 84), np.uint8)
-    network = SmallCNN(space)
+    network = network_class(space)
     frames = torch.randint(0, 256, (3, 4, 84, 84)).float()
     expected = network.linear(network.cnn(frames / 255))
-    assert network(frames).shape == (3, 256)
+    assert network(frames).shape == (3, features)
     torch.testing.assert_close(network(frames), expected)
+
+
+def test_nature_cnn_weights_load_into_the_raw_pixel_network():
+    space = gymnasium.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    sb3_network, network = NatureCNN(space), RawPixelNatureCNN(space)
+    network.load_state_dict(sb3_network.state_dict())
+    frames = torch.randint(0, 256, (3, 4, 84, 84)).float()
+    torch.testing.assert_close(network(frames), sb3_network(frames / 255))
     with pytest.raises(ValueError, match="unknown cnn 'tiny'; choose from nature, small"):
         DQN("CnnPolicy", gymnasium.make("rlgan/Atari-v0", game="Pong"), buffer_size=10,
             policy_kwargs={"cnn": "tiny"}, device="cpu")
@@ -301,3 +314,28 @@ def test_tuned_n_envs_and_env_options_come_from_the_hyperparameter_file():
     assert AgentConfig(algo="dqn", env_id="CartPole-v1", steps=10).settings()["n_envs"] == 1
     with pytest.raises(ValueError, match="Q-learning trains on one env"):
         AgentConfig(algo="qlearning", env_id="FrozenLake-v1", steps=10, n_envs=2)
+
+
+class DropoutFeatures(BaseFeaturesExtractor):
+    """Flat features through dropout: a network whose train and eval modes differ."""
+
+    def __init__(self, observation_space: gymnasium.spaces.Box) -> None:
+        super().__init__(observation_space, observation_space.shape[0])
+        self.dropout = torch.nn.Dropout(0.5)
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.dropout(observations)
+
+
+def test_the_training_mode_is_set_only_where_it_changes_the_network():
+    env = gymnasium.make("CartPole-v1")
+    plain = DQN("MlpPolicy", env, device="cpu")
+    assert not plain.policy.modes_differ
+    with_dropout = DQN("MlpPolicy", env, device="cpu",
+                       policy_kwargs={"features_extractor_class": DropoutFeatures})
+    assert with_dropout.policy.modes_differ
+    for mode in (False, True, False):
+        with_dropout.policy.set_training_mode(mode)
+        assert with_dropout.q_net.training is mode and with_dropout.q_net.features_extractor.dropout.training is mode
+    observation = np.ones(4, np.float32)
+    assert np.array_equal(with_dropout.q_values(observation), with_dropout.q_values(observation))
