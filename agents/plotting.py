@@ -11,7 +11,8 @@ from rlgan.io import atomic_path
 
 
 def plot_learning_curve(run_dir: str | Path, out: str | Path) -> Path:
-    """Plot evaluation return (mean +- std) and unsafe steps per 1000 against training steps.
+    """Plot evaluation return (mean +- std over the evaluation episodes) against training
+    steps, and below it unsafe steps per 1000 when the env ever reported one.
 
     Raises:
         ValueError: the run has no evaluations yet.
@@ -30,13 +31,17 @@ def plot_learning_curve(run_dir: str | Path, out: str | Path) -> Path:
     mean = np.array([row["mean_return"] for row in rows])
     std = np.array([row["std_return"] for row in rows])
     unsafe = np.array([row["unsafe_per_1000"] for row in rows])
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    panels = 2 if unsafe.any() else 1
+    figure, axes = plt.subplots(panels, 1, figsize=(7, 3 + 3 * (panels - 1)), sharex=True, squeeze=False)
+    top, bottom = axes[0, 0], axes[-1, 0]
     top.plot(steps, mean, marker="o")
     top.fill_between(steps, mean - std, mean + std, alpha=0.25)
-    top.set_ylabel("evaluation return")
-    top.set_title(f"{config['algo']} on {config['env_id']}")
-    bottom.plot(steps, unsafe, marker="o", color="tab:red")
-    bottom.set_ylabel("unsafe steps / 1000")
+    top.set_ylabel(f"evaluation return\n(mean +- std, {int(rows[-1]['episodes'])} episodes)")
+    options = ", ".join(f"{key}={value}" for key, value in config.get("env_kwargs", {}).items())
+    top.set_title(f"{config['algo']} on {config['env_id']}" + (f" ({options})" if options else ""))
+    if panels == 2:
+        bottom.plot(steps, unsafe, marker="o", color="tab:red")
+        bottom.set_ylabel("unsafe steps / 1000")
     bottom.set_xlabel("environment steps")
     figure.tight_layout()
     out = Path(out)

@@ -6,6 +6,7 @@ import json
 
 import gymnasium
 import numpy as np
+import PIL.Image
 import pytest
 import torch
 from safetensors.numpy import load_file
@@ -14,6 +15,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureC
 from rlgan.agents.dqn import DQN, TD_LOSSES, DuelingHead, RawPixelNatureCNN, SmallCNN, dqn_target
 from rlgan.agents.evaluation import evaluate_agent, random_policy, scripted_policy
 from rlgan.agents.hyperparams import hyperparameters
+from rlgan.agents.plotting import plot_learning_curve
 from rlgan.agents.qlearning import QLearningAgent
 from rlgan.agents.training import Run, AgentConfig, load_inference_agent, load_trained, train
 from rlgan.cli import main
@@ -212,6 +214,14 @@ def test_failed_resume_leaves_the_run_untouched(tmp_path):
         train(run_dir, small_run(), progress=False)
 
 
+def test_the_learning_curve_shows_unsafe_steps_below_the_return(tmp_path):
+    train(tmp_path / "run", AgentConfig(algo="qlearning", env_id="rlgan/HideAndSeek-v0", steps=1_000,
+                                        eval_freq=500, eval_episodes=2), progress=False)
+    assert Run(tmp_path / "run").evaluations()[0]["unsafe_per_1000"] > 0  # the hider was seen
+    with PIL.Image.open(plot_learning_curve(tmp_path / "run", tmp_path / "curve.png")) as image:
+        assert image.size == (700, 600)
+
+
 def test_loading_for_inference_skips_the_replay_buffer_and_refuses_another_env(tmp_path):
     train(tmp_path / "run", small_run(steps=600), progress=False)
     env = gymnasium.make("rlgan/HideAndSeek-v0", **DOOR_KWARGS)
@@ -238,7 +248,8 @@ def test_cli_train_eval_plot_round_trip(tmp_path, capsys):
     assert result["mean_return"] == 1.0 and result["episodes"] == 3
     assert {"mean_return", "std_return", "mean_length", "unsafe_per_1000"} <= set(result)
     assert main(["plot", "--run", run_dir]) == 0
-    assert (tmp_path / "frozen" / "learning_curve.png").stat().st_size > 0
+    with PIL.Image.open(tmp_path / "frozen" / "learning_curve.png") as image:
+        assert image.size == (700, 300)  # FrozenLake reports nothing unsafe: the return alone
     capsys.readouterr()
     assert main(["record", "--env", "FrozenLake-v1", "--env-kwargs", "is_slippery=false",
                  "--agent", run_dir, "--steps", "12", "--out", str(tmp_path / "data")]) == 0
