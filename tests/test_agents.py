@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -10,6 +11,7 @@ import PIL.Image
 import pytest
 import torch
 from safetensors.numpy import load_file
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, NatureCNN
 
 from rlgan.agents.dqn import DQN, TD_LOSSES, DuelingHead, RawPixelNatureCNN, SmallCNN, dqn_target
@@ -106,12 +108,29 @@ def test_td_loss_option_chooses_the_loss_of_every_update(monkeypatch):
 
 
 @pytest.mark.slow
+class LossRecorder(Logger):
+    """SB3's logger, keeping every TD loss the DQN records (one per ``train`` call)."""
+
+    def __init__(self) -> None:
+        super().__init__(folder=None, output_formats=[])
+        self.losses: list[float] = []
+
+    def record(self, key: str, value: Any, exclude: Any = None) -> None:
+        if key == "train/loss":
+            self.losses.append(value)
+        super().record(key, value, exclude)
+
+
 def test_dqn_beats_random_on_an_easy_hide_and_seek():
     env = gymnasium.make("rlgan/HideAndSeek-v0", **DOOR_KWARGS)
     model = DQN("MlpPolicy", env, double=True, policy_kwargs={"dueling": True, "net_arch": [64, 64]},
                 learning_starts=500, learning_rate=1e-3, exploration_fraction=0.5,
                 target_update_interval=250, train_freq=1, batch_size=64, gamma=0.9, seed=0, device="cpu")
+    recorder = LossRecorder()
+    model.set_logger(recorder)
     model.learn(4_000)
+    assert len(recorder.losses) == 3_500  # one update per step after the first 500
+    assert np.mean(recorder.losses[-500:]) < 0.75 * np.mean(recorder.losses[:50])
     evaluation_env = gymnasium.make("rlgan/HideAndSeek-v0", **DOOR_KWARGS)
     learned = evaluate_agent(lambda obs, env: int(model.predict(obs, deterministic=True)[0]),
                              evaluation_env, 5)
