@@ -15,45 +15,59 @@ from torch import nn
 
 
 class TeamNetwork(nn.Module):
-    """Actor-critic MLP over flat uint8 observations.
+    """Actor-critic over flat uint8 observations: a two-layer MLP, then (with ``memory``) a
+    GRU that carries what the agent saw earlier in the episode, then the policy and value heads.
 
     Args:
         observation_size: length D of an observation.
         n_actions: discrete actions.
-        hidden: width of the two hidden layers.
+        hidden: width of the two hidden layers (and of the GRU's state).
         scale: (D,) the factor each observation entry is multiplied by (to bring counters
             such as the step number to about [0, 1]).
+        memory: add the GRU (a recurrent policy); without it the policy sees only the
+            current observation.
     """
 
     def __init__(self, observation_size: int, n_actions: int, hidden: int,
-                 scale: torch.Tensor) -> None:
+                 scale: torch.Tensor, memory: bool = False) -> None:
         super().__init__()
         self.register_buffer("scale", scale.float())
         self.body = nn.Sequential(nn.Linear(observation_size, hidden), nn.Tanh(),
                                   nn.Linear(hidden, hidden), nn.Tanh())
+        self.memory = nn.GRU(hidden, hidden) if memory else None
         self.policy = nn.Linear(hidden, n_actions)
         self.value = nn.Linear(hidden, 1)
         nn.init.orthogonal_(self.policy.weight, gain=0.01)
         nn.init.zeros_(self.policy.bias)
 
-    def forward(self, observations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``observations`` (M, D) uint8 -> action logits (M, n_actions), values (M,)."""
-        features = self.body(observations.float() * self.scale)  # (M, hidden)
-        return self.policy(features), self.value(features).squeeze(-1)
+    def forward(self, observations: torch.Tensor, state: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Action logits (T, M, n_actions), values (T, M) and the memory after the last step
+        ((1, M, hidden), ``None`` without memory) for ``observations`` (T, M, D) uint8: M
+        agents' episodes, T steps each, starting from ``state`` (``None``: the start of an
+        episode)."""
+        features = self.body(observations.float() * self.scale)  # (T, M, hidden)
+        if self.memory is not None:
+            features, state = self.memory(features, state)
+        return self.policy(features), self.value(features).squeeze(-1), state
 
 
 def sample_actions(network: TeamNetwork, observations: torch.Tensor, generator: torch.Generator,
-                   greedy: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Actions (M,) int64, their log-probabilities (M,) and values (M,) for ``observations``
-    (M, D), sampled with ``generator`` (or the most likely with ``greedy``); no gradients."""
+                   state: torch.Tensor | None = None, greedy: bool = False
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Actions (M,) int64, their log-probabilities (M,), values (M,) and the network's memory
+    after this step for one step's ``observations`` (M, D) of M agents whose memory is
+    ``state`` (``None`` at the start of their episodes), sampled with ``generator`` (or the
+    most likely with ``greedy``); no gradients."""
     with torch.no_grad():
-        logits, values = network(observations)
+        logits, values, state = network(observations[None], state)
+        logits, values = logits[0], values[0]
         log_probs = torch.log_softmax(logits, dim=-1)
         if greedy:
             actions = logits.argmax(dim=-1)
         else:
             actions = torch.multinomial(log_probs.exp(), 1, generator=generator).squeeze(-1)
-        return actions, log_probs.gather(-1, actions[:, None]).squeeze(-1), values
+        return actions, log_probs.gather(-1, actions[:, None]).squeeze(-1), values, state
 
 
 def advantages(rewards: torch.Tensor, values: torch.Tensor, gamma: float,
@@ -78,14 +92,23 @@ class LossTerms:
     value: float
     entropy: float
     clip_fraction: float
+    teacher: float
 
 
 def ppo_loss(network: TeamNetwork, observations: torch.Tensor, actions: torch.Tensor,
              old_log_probs: torch.Tensor, advantage: torch.Tensor, returns: torch.Tensor,
-             clip: float, value_coef: float, entropy_coef: float) -> tuple[torch.Tensor, LossTerms]:
-    """The clipped surrogate objective plus value and entropy terms on a minibatch (M, ...);
-    ``advantage`` is normalised here. Returns ``(loss, terms)``."""
-    logits, values = network(observations)
+             clip: float, value_coef: float, entropy_coef: float,
+             teacher_actions: torch.Tensor | None = None,
+             teacher_coef: float = 0.0) -> tuple[torch.Tensor, LossTerms]:
+    """The clipped surrogate objective plus value and entropy terms on a minibatch of M
+    whole episodes of T steps (``observations`` (T, M, D), the rest (T, M); T = 1 for
+    single steps of a network without memory); ``advantage`` is normalised here. With
+    ``teacher_actions`` (T, M), the loss adds ``teacher_coef`` times the cross-entropy of the
+    policy to them (kickstarting, Schmitt et al. 2018). Returns ``(loss, terms)``."""
+    logits, values, _ = network(observations)
+    logits, values = logits.flatten(0, 1), values.flatten()
+    actions, old_log_probs = actions.flatten(), old_log_probs.flatten()
+    advantage, returns = advantage.flatten(), returns.flatten()
     log_probs = torch.log_softmax(logits, dim=-1)
     new_log_probs = log_probs.gather(-1, actions[:, None]).squeeze(-1)
     ratio = (new_log_probs - old_log_probs).exp()
@@ -95,6 +118,10 @@ def ppo_loss(network: TeamNetwork, observations: torch.Tensor, actions: torch.Te
     value_loss = 0.5 * (values - returns).pow(2).mean()
     entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
     loss = policy_loss + value_coef * value_loss - entropy_coef * entropy
+    teacher = torch.zeros(())
+    if teacher_actions is not None:
+        teacher = -log_probs.gather(-1, teacher_actions.flatten()[:, None]).mean()
+        loss = loss + teacher_coef * teacher
     terms = LossTerms(policy_loss.item(), value_loss.item(), entropy.item(),
-                      ((ratio - 1).abs() > clip).float().mean().item())
+                      ((ratio - 1).abs() > clip).float().mean().item(), teacher.item())
     return loss, terms

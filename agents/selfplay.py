@@ -2,11 +2,21 @@
 against a pool of earlier snapshots, on the batched game (:class:`TeamVectorEnv`).
 
 Each update plays one whole episode on every one of ``num_grids`` grids. On a grid, each
-learning team plays its latest network, except that with probability ``1 - latest_prob`` one
-of the two teams (drawn at random) plays a snapshot drawn uniformly from its pool instead, so
-that neither team overfits the other's latest policy; a team plays only the grids where it is
-its latest self. A team not in ``teams`` plays the scripted policy. Snapshots join the pool
-every ``snapshot_every`` updates.
+learning team plays its latest network, except that with probability ``scripted_prob`` one
+of the two teams (drawn at random) plays the scripted policy, and otherwise with probability
+``1 - latest_prob`` one of them plays a snapshot drawn uniformly from its pool, so that
+neither team overfits the other's latest policy and both keep meeting scripted play (a
+league); a team learns only from the grids where it is its latest self. A team not in
+``teams`` plays the scripted policy everywhere. Snapshots join the pool every
+``snapshot_every`` updates.
+
+With ``teacher_coef`` each learning team is kickstarted (Schmitt et al. 2018): its loss adds
+the cross-entropy of its policy to the action the scripted policy would take in the same
+state, with a weight that falls linearly from ``teacher_coef`` to 0 over the first
+``teacher_updates`` updates; afterwards the teams learn from the reward alone.
+
+With ``memory`` the team networks are recurrent (a GRU, as in Baker et al. 2019): an
+agent's memory starts empty with its episode and the PPO minibatches are whole episodes.
 
 Everything random in update ``u`` (layouts, pool draws, actions, minibatches) is drawn from
 generators seeded by ``(seed, u)``, so a run resumed from a checkpoint repeats exactly what
@@ -48,8 +58,14 @@ class SelfPlayConfig:
         entropy_coef, value_coef: weights of the entropy bonus and the value loss.
         max_grad_norm: gradient-norm clip.
         reward_scale: rewards are multiplied by this for learning (returns near 1).
-        hidden: width of the networks' two hidden layers.
-        latest_prob: probability that a grid pits both latest networks against each other.
+        hidden: width of the networks' two hidden layers (and of the GRU's state).
+        memory: recurrent team networks (a GRU after the hidden layers).
+        latest_prob: probability that a grid without a scripted team pits both latest
+            networks against each other.
+        scripted_prob: probability that one team (drawn at random) plays the scripted policy
+            on a grid, when both teams learn.
+        teacher_coef: initial weight of the kickstarting loss (imitating the scripted policy).
+        teacher_updates: updates over which that weight falls to 0.
         snapshot_every: updates between snapshots joining the pool.
         checkpoint_every: updates between checkpoints.
     """
@@ -60,13 +76,17 @@ class SelfPlayConfig:
     gae_lambda: float = 0.95
     clip: float = 0.2
     epochs: int = 4
-    minibatches: int = 4
+    minibatches: int = 16
     entropy_coef: float = 0.01
     value_coef: float = 0.5
     max_grad_norm: float = 0.5
     reward_scale: float = 0.1
     hidden: int = 128
+    memory: bool = True
     latest_prob: float = 0.5
+    scripted_prob: float = 0.3
+    teacher_coef: float = 1.0
+    teacher_updates: int = 60
     snapshot_every: int = 10
     checkpoint_every: int = 10
 
@@ -75,8 +95,29 @@ class SelfPlayConfig:
                      "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.teacher_coef < 0 or self.teacher_updates < 0:
+            raise ValueError(f"teacher_coef and teacher_updates must be >= 0, got "
+                             f"{self.teacher_coef} and {self.teacher_updates}")
         if not 0.0 <= self.latest_prob <= 1.0:
             raise ValueError(f"latest_prob must be in [0, 1], got {self.latest_prob}")
+        if not 0.0 <= self.scripted_prob < 1.0:
+            raise ValueError(f"scripted_prob must be in [0, 1) (some grids pit the learning "
+                             f"teams against each other), got {self.scripted_prob}")
+
+
+#: The settings of runs saved before an option existed: such a run keeps training (and loads)
+#: as it was made.
+LEGACY_HYPERPARAMETERS = {"memory": False, "scripted_prob": 0.0, "teacher_coef": 0.0,
+                          "teacher_updates": 0}
+
+#: What a team plays on a grid: its latest network, a pool snapshot, or the scripted policy.
+LATEST, SNAPSHOT, SCRIPTED = 0, 1, 2
+
+
+def saved_config(saved: dict[str, Any]) -> SelfPlayConfig:
+    """The :class:`SelfPlayConfig` of a run's ``config.json`` (older runs: the options they
+    predate take :data:`LEGACY_HYPERPARAMETERS`)."""
+    return SelfPlayConfig(**{**LEGACY_HYPERPARAMETERS, **saved["hyperparameters"]})
 
 
 def parse_teams(teams: str | list[str]) -> list[str]:
@@ -98,12 +139,13 @@ class SelfPlay:
 
     def __init__(self, saved: dict[str, Any]) -> None:
         self.saved = saved
-        self.hp = SelfPlayConfig(**saved["hyperparameters"])
+        self.hp = saved_config(saved)
         self.env = TeamVectorEnv(self.hp.num_grids, **saved["env_kwargs"])
         self.teams = saved["teams"]
         with torch.random.fork_rng():  # initial weights from the run's seed alone
             torch.manual_seed(saved["seed"])
-            self.networks = {team: team_network(self.env, self.hp.hidden) for team in TEAMS}
+            self.networks = {team: team_network(self.env, self.hp.hidden, self.hp.memory)
+                             for team in TEAMS}
         self.optimizers = {team: torch.optim.Adam(self.networks[team].parameters(),
                                                   lr=self.hp.learning_rate, eps=1e-5)
                            for team in self.teams}
@@ -119,56 +161,83 @@ class SelfPlay:
     def steps(self) -> int:
         return self.update * self.steps_per_update
 
+    @property
+    def teacher_weight(self) -> float:
+        """The weight of the kickstarting loss in update ``self.update`` (0 once it ends)."""
+        if self.update >= self.hp.teacher_updates:
+            return 0.0
+        return self.hp.teacher_coef * (1.0 - self.update / self.hp.teacher_updates)
+
     def _seeds(self) -> tuple[np.random.Generator, torch.Generator]:
         rng = np.random.default_rng([self.saved["seed"], self.update])
         return rng, torch.Generator().manual_seed(int(rng.integers(2**62)))
 
     def _opponents(self, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Per team, (N,) whether it plays an old snapshot on each grid, and the player it
-        uses there."""
+        """Per team, (N,) what it plays on each grid (:data:`LATEST`, :data:`SNAPSHOT` or
+        :data:`SCRIPTED`), and the snapshot network of the teams that play one."""
         grids = self.hp.num_grids
         old = rng.random(grids) >= self.hp.latest_prob
         which = rng.integers(2, size=grids)
-        uses_old, players = {}, {}
+        league = np.random.default_rng([self.saved["seed"], self.update, 1])
+        scripted = league.random(grids) < self.hp.scripted_prob
+        scripted_team = league.integers(2, size=grids)
+        roles, players = {}, {}
         for index, team in enumerate(TEAMS):
-            pool = self.pool[team]
-            uses_old[team] = old & (which == index) if len(self.teams) == 2 and pool \
-                else np.zeros(grids, dtype=bool)
-            if uses_old[team].any():
-                snapshot = team_network(self.env, self.hp.hidden)
+            role = np.full(grids, LATEST if team in self.teams else SCRIPTED)
+            if len(self.teams) == 2:
+                if self.pool[team]:
+                    role[old & ~scripted & (which == index)] = SNAPSHOT
+                role[scripted & (scripted_team == index)] = SCRIPTED
+            roles[team] = role
+            if (role == SNAPSHOT).any():
+                pool = self.pool[team]
+                snapshot = team_network(self.env, self.hp.hidden, self.hp.memory)
                 snapshot.load_state_dict(pool[int(rng.integers(len(pool)))][1])
                 players[team] = snapshot
-        return uses_old, players
+        return roles, players
 
     def rollout(self) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, float]]:
         """Play update ``self.update``'s episodes; return each learning team's samples
-        ((T, M) tensors: observations, actions, log_probs, values, rewards) and the
-        statistics of the games between latest networks (or against scripted teams)."""
+        ((T, M) tensors, M agents of the grids where the team plays its latest network:
+        observations (T, M, D), actions, log_probs, values, rewards, and while kickstarting
+        teacher, the scripted policy's actions) and the statistics of the
+        games between latest networks (or against scripted teams), with each learning team's
+        return against the scripted team (``TEAM_vs_scripted``, NaN without such grids)."""
         rng, generator = self._seeds()
-        uses_old, old_players = self._opponents(rng)
+        roles, snapshots = self._opponents(rng)
         env, grids = self.env, np.arange(self.hp.num_grids)
         observations = env.reset(seed=int(rng.integers(2**31)))
-        latest = {team: grids[~uses_old[team]] for team in TEAMS}
+        latest = {team: grids[roles[team] == LATEST] for team in TEAMS}
         samples = {team: {key: [] for key in ("observations", "actions", "log_probs", "values",
                                               "rewards")} for team in self.teams}
+        memory: dict[str, torch.Tensor | None] = {team: None for team in self.teams}
+        snapshot_memory: dict[str, torch.Tensor | None] = {team: None for team in TEAMS}
+        teaching = self.teacher_weight > 0
+        any_scripted = teaching or any((role == SCRIPTED).any() for role in roles.values())
         trace, rewards_seen = [], []
         for _ in range(env.config.max_steps):
-            scripted = scripted_actions(env.grid) if len(self.teams) < 2 else None
+            scripted = scripted_actions(env.grid) if any_scripted else None
             actions = np.zeros((self.hp.num_grids, env.n_agents), dtype=np.int64)
             for team in TEAMS:
-                if team not in self.teams:
-                    choose_actions(env, team, "scripted", observations[team], grids, actions,
-                                   generator, rng, scripted)
-                    continue
-                agents, mine = env.team_agents[team], latest[team]
-                flat = torch.from_numpy(observations[team][mine].reshape(-1, env.observation_size))
-                chosen, log_probs, values = sample_actions(self.networks[team], flat, generator)
-                actions[np.ix_(mine, agents)] = chosen.numpy().reshape(len(mine), len(agents))
-                choose_actions(env, team, old_players.get(team, "scripted"), observations[team],
-                               grids[uses_old[team]], actions, generator, rng, scripted)
-                for key, value in (("observations", flat), ("actions", chosen),
-                                   ("log_probs", log_probs), ("values", values)):
-                    samples[team][key].append(value)
+                if team in self.teams:
+                    agents, mine = env.team_agents[team], latest[team]
+                    flat = torch.from_numpy(
+                        observations[team][mine].reshape(-1, env.observation_size))
+                    chosen, log_probs, values, memory[team] = sample_actions(
+                        self.networks[team], flat, generator, memory[team])
+                    actions[np.ix_(mine, agents)] = chosen.numpy().reshape(len(mine), len(agents))
+                    for key, value in (("observations", flat), ("actions", chosen),
+                                       ("log_probs", log_probs), ("values", values)):
+                        samples[team][key].append(value)
+                    if teaching:
+                        samples[team].setdefault("teacher", []).append(
+                            torch.from_numpy(scripted[np.ix_(mine, agents)].reshape(-1)))
+                snapshot_memory[team] = choose_actions(
+                    env, team, snapshots.get(team, "scripted"), observations[team],
+                    grids[roles[team] == SNAPSHOT], actions, generator, rng, scripted,
+                    snapshot_memory[team])
+                choose_actions(env, team, "scripted", observations[team],
+                               grids[roles[team] == SCRIPTED], actions, generator, rng, scripted)
             observations, rewards, _, info = env.step(actions)
             for team in self.teams:
                 team_rewards = rewards[np.ix_(latest[team], env.team_agents[team])].reshape(-1)
@@ -176,8 +245,17 @@ class SelfPlay:
             trace.append(info)
             rewards_seen.append(rewards)
         stacked = {key: np.stack([info[key] for info in trace]) for key in trace[0]}
-        main = ~uses_old["hider"] & ~uses_old["seeker"]
-        statistics = episode_statistics(stacked, np.stack(rewards_seen), env.config.n_hiders, main)
+        all_rewards = np.stack(rewards_seen)
+        main = (roles["hider"] != SNAPSHOT) & (roles["seeker"] != SNAPSHOT)
+        if len(self.teams) == 2:
+            main &= (roles["hider"] == LATEST) & (roles["seeker"] == LATEST)
+        statistics = episode_statistics(stacked, all_rewards, env.config.n_hiders, main)
+        returns = all_rewards.sum(axis=0)  # (N, n_agents)
+        for index, team in enumerate(TEAMS):
+            against = (roles[team] == LATEST) & (roles[TEAMS[1 - index]] == SCRIPTED)
+            first = env.team_agents[team][0]
+            statistics[f"{team}_vs_scripted"] = float(returns[against, first].mean()) \
+                if team in self.teams and against.any() else math.nan
         tensors = {team: {key: torch.stack(values) for key, values in team_samples.items()}
                    for team, team_samples in samples.items()}
         return tensors, statistics
@@ -193,20 +271,26 @@ class SelfPlay:
             with torch.no_grad():
                 advantage = advantages(data["rewards"] * hp.reward_scale, data["values"],
                                        hp.gamma, hp.gae_lambda)
-            flat = {"observations": data["observations"].reshape(-1, self.env.observation_size),
-                    "actions": data["actions"].reshape(-1), "old_log_probs": data["log_probs"].reshape(-1),
-                    "advantage": advantage.reshape(-1),
-                    "returns": (advantage + data["values"]).reshape(-1)}
-            count = len(flat["actions"])
+            # Minibatches of whole episodes (T, m) for a recurrent network, else of single
+            # steps (1, m).
+            episodes = {"observations": data["observations"], "actions": data["actions"],
+                        "old_log_probs": data["log_probs"], "advantage": advantage,
+                        "returns": advantage + data["values"]}
+            if "teacher" in data:
+                episodes["teacher_actions"] = data["teacher"]
+            if network.memory is None:
+                episodes = {k: v.reshape(1, -1, *v.shape[2:]) for k, v in episodes.items()}
+            count = episodes["actions"].shape[1]
             size = math.ceil(count / hp.minibatches)
             entropies, value_losses = [], []
             for _ in range(hp.epochs):
                 order = torch.randperm(count, generator=generator)
                 for start in range(0, count, size):
                     batch = order[start: start + size]
-                    loss, terms = ppo_loss(network, **{k: v[batch] for k, v in flat.items()},
+                    loss, terms = ppo_loss(network, **{k: v[:, batch] for k, v in episodes.items()},
                                            clip=hp.clip, value_coef=hp.value_coef,
-                                           entropy_coef=hp.entropy_coef)
+                                           entropy_coef=hp.entropy_coef,
+                                           teacher_coef=self.teacher_weight)
                     self.optimizers[team].zero_grad()
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(network.parameters(), hp.max_grad_norm)

@@ -31,30 +31,39 @@ def observation_scale(config: HideAndSeekConfig, observation_size: int) -> torch
     return scale
 
 
-def team_network(env: TeamVectorEnv, hidden: int) -> TeamNetwork:
-    """A fresh network for a team of ``env``."""
+def team_network(env: TeamVectorEnv, hidden: int, memory: bool) -> TeamNetwork:
+    """A fresh network for a team of ``env`` (with a GRU when ``memory``)."""
     return TeamNetwork(env.observation_size, env.config.n_actions, hidden,
-                       observation_scale(env.config, env.observation_size))
+                       observation_scale(env.config, env.observation_size), memory)
 
 
 def choose_actions(env: TeamVectorEnv, team: str, player: Player, observations: np.ndarray,
                    grids: np.ndarray, out: np.ndarray, generator: torch.Generator,
-                   rng: np.random.Generator, scripted: np.ndarray | None) -> None:
+                   rng: np.random.Generator, scripted: np.ndarray | None,
+                   state: torch.Tensor | None = None) -> torch.Tensor | None:
     """Write ``player``'s actions for ``team`` on the grids ``grids`` (K,) into ``out``
     (N, n_agents). ``observations`` (N, n_team, D); ``scripted`` the scripted actions of this
-    step (N, n_agents), needed for a scripted player."""
+    step (N, n_agents), needed for a scripted player; ``state`` a network's memory of these
+    grids' agents (``None`` at the start of the episode).
+
+    Returns:
+        The network's memory after this step (pass it back on the next step with the same
+        ``grids``), or ``None``.
+    """
     agents = env.team_agents[team]
     if not len(grids):
-        return
+        return None
     cells = np.ix_(grids, agents)
     if isinstance(player, TeamNetwork):
         flat = torch.from_numpy(observations[grids].reshape(-1, observations.shape[-1]))
-        actions, _, _ = sample_actions(player, flat, generator)
+        actions, _, _, state = sample_actions(player, flat, generator, state)
         out[cells] = actions.numpy().reshape(len(grids), len(agents))
-    elif player == "scripted":
+        return state
+    if player == "scripted":
         out[cells] = scripted[cells]
     else:
         out[cells] = rng.integers(env.config.n_actions, size=(len(grids), len(agents)))
+    return None
 
 
 def play(env_kwargs: dict[str, Any], hider: Player, seeker: Player, games: int,
@@ -80,14 +89,15 @@ def play(env_kwargs: dict[str, Any], hider: Player, seeker: Player, games: int,
     everyone = np.arange(games)
     trace: list[dict[str, np.ndarray]] = []
     rewards = []
+    states: dict[str, torch.Tensor | None] = {"hider": None, "seeker": None}
     for _ in range(env.config.max_steps):
         if observer is not None:
             observer(env)
         scripted = scripted_actions(env.grid) if "scripted" in (hider, seeker) else None
         actions = np.zeros((games, env.n_agents), dtype=np.int64)
         for team, player in (("hider", hider), ("seeker", seeker)):
-            choose_actions(env, team, player, observations[team], everyone, actions, generator,
-                           rng, scripted)
+            states[team] = choose_actions(env, team, player, observations[team], everyone,
+                                          actions, generator, rng, scripted, states[team])
         observations, reward, _, info = env.step(actions)
         trace.append(info)
         rewards.append(reward)

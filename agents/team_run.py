@@ -8,7 +8,8 @@ Layout of ``--run DIR`` (a run of ``rlgan train --teams``)::
     checkpoints/last.json  points at the latest complete checkpoint
     checkpoints/step_N/    TEAM.safetensors (network), TEAM_optimizer.pt, progress.json
     pool/TEAM_UUUUUU.safetensors   the snapshot of TEAM after update U
-    teams.csv              one row per update: step, the :data:`STATISTICS`, losses
+    teams.csv              one row per update: step, the :data:`STATISTICS`, each team's return
+                           against the scripted team, losses
     tb/                    TensorBoard logs
 """
 
@@ -25,7 +26,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from rlgan.agents.ppo import TeamNetwork
-from rlgan.agents.selfplay import SelfPlay, SelfPlayConfig, parse_teams, pool_files
+from rlgan.agents.selfplay import SelfPlay, SelfPlayConfig, parse_teams, pool_files, saved_config
 from rlgan.agents.team_play import team_network
 from rlgan.agents.team_stats import STATISTICS
 from rlgan.agents.training import Run
@@ -37,7 +38,7 @@ from rlgan.make import resolve_env_id
 
 ALGO = "ppo"
 ENV_ID = "rlgan/HideAndSeek-v0"
-LOG_FIELDS = ("update", "step", "wall_seconds", *STATISTICS,
+LOG_FIELDS = ("update", "step", "wall_seconds", *STATISTICS, "hider_vs_scripted", "seeker_vs_scripted",
               "hider_entropy", "seeker_entropy", "hider_value_loss", "seeker_value_loss")
 
 
@@ -91,8 +92,8 @@ def load_snapshot(run_dir: str | Path, team: str, update: int | None = None) -> 
     run = Run(run_dir)
     saved = read_team_run(run)
     check_choice("team", team, saved["teams"])
-    hp = SelfPlayConfig(**saved["hyperparameters"])
-    network = team_network(TeamVectorEnv(1, **saved["env_kwargs"]), hp.hidden)
+    hp = saved_config(saved)
+    network = team_network(TeamVectorEnv(1, **saved["env_kwargs"]), hp.hidden, hp.memory)
     path = run.last_checkpoint() / f"{team}.safetensors" if update is None else \
         run.directory / "pool" / f"{team}_{update:06d}.safetensors"
     if not path.is_file():

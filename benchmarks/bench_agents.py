@@ -245,8 +245,10 @@ def selfplay(args: argparse.Namespace) -> None:
     (:mod:`rlgan.agents.selfplay`, default settings) against SB3 PPO on the PettingZoo env
     through SuperSuit's vector envs (8 games, every agent one env of SB3, parameters shared
     by all agents; n_steps 128, 4 epochs, minibatches of 512, hidden layers 128x128, as close
-    to rlgan's settings as SB3 allows). A game step is one step of one grid with every agent
-    acting (SB3 counts each agent's step)."""
+    to rlgan's settings as SB3 allows; SB3's MlpPolicy has no memory, rlgan's networks by
+    default a GRU, and rlgan's first updates also compute the scripted teacher's actions).
+    A game step is one step of one grid with every agent acting (SB3 counts each agent's
+    step)."""
     import supersuit
     from stable_baselines3 import PPO
 

@@ -5,6 +5,7 @@ matrix, and the command line."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from rlgan.agents.selfplay import LEGACY_HYPERPARAMETERS, SelfPlay, SelfPlayConfig
 from rlgan.agents.team_run import TeamRunConfig, load_snapshot, read_log, train_teams
 from rlgan.agents.team_evaluation import cross_play, evaluate_teams
-from rlgan.agents.team_play import play
+from rlgan.agents.team_play import play, team_network
 from rlgan.agents.team_stats import episode_statistics, phases
 from rlgan.cli import main
 from rlgan.envs.hide_and_seek.behaviour import BEHIND_BOX, BEHIND_WALL, SEEN, hider_cover
@@ -113,6 +115,28 @@ def test_phases_cut_at_reversals_larger_than_the_swing():
     assert len(phases(noise, min_swing=3, window=1)) == 1
 
 
+# -- team networks ------------------------------------------------------------------------------
+def test_team_memory_steps_like_whole_episodes_and_remembers_the_past():
+    env = TeamVectorEnv(1, **TINY)
+    torch.manual_seed(0)
+    network = team_network(env, 16, memory=True)
+    episodes = torch.randint(0, 2, (6, 3, env.observation_size), dtype=torch.uint8)
+    logits, values, state = network(episodes)
+    assert logits.shape == (6, 3, env.config.n_actions) and values.shape == (6, 3)
+    assert state.shape == (1, 3, 16)
+    step_state = None
+    for t in range(6):
+        step_logits, step_values, step_state = network(episodes[t: t + 1], step_state)
+        assert torch.allclose(step_logits[0], logits[t], atol=1e-5)
+        assert torch.allclose(step_values[0], values[t], atol=1e-5)
+    other_past = episodes.clone()
+    other_past[0] = 1 - other_past[0]
+    assert not torch.allclose(network(other_past)[0][-1], logits[-1], atol=1e-4)
+    memoryless = team_network(env, 16, memory=False)
+    assert memoryless(other_past)[2] is None
+    assert torch.equal(memoryless(other_past)[0][-1], memoryless(episodes)[0][-1])
+
+
 # -- self-play ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
@@ -143,11 +167,34 @@ def test_tiny_self_play_improves_each_team_over_random(tiny_run):
     assert [row["update"] for row in rows] == list(range(1, 41))
 
 
+def test_kickstarting_pulls_a_team_to_the_scripted_policy_then_stops(one_torch_thread):
+    saved = TeamRunConfig(teams="seeker", steps=1, env_kwargs=TINY, hp_overrides={
+        "num_grids": 32, "teacher_coef": 5.0, "teacher_updates": 4}).saved()
+    trainer = SelfPlay(saved)
+
+    def agreement() -> float:
+        data = trainer.rollout()[0]["seeker"]
+        with torch.no_grad():
+            logits = trainer.networks["seeker"](data["observations"])[0]
+        return float((logits.argmax(-1) == data["teacher"]).float().mean())
+
+    before = agreement()
+    for _ in range(3):
+        trainer.learn(trainer.rollout()[0])
+        trainer.update += 1
+    assert trainer.teacher_weight == pytest.approx(5.0 * (1 - 3 / 4))
+    assert agreement() > before + 0.2
+    trainer.update = 4
+    assert trainer.teacher_weight == 0.0 and "teacher" not in trainer.rollout()[0]["seeker"]
+
+
 def test_resume_equals_an_uninterrupted_run(tmp_path, one_torch_thread):
     def config():
         return TeamRunConfig(teams="hider,seeker", steps=16 * 20 * 6, seed=3,
                              env_kwargs={**TINY, "max_steps": 20},
-                             hp_overrides={"num_grids": 16, "snapshot_every": 1, "checkpoint_every": 2})
+                             hp_overrides={"num_grids": 16, "snapshot_every": 1, "checkpoint_every": 2,
+                                           "scripted_prob": 0.25, "teacher_coef": 1.0,
+                                           "teacher_updates": 4})
 
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     train_teams(whole, config(), progress=False)
@@ -155,7 +202,11 @@ def test_resume_equals_an_uninterrupted_run(tmp_path, one_torch_thread):
     assert [row["update"] for row in read_log(parts)] == [1, 2]
     train_teams(parts, resume=True, progress=False)
     strip = [{k: v for k, v in row.items() if k != "wall_seconds"} for row in read_log(whole)]
-    assert strip == [{k: v for k, v in row.items() if k != "wall_seconds"} for row in read_log(parts)]
+    assert str(strip) == str([{k: v for k, v in row.items() if k != "wall_seconds"}
+                              for row in read_log(parts)])  # str: NaN equals NaN
+    against_scripted = [row[f"{team}_vs_scripted"] for row in strip for team in ("hider", "seeker")]
+    assert all(math.isnan(value) or -20 <= value <= 20 for value in against_scripted)
+    assert sum(not math.isnan(value) for value in against_scripted) >= 6
     for team in ("hider", "seeker"):
         a, b = (load_file(str(run / "checkpoints" / "step_000001920" / f"{team}.safetensors"))
                 for run in (whole, parts))
@@ -164,9 +215,28 @@ def test_resume_equals_an_uninterrupted_run(tmp_path, one_torch_thread):
         sorted(p.name for p in (parts / "pool").iterdir())
 
 
+def test_a_run_saved_before_memory_and_the_league_loads_and_resumes_as_made(tmp_path):
+    run = tmp_path / "old"
+    options = {**TINY, "max_steps": 8}
+    config = TeamRunConfig(teams="hider,seeker", steps=8 * 8, env_kwargs=options,
+                           hp_overrides={"num_grids": 8, **LEGACY_HYPERPARAMETERS})
+    train_teams(run, config, progress=False)
+    saved = json.loads((run / "config.json").read_text())
+    for key in LEGACY_HYPERPARAMETERS:
+        del saved["hyperparameters"][key]
+    (run / "config.json").write_text(json.dumps(saved))
+    assert load_snapshot(run, "hider").memory is None
+    train_teams(run, resume=True, steps=8 * 8 * 2, progress=False)
+    rows = read_log(run)
+    assert [row["update"] for row in rows] == [1, 2]
+    assert all(math.isnan(row["hider_vs_scripted"]) for row in rows)
+
+
 def test_bad_team_and_a_changed_resume_are_refused_and_nothing_is_lost(tiny_run):
     with pytest.raises(ValueError, match="unknown team 'seekr'.*Did you mean 'seeker'"):
         TeamRunConfig(teams="hider,seekr", steps=10)
+    with pytest.raises(ValueError, match=r"scripted_prob must be in \[0, 1\).*got 1.0"):
+        SelfPlayConfig(scripted_prob=1.0)
     before = {path: path.read_bytes() for path in tiny_run.rglob("*") if path.is_file()}
     with pytest.raises(ValueError, match="size=5, not 7"):
         train_teams(tiny_run, resume=True, steps=10**9, env_kwargs={"size": 7}, progress=False)
