@@ -232,18 +232,22 @@ COMPARE_DEPTH = COMPARE_STEPS[-1]
 
 def compare_models(data: Path, out: Path, budget: dict, classifier: Path | None,
                    reuse: bool) -> dict[str, dict]:
-    """Train every model of :data:`COMPARED_MODELS` on ``data`` with ``budget["train"]`` (a
-    finished run is kept with ``reuse``) and evaluate it; return per model its ``eval``
-    (``rlgan worldmodel eval``'s dict), ``foresight`` (or None) and ``samples_per_second``."""
+    """Train every model of :data:`COMPARED_MODELS` on ``data`` with ``budget["train"]`` (with
+    ``reuse``, a finished run is kept and an interrupted one resumes from its last checkpoint)
+    and evaluate it; return per model its ``eval`` (``rlgan worldmodel eval``'s dict),
+    ``foresight`` (or None) and ``samples_per_second``."""
     shared = {**budget["train"], "seed": 0, "log_every": 50, "sample_every": 1_000,
               "checkpoint_every": 1_000, "device": "cpu"}
     results = {}
     for name, options in COMPARED_MODELS.items():
         run = out / name
-        if reuse and (run / "checkpoint" / "progress.json").is_file():
+        settings = {**shared, **options}
+        started = reuse and (run / "checkpoint" / "progress.json").is_file()
+        if started and load_progress(run)["step"] >= settings["steps"]:
             progress = load_progress(run)
         else:
-            progress = train_worldmodel(data, run, {**shared, **options}, progress=False, overwrite=True)
+            progress = train_worldmodel(data, run, settings, progress=False, resume=started,
+                                        overwrite=not started)
         evaluation = evaluate_worldmodel(run, data, states=0, depth=COMPARE_DEPTH,
                                          rollouts_count=budget["rollouts"], max_samples=budget["rollouts"])
         foresight = (evaluate_foresight(classifier, run, data, count=budget["foresight_starts"])

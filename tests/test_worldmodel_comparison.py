@@ -20,6 +20,7 @@ from rlgan.safety.foresight import unsafe_foresight, within_horizons
 from rlgan.worldmodel import WorldModel, WorldModelConfig, train_worldmodel
 from rlgan.worldmodel.evaluate import evaluate_worldmodel
 from rlgan.worldmodel.metrics import PSNR_CAP_DB
+from rlgan.worldmodel.run import load_progress
 from rlgan.worldmodel.rollouts import predict_rollout, rollout_metrics, steps_ahead
 from rlgan.worldmodel.vae import LatentDynamicsVAE, kl_to_standard_normal
 
@@ -282,3 +283,12 @@ def test_comparison_benchmark_runs_on_the_tiny_budget(tmp_path, capsys):
     assert set(results) == {"regression", "gan", "vae"}
     for result in results.values():
         assert len(result["eval"]["psnr_by_depth"]) == 16 and result["samples_per_second"] > 0
+
+    out = tmp_path / "compare"  # the GAN's run interrupted at step 50: --reuse resumes it
+    tiny = bench_worldmodel.COMPARE_BUDGETS["tiny"]["train"]
+    settings = {**tiny, "seed": 0, "checkpoint_every": 50, "device": "cpu", "steps": 50}
+    train_worldmodel(out / "data", out / "gan", settings, progress=False, overwrite=True)
+    finished = (out / "vae" / "checkpoint" / "progress.json").stat().st_mtime_ns
+    bench_worldmodel.main(["compare", "--budget", "tiny", "--out", str(out), "--reuse"])
+    assert load_progress(out / "gan")["step"] == tiny["steps"]
+    assert (out / "vae" / "checkpoint" / "progress.json").stat().st_mtime_ns == finished
