@@ -63,16 +63,29 @@ class DuelingQNetwork(QNetwork):
                                  self.activation_fn)
 
 
-class SmallCNN(BaseFeaturesExtractor):
-    """The network of the first DQN (Mnih et al. 2013): 16 8x8 filters with stride 4, 32 4x4
-    filters with stride 2 and 256 units, ReLUs. On (4, 84, 84) frames it costs a third of
-    :class:`NatureCNN`'s multiply-adds per frame.
-
-    It takes pixels in [0, 255] (``normalize_images=False``) and divides the first filters by
-    255 instead of every pixel: the same function, without a pass over each batch of frames.
-    """
+class RawPixels:
+    """For an image network with ``cnn`` (a ``Sequential`` opening with a ``Conv2d``) and
+    ``linear``: it takes pixels in [0, 255] (``normalize_images=False``) and divides its first
+    filters by 255 instead of every pixel, the same function without a pass over each batch of
+    frames."""
 
     raw_pixels = True
+    cnn: nn.Sequential
+    linear: nn.Module
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W)`` float pixels in [0, 255] -> ``(B, features_dim)``."""
+        first, *rest = self.cnn
+        hidden = F.conv2d(frames, first.weight / 255, first.bias, first.stride)
+        for layer in rest:
+            hidden = layer(hidden)
+        return self.linear(hidden)
+
+
+class SmallCNN(RawPixels, BaseFeaturesExtractor):
+    """The network of the first DQN (Mnih et al. 2013): 16 8x8 filters with stride 4, 32 4x4
+    filters with stride 2 and 256 units, ReLUs, taking raw pixels (:class:`RawPixels`). On
+    (4, 84, 84) frames it costs a third of :class:`NatureCNN`'s multiply-adds per frame."""
 
     def __init__(self, observation_space: spaces.Box, features_dim: int = 256) -> None:
         super().__init__(observation_space, features_dim)
@@ -82,27 +95,10 @@ class SmallCNN(BaseFeaturesExtractor):
             flat = self.cnn(torch.zeros(1, *observation_space.shape)).shape[1]
         self.linear = nn.Sequential(nn.Linear(flat, features_dim), nn.ReLU())
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        """``(B, C, H, W)`` float pixels in [0, 255] -> ``(B, features_dim)``."""
-        first, _, second, _, flatten = self.cnn
-        hidden = F.relu(F.conv2d(frames, first.weight / 255, first.bias, first.stride))
-        return self.linear(flatten(F.relu(second(hidden))))
 
-
-class RawPixelNatureCNN(NatureCNN):
+class RawPixelNatureCNN(RawPixels, NatureCNN):
     """SB3's :class:`NatureCNN` (Mnih et al. 2015; the same layers and parameter names) taking
-    pixels in [0, 255], its first filters divided by 255 instead of every pixel, as
-    :class:`SmallCNN` does."""
-
-    raw_pixels = True
-
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        """``(B, C, H, W)`` float pixels in [0, 255] -> ``(B, features_dim)``."""
-        first, *rest = self.cnn
-        hidden = F.conv2d(frames, first.weight / 255, first.bias, first.stride)
-        for layer in rest:
-            hidden = layer(hidden)
-        return self.linear(hidden)
+    raw pixels (:class:`RawPixels`)."""
 
 
 #: Modules that compute differently in train and eval mode.

@@ -246,9 +246,8 @@ class SelfPlay:
             rewards_seen.append(rewards)
         stacked = {key: np.stack([info[key] for info in trace]) for key in trace[0]}
         all_rewards = np.stack(rewards_seen)
-        main = (roles["hider"] != SNAPSHOT) & (roles["seeker"] != SNAPSHOT)
-        if len(self.teams) == 2:
-            main &= (roles["hider"] == LATEST) & (roles["seeker"] == LATEST)
+        main = np.logical_and.reduce([roles[team] == (LATEST if team in self.teams else SCRIPTED)
+                                      for team in TEAMS])  # no snapshot, no scripted stand-in
         statistics = episode_statistics(stacked, all_rewards, env.config.n_hiders, main)
         returns = all_rewards.sum(axis=0)  # (N, n_agents)
         for index, team in enumerate(TEAMS):

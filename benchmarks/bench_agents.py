@@ -131,7 +131,6 @@ def plain_sb3_dqn(saved: dict[str, Any]) -> Any:
     from stable_baselines3.common.torch_layers import NatureCNN
 
     from rlgan.agents.dqn import CNNS
-    from rlgan.agents.training import training_env_kwargs
 
     hp = {k: v for k, v in saved["hyperparameters"].items() if k not in ("double", "loss")}
     policy_kwargs = {k: v for k, v in hp.pop("policy_kwargs").items() if k not in ("dueling", "cnn")}
@@ -210,7 +209,7 @@ def _eval_and_checkpoint_seconds(model: Any, saved: dict[str, Any], args: argpar
     return f"{evaluation:.1f} s + {checkpoint:.1f} s"
 
 
-ATARI_REFERENCE = {"pong": (-20.7, 9.3), "breakout": (1.7, 31.8)}  # random, human (Mnih et al. 2015)
+ATARI_HUMAN = {"pong": 9.3, "breakout": 31.8}  # human scores (Mnih et al. 2015)
 
 
 def atari(args: argparse.Namespace) -> None:
@@ -230,7 +229,7 @@ def atari(args: argparse.Namespace) -> None:
             for r in evaluations]
     rand = evaluate_agent(random_policy(0), make_env("rlgan/Atari-v0", **config["env_kwargs"]),
                           10, seed=10_000)
-    human = ATARI_REFERENCE.get(args.game.lower(), (None, None))[1]
+    human = ATARI_HUMAN.get(args.game.lower())
     print(f"\nrlgan's Atari DQN recipe on {args.game} ({machine()}); evaluation: 10 episodes, "
           f"greedy\n")
     print(table(rows, ("step", "frames", "evaluation return ± s.e.", "minutes of training")))
