@@ -14,26 +14,62 @@ import torch
 from torch import nn
 
 
+class GridEncoder(nn.Module):
+    """Convolutional features of a hide-and-seek observation: its ``planes`` binary planes over
+    a ``side x side`` grid go through two 3x3 convolutions (16 channels, then 32 at stride 2),
+    and their features, with the observation's trailing ``extras`` numbers, through a linear
+    layer to ``hidden`` (tanh). Input (..., planes * side * side + extras) float, already scaled."""
+
+    def __init__(self, planes: int, side: int, extras: int, hidden: int) -> None:
+        super().__init__()
+        self.planes, self.side, self.extras = planes, side, extras
+        reduced = (side + 1) // 2
+        self.conv = nn.Sequential(nn.Conv2d(planes, 16, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
+                                  nn.Flatten())
+        self.head = nn.Sequential(nn.Linear(32 * reduced * reduced + extras, hidden), nn.Tanh())
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        leading = observations.shape[:-1]
+        flat = observations.reshape(-1, observations.shape[-1])
+        grids = flat[:, :-self.extras].reshape(-1, self.planes, self.side, self.side)
+        grids = grids.contiguous(memory_format=torch.channels_last)  # about 20% faster on CPUs
+        features = torch.cat([self.conv(grids), flat[:, -self.extras:]], dim=-1)
+        return self.head(features).reshape(*leading, -1)
+
+
 class TeamNetwork(nn.Module):
-    """Actor-critic over flat uint8 observations: a two-layer MLP, then (with ``memory``) a
-    GRU that carries what the agent saw earlier in the episode, then the policy and value heads.
+    """Actor-critic over flat uint8 observations: an encoder (a two-layer MLP, or with ``grid``
+    the convolutional :class:`GridEncoder`), then (with ``memory``) a GRU that carries what the
+    agent saw earlier in the episode, then the policy and value heads.
 
     Args:
         observation_size: length D of an observation.
         n_actions: discrete actions.
-        hidden: width of the two hidden layers (and of the GRU's state).
+        hidden: width of the encoder's output (and of the GRU's state).
         scale: (D,) the factor each observation entry is multiplied by (to bring counters
             such as the step number to about [0, 1]).
         memory: add the GRU (a recurrent policy); without it the policy sees only the
             current observation.
+        grid: ``(planes, side, extras)`` when the observation is ``planes`` planes over a
+            ``side x side`` grid followed by ``extras`` numbers: encode it with convolutions;
+            ``None``: the MLP.
     """
 
     def __init__(self, observation_size: int, n_actions: int, hidden: int,
-                 scale: torch.Tensor, memory: bool = False) -> None:
+                 scale: torch.Tensor, memory: bool = False,
+                 grid: tuple[int, int, int] | None = None) -> None:
         super().__init__()
         self.register_buffer("scale", scale.float())
-        self.body = nn.Sequential(nn.Linear(observation_size, hidden), nn.Tanh(),
-                                  nn.Linear(hidden, hidden), nn.Tanh())
+        if grid is None:
+            self.body = nn.Sequential(nn.Linear(observation_size, hidden), nn.Tanh(),
+                                      nn.Linear(hidden, hidden), nn.Tanh())
+        else:
+            planes, side, extras = grid
+            if planes * side * side + extras != observation_size:
+                raise ValueError(f"a grid of {planes} planes of {side}x{side} and {extras} "
+                                 f"extras does not make an observation of {observation_size}")
+            self.body = GridEncoder(planes, side, extras, hidden)
         self.memory = nn.GRU(hidden, hidden) if memory else None
         self.policy = nn.Linear(hidden, n_actions)
         self.value = nn.Linear(hidden, 1)

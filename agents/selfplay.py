@@ -37,7 +37,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from rlgan.agents.ppo import advantages, ppo_loss, sample_actions
-from rlgan.agents.team_play import choose_actions, team_network
+from rlgan.agents.team_play import ENCODERS, choose_actions, team_network
 from rlgan.agents.team_stats import episode_statistics
 from rlgan.config import check_choice
 from rlgan.envs.hide_and_seek.scripted import scripted_actions
@@ -58,8 +58,9 @@ class SelfPlayConfig:
         entropy_coef, value_coef: weights of the entropy bonus and the value loss.
         max_grad_norm: gradient-norm clip.
         reward_scale: rewards are multiplied by this for learning (returns near 1).
-        hidden: width of the networks' two hidden layers (and of the GRU's state).
-        memory: recurrent team networks (a GRU after the hidden layers).
+        hidden: width of the networks' encoder output (and of the GRU's state).
+        memory: recurrent team networks (a GRU after the encoder).
+        encoder: ``"conv"`` (convolutions over the observation's planes) or ``"mlp"``.
         latest_prob: probability that a grid without a scripted team pits both latest
             networks against each other.
         scripted_prob: probability that one team (drawn at random) plays the scripted policy
@@ -83,6 +84,7 @@ class SelfPlayConfig:
     reward_scale: float = 0.1
     hidden: int = 128
     memory: bool = True
+    encoder: str = "conv"
     latest_prob: float = 0.5
     scripted_prob: float = 0.3
     teacher_coef: float = 1.0
@@ -95,6 +97,7 @@ class SelfPlayConfig:
                      "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        check_choice("encoder", self.encoder, ENCODERS)
         if self.teacher_coef < 0 or self.teacher_updates < 0:
             raise ValueError(f"teacher_coef and teacher_updates must be >= 0, got "
                              f"{self.teacher_coef} and {self.teacher_updates}")
@@ -107,8 +110,8 @@ class SelfPlayConfig:
 
 #: The settings of runs saved before an option existed: such a run keeps training (and loads)
 #: as it was made.
-LEGACY_HYPERPARAMETERS = {"memory": False, "scripted_prob": 0.0, "teacher_coef": 0.0,
-                          "teacher_updates": 0}
+LEGACY_HYPERPARAMETERS = {"memory": False, "encoder": "mlp", "scripted_prob": 0.0,
+                          "teacher_coef": 0.0, "teacher_updates": 0}
 
 #: What a team plays on a grid: its latest network, a pool snapshot, or the scripted policy.
 LATEST, SNAPSHOT, SCRIPTED = 0, 1, 2
@@ -144,7 +147,8 @@ class SelfPlay:
         self.teams = saved["teams"]
         with torch.random.fork_rng():  # initial weights from the run's seed alone
             torch.manual_seed(saved["seed"])
-            self.networks = {team: team_network(self.env, self.hp.hidden, self.hp.memory)
+            self.networks = {team: team_network(self.env, self.hp.hidden, self.hp.memory,
+                                                self.hp.encoder)
                              for team in TEAMS}
         self.optimizers = {team: torch.optim.Adam(self.networks[team].parameters(),
                                                   lr=self.hp.learning_rate, eps=1e-5)
@@ -191,7 +195,8 @@ class SelfPlay:
             roles[team] = role
             if (role == SNAPSHOT).any():
                 pool = self.pool[team]
-                snapshot = team_network(self.env, self.hp.hidden, self.hp.memory)
+                snapshot = team_network(self.env, self.hp.hidden, self.hp.memory,
+                                        self.hp.encoder)
                 snapshot.load_state_dict(pool[int(rng.integers(len(pool)))][1])
                 players[team] = snapshot
         return roles, players

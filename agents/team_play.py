@@ -14,6 +14,7 @@ from rlgan.agents.ppo import TeamNetwork, sample_actions
 from rlgan.agents.team_stats import episode_statistics
 from rlgan.config import check_choice
 from rlgan.envs.hide_and_seek.config import HideAndSeekConfig
+from rlgan.envs.hide_and_seek.observations import CHANNELS, EXTRAS
 from rlgan.envs.hide_and_seek.scripted import scripted_actions
 from rlgan.envs.hide_and_seek.team_env import TeamVectorEnv
 
@@ -31,10 +32,27 @@ def observation_scale(config: HideAndSeekConfig, observation_size: int) -> torch
     return scale
 
 
-def team_network(env: TeamVectorEnv, hidden: int, memory: bool) -> TeamNetwork:
-    """A fresh network for a team of ``env`` (with a GRU when ``memory``)."""
+#: The encoders of a team network: an MLP over the flat observation, or convolutions over its
+#: planes (:class:`rlgan.agents.ppo.GridEncoder`).
+ENCODERS = ("mlp", "conv")
+
+
+def team_network(env: TeamVectorEnv, hidden: int, memory: bool,
+                 encoder: str = "mlp") -> TeamNetwork:
+    """A fresh network for a team of ``env`` (with a GRU when ``memory``; ``encoder`` one of
+    :data:`ENCODERS`).
+
+    Raises:
+        ValueError: an unknown encoder.
+    """
+    check_choice("encoder", encoder, ENCODERS)
+    grid = None
+    if encoder == "conv":
+        config = env.config
+        side = config.size if config.observation == "full" else config.view_size
+        grid = (len(CHANNELS), side, len(EXTRAS))
     return TeamNetwork(env.observation_size, env.config.n_actions, hidden,
-                       observation_scale(env.config, env.observation_size), memory)
+                       observation_scale(env.config, env.observation_size), memory, grid)
 
 
 def choose_actions(env: TeamVectorEnv, team: str, player: Player, observations: np.ndarray,

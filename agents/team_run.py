@@ -93,7 +93,8 @@ def load_snapshot(run_dir: str | Path, team: str, update: int | None = None) -> 
     saved = read_team_run(run)
     check_choice("team", team, saved["teams"])
     hp = saved_config(saved)
-    network = team_network(TeamVectorEnv(1, **saved["env_kwargs"]), hp.hidden, hp.memory)
+    network = team_network(TeamVectorEnv(1, **saved["env_kwargs"]), hp.hidden, hp.memory,
+                           hp.encoder)
     path = run.last_checkpoint() / f"{team}.safetensors" if update is None else \
         run.directory / "pool" / f"{team}_{update:06d}.safetensors"
     if not path.is_file():

@@ -7,8 +7,9 @@
 ``compare`` trains the lambda = 0 regression model, the GAN and the VAE on one dataset with one
 budget (steps, batch, schedule, seed) and prints one table of open-loop PSNR, SSIM and
 sharpness at rollout steps 1, 2, 4, 8, 16 (copy-last beside), the classifier's foresight AUC
-with ``--classifier RUN`` and each model's training throughput; ``--budget tiny`` records its
-own small dataset and runs in a minute or two (see :func:`compare_main`).
+with ``--classifier RUN`` (on ``--foresight-data DIR`` if given) and each model's training
+throughput; ``--budget tiny`` records its own small dataset and runs in a minute or two (see
+:func:`compare_main`).
 
 1. records driving data with the scripted driver taking a random action 30% of the time, on the
    training map (day) and on a map the model never sees (night);
@@ -231,11 +232,12 @@ COMPARE_DEPTH = COMPARE_STEPS[-1]
 
 
 def compare_models(data: Path, out: Path, budget: dict, classifier: Path | None,
-                   reuse: bool) -> dict[str, dict]:
+                   reuse: bool, foresight_data: Path | None = None) -> dict[str, dict]:
     """Train every model of :data:`COMPARED_MODELS` on ``data`` with ``budget["train"]`` (with
     ``reuse``, a finished run is kept and an interrupted one resumes from its last checkpoint)
     and evaluate it; return per model its ``eval`` (``rlgan worldmodel eval``'s dict),
-    ``foresight`` (or None) and ``samples_per_second``."""
+    ``foresight`` (or None; on ``foresight_data``, default ``data``) and
+    ``samples_per_second``."""
     shared = {**budget["train"], "seed": 0, "log_every": 50, "sample_every": 1_000,
               "checkpoint_every": 1_000, "device": "cpu"}
     results = {}
@@ -250,7 +252,8 @@ def compare_models(data: Path, out: Path, budget: dict, classifier: Path | None,
                                         overwrite=not started)
         evaluation = evaluate_worldmodel(run, data, states=0, depth=COMPARE_DEPTH,
                                          rollouts_count=budget["rollouts"], max_samples=budget["rollouts"])
-        foresight = (evaluate_foresight(classifier, run, data, count=budget["foresight_starts"])
+        foresight = (evaluate_foresight(classifier, run, foresight_data or data,
+                                        count=budget["foresight_starts"])
                      if classifier else None)
         results[name] = {"eval": evaluation, "foresight": foresight,
                          "samples_per_second": progress["samples_per_second"]}
@@ -295,6 +298,9 @@ def compare_main(argv: list[str]) -> None:
     parser.add_argument("--data", type=Path, help="dataset to use (default: record one into --out)")
     parser.add_argument("--classifier", type=Path, metavar="RUN",
                         help="safety run: also report its foresight AUC on each model's rollouts")
+    parser.add_argument("--foresight-data", type=Path, metavar="DIR",
+                        help="recording to measure foresight on (default: the training data), "
+                             "e.g. hazard starts, where unsafe steps are many")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "runs" / "worldmodel_compare")
     parser.add_argument("--reuse", action="store_true", help="keep the data and finished runs in --out")
     args = parser.parse_args(argv)
@@ -310,7 +316,8 @@ def compare_main(argv: list[str]) -> None:
             shutil.rmtree(data, ignore_errors=True)
             record(data, "day", budget["record_steps"], seed=0, env_kwargs=budget["env_kwargs"],
                    agent=budget["agent"])
-    results = compare_models(data, args.out, budget, args.classifier, args.reuse)
+    results = compare_models(data, args.out, budget, args.classifier, args.reuse,
+                             args.foresight_data)
     with open(args.out / "compare.json", "w") as file:
         json.dump(results, file, indent=1)
     first = next(iter(results.values()))["eval"]

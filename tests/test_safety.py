@@ -736,8 +736,9 @@ def test_cli_shield_eval_with_oracle_and_learned_model(driving_safety_run, capsy
     assert [row["name"] for row in rows] == ["agent", "oracle_shield"]
     assert set(rows[0]) == {"name", "return", "unsafe_per_1000", "safe_depth", "interventions_per_1000",
                             "latency_ms", "false_alarms_per_1000", "misses_per_1000", "steps",
-                            "episodes", "unsafe_events"}
+                            "episodes", "unsafe_events", "episode_unsafe"}
     assert rows[0]["episodes"] == 1 and rows[0]["steps"] == 15
+    assert sum(rows[0]["episode_unsafe"]) == rows[0]["unsafe_events"]
     assert {"removed", "removed_stderr", "return_kept", "return_kept_stderr"} <= set(rows[1])
     assert main(["shield", "eval", *common, "--shield", str(driving_safety_run), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)["rows"]

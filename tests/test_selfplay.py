@@ -13,6 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from rlgan.agents.ppo import GridEncoder, TeamNetwork
 from rlgan.agents.selfplay import LEGACY_HYPERPARAMETERS, SelfPlay, SelfPlayConfig
 from rlgan.agents.team_run import TeamRunConfig, load_snapshot, read_log, train_teams
 from rlgan.agents.team_evaluation import cross_play, evaluate_teams
@@ -116,10 +117,11 @@ def test_phases_cut_at_reversals_larger_than_the_swing():
 
 
 # -- team networks ------------------------------------------------------------------------------
-def test_team_memory_steps_like_whole_episodes_and_remembers_the_past():
+@pytest.mark.parametrize("encoder", ["mlp", "conv"])
+def test_team_memory_steps_like_whole_episodes_and_remembers_the_past(encoder):
     env = TeamVectorEnv(1, **TINY)
     torch.manual_seed(0)
-    network = team_network(env, 16, memory=True)
+    network = team_network(env, 16, memory=True, encoder=encoder)
     episodes = torch.randint(0, 2, (6, 3, env.observation_size), dtype=torch.uint8)
     logits, values, state = network(episodes)
     assert logits.shape == (6, 3, env.config.n_actions) and values.shape == (6, 3)
@@ -131,10 +133,30 @@ def test_team_memory_steps_like_whole_episodes_and_remembers_the_past():
         assert torch.allclose(step_values[0], values[t], atol=1e-5)
     other_past = episodes.clone()
     other_past[0] = 1 - other_past[0]
-    assert not torch.allclose(network(other_past)[0][-1], logits[-1], atol=1e-4)
-    memoryless = team_network(env, 16, memory=False)
+    assert not torch.allclose(network(other_past)[2], state, atol=1e-4)
+    memoryless = team_network(env, 16, memory=False, encoder=encoder)
     assert memoryless(other_past)[2] is None
     assert torch.equal(memoryless(other_past)[0][-1], memoryless(episodes)[0][-1])
+
+
+def test_conv_encoder_reads_the_planes_as_a_grid():
+    env = TeamVectorEnv(1, **TINY)
+    network = team_network(env, 16, memory=False, encoder="conv")
+    assert isinstance(network.body, GridEncoder)
+    assert (network.body.planes, network.body.side, network.body.extras) == (6, 5, 4)
+    observation = torch.zeros(1, 1, env.observation_size, dtype=torch.uint8)
+    moved = observation.clone()
+    moved[0, 0, 3 * 25 + 0] = 1  # the agent's own plane, top-left cell
+    other = observation.clone()
+    other[0, 0, 3 * 25 + 24] = 1  # bottom-right cell
+    assert not torch.allclose(network(moved)[0], network(other)[0])
+    with pytest.raises(ValueError, match="encoder"):
+        team_network(env, 16, memory=False, encoder="transformer")
+    with pytest.raises(ValueError, match="does not make an observation"):
+        TeamNetwork(env.observation_size + 1, 5, 16, torch.ones(env.observation_size + 1),
+                    grid=(6, 5, 4))
+    with pytest.raises(ValueError, match="encoder"):
+        SelfPlayConfig(encoder="cnn")
 
 
 # -- self-play ----------------------------------------------------------------------------------
@@ -225,7 +247,8 @@ def test_a_run_saved_before_memory_and_the_league_loads_and_resumes_as_made(tmp_
     for key in LEGACY_HYPERPARAMETERS:
         del saved["hyperparameters"][key]
     (run / "config.json").write_text(json.dumps(saved))
-    assert load_snapshot(run, "hider").memory is None
+    old_network = load_snapshot(run, "hider")
+    assert old_network.memory is None and not isinstance(old_network.body, GridEncoder)
     train_teams(run, resume=True, steps=8 * 8 * 2, progress=False)
     rows = read_log(run)
     assert [row["update"] for row in rows] == [1, 2]

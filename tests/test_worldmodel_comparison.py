@@ -271,7 +271,8 @@ def test_cli_trains_a_vae(tmp_path, capsys):
 
 # -- the comparison benchmark ---------------------------------------------------------------------
 @pytest.mark.slow
-def test_comparison_benchmark_runs_on_the_tiny_budget(tmp_path, capsys):
+def test_comparison_benchmark_runs_on_the_tiny_budget(tmp_path, capsys, tiny_safety_run,
+                                                      tiny_dataset):
     sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
     import bench_worldmodel
 
@@ -289,6 +290,15 @@ def test_comparison_benchmark_runs_on_the_tiny_budget(tmp_path, capsys):
     settings = {**tiny, "seed": 0, "checkpoint_every": 50, "device": "cpu", "steps": 50}
     train_worldmodel(out / "data", out / "gan", settings, progress=False, overwrite=True)
     finished = (out / "vae" / "checkpoint" / "progress.json").stat().st_mtime_ns
-    bench_worldmodel.main(["compare", "--budget", "tiny", "--out", str(out), "--reuse"])
+    capsys.readouterr()
+    bench_worldmodel.main(["compare", "--budget", "tiny", "--out", str(out), "--reuse",
+                           "--classifier", str(tiny_safety_run),
+                           "--foresight-data", str(tiny_dataset)])
     assert load_progress(out / "gan")["step"] == tiny["steps"]
     assert (out / "vae" / "checkpoint" / "progress.json").stat().st_mtime_ns == finished
+    assert "| gan | AUC unsafe within k |" in capsys.readouterr().out
+    results = json.loads((out / "compare.json").read_text())
+    for result in results.values():  # on the other recording, the classifier's held-out part
+        assert result["foresight"]["split"] == \
+            "episodes held out by the world model and the classifier"
+        assert result["foresight"]["horizons"] == [1, 2, 4, 8]

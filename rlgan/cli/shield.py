@@ -76,8 +76,9 @@ def _add_eval_parser(commands: argparse._SubParsersAction) -> None:
                                "the first time on a machine; needs a C++ compiler)")
     evaluate.add_argument("--json", action="store_true",
                           help="print {\"rows\": [...]}: each row with its steps, episodes and "
-                               "unsafe events and, shielded, the fraction removed and of the "
-                               "return kept with standard errors")
+                               "unsafe events (in all and per episode, to pair rows of runs "
+                               "on the same seeds) and, shielded, the fraction removed and of "
+                               "the return kept with standard errors")
 
 
 def _add_train_parser(commands: argparse._SubParsersAction) -> None:
@@ -147,7 +148,7 @@ def run_eval(args: argparse.Namespace) -> int:
         probe.close()
     if args.json:
         counts = ("steps", "episodes", "unsafe_events", "removed", "removed_stderr", "return_kept",
-                  "return_kept_stderr")
+                  "return_kept_stderr", "episode_unsafe")
         print(json.dumps({"rows": [{key: row[key] for key in (*ROW_KEYS, *counts) if key in row}
                                    for row in rows]}))
         return 0
