@@ -14,7 +14,7 @@ from rlgan.agents.ppo import TeamNetwork, sample_actions
 from rlgan.agents.team_stats import episode_statistics
 from rlgan.config import check_choice
 from rlgan.envs.hide_and_seek.config import HideAndSeekConfig
-from rlgan.envs.hide_and_seek.observations import CHANNELS, EXTRAS
+from rlgan.envs.hide_and_seek.observations import CHANNELS, EXTRAS, plane_side
 from rlgan.envs.hide_and_seek.scripted import scripted_actions
 from rlgan.envs.hide_and_seek.team_env import TeamVectorEnv
 
@@ -37,8 +37,7 @@ def observation_scale(config: HideAndSeekConfig, observation_size: int) -> torch
 ENCODERS = ("mlp", "conv")
 
 
-def team_network(env: TeamVectorEnv, hidden: int, memory: bool,
-                 encoder: str = "mlp") -> TeamNetwork:
+def team_network(env: TeamVectorEnv, hidden: int, memory: bool, encoder: str) -> TeamNetwork:
     """A fresh network for a team of ``env`` (with a GRU when ``memory``; ``encoder`` one of
     :data:`ENCODERS`).
 
@@ -46,11 +45,7 @@ def team_network(env: TeamVectorEnv, hidden: int, memory: bool,
         ValueError: an unknown encoder.
     """
     check_choice("encoder", encoder, ENCODERS)
-    grid = None
-    if encoder == "conv":
-        config = env.config
-        side = config.size if config.observation == "full" else config.view_size
-        grid = (len(CHANNELS), side, len(EXTRAS))
+    grid = (len(CHANNELS), plane_side(env.config), len(EXTRAS)) if encoder == "conv" else None
     return TeamNetwork(env.observation_size, env.config.n_actions, hidden,
                        observation_scale(env.config, env.observation_size), memory, grid)
 

@@ -28,12 +28,18 @@ CHANNELS = ("walls", "boxes", "locked_boxes", "self", "teammates", "opponents_se
 EXTRAS = ("step", "prep", "row", "col")
 
 
+def plane_side(config: HideAndSeekConfig) -> int:
+    """Side of the square window the symbolic planes cover: ``view_size`` (egocentric) or the
+    grid's ``size`` (full)."""
+    return config.view_size if config.observation == "egocentric" else config.size
+
+
 def observation_space(config: HideAndSeekConfig) -> spaces.Box:
     """``Box(0, 255, (len(CHANNELS) * side * side + 4,), uint8)``, or for pixels
     ``Box(0, 255, (obs_height, obs_width, 3), uint8)``."""
     if config.observation == "pixels":
         return spaces.Box(0, 255, (config.obs_height, config.obs_width, 3), np.uint8)
-    side = config.view_size if config.observation == "egocentric" else config.size
+    side = plane_side(config)
     return spaces.Box(0, 255, (len(CHANNELS) * side * side + len(EXTRAS),), np.uint8)
 
 
