@@ -41,8 +41,11 @@ import numpy as np
 import torch
 
 from rlgan.cli import main as rlgan_main
+from rlgan.data import DatasetError
 from rlgan.safety.foresight import evaluate_foresight
+from rlgan.safety.run import load_safety_run
 from rlgan.worldmodel import WorldModel, train_worldmodel
+from rlgan.worldmodel.data import dataset_identity
 from rlgan.worldmodel.evaluate import evaluate_worldmodel
 from rlgan.worldmodel.run import load_progress
 
@@ -304,6 +307,15 @@ def compare_main(argv: list[str]) -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "runs" / "worldmodel_compare")
     parser.add_argument("--reuse", action="store_true", help="keep the data and finished runs in --out")
     args = parser.parse_args(argv)
+    if args.foresight_data is not None and args.classifier is None:
+        parser.error("--foresight-data needs --classifier")
+    try:  # a missing or corrupt input fails before any training
+        if args.classifier is not None:
+            load_safety_run(args.classifier, "cpu")
+        if args.foresight_data is not None:
+            dataset_identity(args.foresight_data)
+    except (DatasetError, FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
     budget = COMPARE_BUDGETS[args.budget]
     if args.out.exists() and not args.reuse:
         shutil.rmtree(args.out)

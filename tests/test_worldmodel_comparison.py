@@ -270,6 +270,23 @@ def test_cli_trains_a_vae(tmp_path, capsys):
 
 
 # -- the comparison benchmark ---------------------------------------------------------------------
+def test_comparison_benchmark_refuses_bad_foresight_inputs_before_training(tmp_path, capsys,
+                                                                          tiny_safety_run):
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    import bench_worldmodel
+
+    out = tmp_path / "compare"
+    for extra, message in (
+            (["--foresight-data", str(tmp_path)], "--foresight-data needs --classifier"),
+            (["--classifier", str(tmp_path / "none")], "safety run config not found"),
+            (["--classifier", str(tiny_safety_run), "--foresight-data", str(tmp_path / "none")],
+             "dataset directory not found")):
+        with pytest.raises(SystemExit):
+            bench_worldmodel.main(["compare", "--budget", "tiny", "--out", str(out), *extra])
+        assert message in capsys.readouterr().err
+        assert not out.exists()
+
+
 @pytest.mark.slow
 def test_comparison_benchmark_runs_on_the_tiny_budget(tmp_path, capsys, tiny_safety_run,
                                                       tiny_dataset):
