@@ -143,7 +143,7 @@ _ACCEPTED = {
     "qlearning": {"alpha_fraction", "initial_q", "env_kwargs", "train_env_kwargs"},
     "ppo": {"num_grids", "learning_rate", "gamma", "gae_lambda", "clip", "epochs", "minibatches",
             "entropy_coef", "value_coef", "max_grad_norm", "reward_scale", "hidden",
-            "memory", "encoder", "latest_prob", "scripted_prob", "teacher_coef",
+            "memory", "bptt", "encoder", "latest_prob", "scripted_prob", "teacher_coef",
             "teacher_updates", "snapshot_every", "checkpoint_every",
             "env_kwargs"},
 }

@@ -16,25 +16,35 @@ from torch import nn
 
 class GridEncoder(nn.Module):
     """Convolutional features of a hide-and-seek observation: its ``planes`` binary planes over
-    a ``side x side`` grid go through two 3x3 convolutions (16 channels, then 32 at stride 2),
-    and their features, with the observation's trailing ``extras`` numbers, through a linear
-    layer to ``hidden`` (tanh). Input (..., planes * side * side + extras) float, already scaled."""
+    a ``side x side`` grid go through two 3x3 convolutions, and their features, with the
+    observation's trailing ``extras`` numbers, through a linear layer to ``hidden`` (tanh).
+    Input (..., planes * side * side + extras) float, already scaled.
+
+    The first convolution (16 channels) is unpadded: its outputs are the cells of the inner
+    ``(side - 2) x (side - 2)`` square, each seeing its 3x3 neighbourhood, so every cell is
+    seen and none is computed for the outer ring (the grid's outer walls in full
+    observations). The second (32 channels) halves the resolution (stride 2)."""
 
     def __init__(self, planes: int, side: int, extras: int, hidden: int) -> None:
         super().__init__()
+        if side < 3:
+            raise ValueError(f"the convolutional encoder needs planes of at least 3x3, got "
+                             f"{side}x{side}")
         self.planes, self.side, self.extras = planes, side, extras
-        reduced = (side + 1) // 2
-        self.conv = nn.Sequential(nn.Conv2d(planes, 16, 3, padding=1), nn.ReLU(),
-                                  nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
-                                  nn.Flatten())
+        reduced = (side - 1) // 2
+        self.conv = nn.Sequential(nn.Conv2d(planes, 16, 3), nn.ReLU(),
+                                  nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU())
         self.head = nn.Sequential(nn.Linear(32 * reduced * reduced + extras, hidden), nn.Tanh())
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
         leading = observations.shape[:-1]
         flat = observations.reshape(-1, observations.shape[-1])
         grids = flat[:, :-self.extras].reshape(-1, self.planes, self.side, self.side)
-        grids = grids.contiguous(memory_format=torch.channels_last)  # about 20% faster on CPUs
-        features = torch.cat([self.conv(grids), flat[:, -self.extras:]], dim=-1)
+        # Channels-last convolutions are faster on CPUs; their features are flattened in
+        # (row, column, channel) order, a view of that layout.
+        grids = grids.contiguous(memory_format=torch.channels_last)
+        features = self.conv(grids).permute(0, 2, 3, 1).flatten(1)
+        features = torch.cat([features, flat[:, -self.extras:]], dim=-1)
         return self.head(features).reshape(*leading, -1)
 
 
@@ -135,16 +145,25 @@ def ppo_loss(network: TeamNetwork, observations: torch.Tensor, actions: torch.Te
              old_log_probs: torch.Tensor, advantage: torch.Tensor, returns: torch.Tensor,
              clip: float, value_coef: float, entropy_coef: float,
              teacher_actions: torch.Tensor | None = None,
-             teacher_coef: float = 0.0) -> tuple[torch.Tensor, LossTerms]:
+             teacher_coef: float = 0.0,
+             state: torch.Tensor | None = None,
+             valid: torch.Tensor | None = None) -> tuple[torch.Tensor, LossTerms]:
     """The clipped surrogate objective plus value and entropy terms on a minibatch of M
-    whole episodes of T steps (``observations`` (T, M, D), the rest (T, M); T = 1 for
-    single steps of a network without memory); ``advantage`` is normalised here. With
-    ``teacher_actions`` (T, M), the loss adds ``teacher_coef`` times the cross-entropy of the
-    policy to them (kickstarting, Schmitt et al. 2018). Returns ``(loss, terms)``."""
-    logits, values, _ = network(observations)
-    logits, values = logits.flatten(0, 1), values.flatten()
-    actions, old_log_probs = actions.flatten(), old_log_probs.flatten()
-    advantage, returns = advantage.flatten(), returns.flatten()
+    episodes (or pieces of episodes) of T steps (``observations`` (T, M, D), the rest
+    (T, M); T = 1 for single steps of a network without memory); ``advantage`` is
+    normalised here. With ``teacher_actions`` (T, M), the loss adds ``teacher_coef`` times
+    the cross-entropy of the policy to them (kickstarting, Schmitt et al. 2018). ``state``
+    (1, M, hidden): a recurrent network's memory at the first step (``None``: the episodes'
+    start; pieces of episodes pass the memory they began with); ``valid`` (T, M) bool: the
+    steps that count (``None``: all; the padding after an episode's end does not). Returns
+    ``(loss, terms)``."""
+    logits, values, _ = network(observations, state)
+    keep = slice(None) if valid is None else valid.flatten()
+    logits, values = logits.flatten(0, 1)[keep], values.flatten()[keep]
+    actions, old_log_probs = actions.flatten()[keep], old_log_probs.flatten()[keep]
+    advantage, returns = advantage.flatten()[keep], returns.flatten()[keep]
+    if teacher_actions is not None:
+        teacher_actions = teacher_actions.flatten()[keep]
     log_probs = torch.log_softmax(logits, dim=-1)
     new_log_probs = log_probs.gather(-1, actions[:, None]).squeeze(-1)
     ratio = (new_log_probs - old_log_probs).exp()
@@ -156,7 +175,7 @@ def ppo_loss(network: TeamNetwork, observations: torch.Tensor, actions: torch.Te
     loss = policy_loss + value_coef * value_loss - entropy_coef * entropy
     teacher = torch.zeros(())
     if teacher_actions is not None:
-        teacher = -log_probs.gather(-1, teacher_actions.flatten()[:, None]).mean()
+        teacher = -log_probs.gather(-1, teacher_actions[:, None]).mean()
         loss = loss + teacher_coef * teacher
     terms = LossTerms(policy_loss.item(), value_loss.item(), entropy.item(),
                       ((ratio - 1).abs() > clip).float().mean().item(), teacher.item())

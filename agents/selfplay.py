@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from rlgan.agents.ppo import advantages, ppo_loss, sample_actions
@@ -60,6 +61,10 @@ class SelfPlayConfig:
         reward_scale: rewards are multiplied by this for learning (returns near 1).
         hidden: width of the networks' encoder output (and of the GRU's state).
         memory: recurrent team networks (a GRU after the encoder).
+        bptt: with ``memory``, the length of the sequences PPO learns on (truncated
+            backpropagation through time): episodes are cut into pieces of ``bptt`` steps,
+            each starting from the memory its agent had there in the rollout, and the
+            minibatches draw pieces. 0: whole episodes.
         encoder: ``"conv"`` (convolutions over the observation's planes) or ``"mlp"``.
         latest_prob: probability that a grid without a scripted team pits both latest
             networks against each other.
@@ -84,6 +89,7 @@ class SelfPlayConfig:
     reward_scale: float = 0.1
     hidden: int = 128
     memory: bool = True
+    bptt: int = 10
     encoder: str = "conv"
     latest_prob: float = 0.5
     scripted_prob: float = 0.3
@@ -98,6 +104,8 @@ class SelfPlayConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         check_choice("encoder", self.encoder, ENCODERS)
+        if self.bptt < 0:
+            raise ValueError(f"bptt must be >= 0 (0: whole episodes), got {self.bptt}")
         if self.teacher_coef < 0 or self.teacher_updates < 0:
             raise ValueError(f"teacher_coef and teacher_updates must be >= 0, got "
                              f"{self.teacher_coef} and {self.teacher_updates}")
@@ -110,7 +118,7 @@ class SelfPlayConfig:
 
 #: The settings of runs saved before an option existed: such a run keeps training (and loads)
 #: as it was made.
-LEGACY_HYPERPARAMETERS = {"memory": False, "encoder": "mlp", "scripted_prob": 0.0,
+LEGACY_HYPERPARAMETERS = {"memory": False, "bptt": 0, "encoder": "mlp", "scripted_prob": 0.0,
                           "teacher_coef": 0.0, "teacher_updates": 0}
 
 #: What a team plays on a grid: its latest network, a pool snapshot, or the scripted policy.
@@ -204,8 +212,9 @@ class SelfPlay:
     def rollout(self) -> tuple[dict[str, dict[str, torch.Tensor]], dict[str, float]]:
         """Play update ``self.update``'s episodes; return each learning team's samples
         ((T, M) tensors, M agents of the grids where the team plays its latest network:
-        observations (T, M, D), actions, log_probs, values, rewards, and while kickstarting
-        teacher, the scripted policy's actions) and the statistics of the
+        observations (T, M, D), actions, log_probs, values, rewards; with memory, states
+        (T, M, hidden), the memory before each step; while kickstarting, teacher, the scripted
+        policy's actions) and the statistics of the
         games between latest networks (or against scripted teams), with each learning team's
         return against the scripted team (``TEAM_vs_scripted``, NaN without such grids)."""
         rng, generator = self._seeds()
@@ -228,6 +237,10 @@ class SelfPlay:
                     agents, mine = env.team_agents[team], latest[team]
                     flat = torch.from_numpy(
                         observations[team][mine].reshape(-1, env.observation_size))
+                    if self.hp.memory:
+                        samples[team].setdefault("states", []).append(
+                            torch.zeros(len(flat), self.hp.hidden) if memory[team] is None
+                            else memory[team][0])
                     chosen, log_probs, values, memory[team] = sample_actions(
                         self.networks[team], flat, generator, memory[team])
                     actions[np.ix_(mine, agents)] = chosen.numpy().reshape(len(mine), len(agents))
@@ -275,8 +288,8 @@ class SelfPlay:
             with torch.no_grad():
                 advantage = advantages(data["rewards"] * hp.reward_scale, data["values"],
                                        hp.gamma, hp.gae_lambda)
-            # Minibatches of whole episodes (T, m) for a recurrent network, else of single
-            # steps (1, m).
+            # Minibatches of pieces of episodes (bptt, m) for a recurrent network (whole
+            # episodes (T, m) with bptt 0), else of single steps (1, m).
             episodes = {"observations": data["observations"], "actions": data["actions"],
                         "old_log_probs": data["log_probs"], "advantage": advantage,
                         "returns": advantage + data["values"]}
@@ -284,6 +297,8 @@ class SelfPlay:
                 episodes["teacher_actions"] = data["teacher"]
             if network.memory is None:
                 episodes = {k: v.reshape(1, -1, *v.shape[2:]) for k, v in episodes.items()}
+            elif hp.bptt:
+                episodes = sequences(episodes, data["states"], hp.bptt)
             count = episodes["actions"].shape[1]
             size = math.ceil(count / hp.minibatches)
             entropies, value_losses = [], []
@@ -326,20 +341,73 @@ class SelfPlay:
         """Restore what :meth:`save` wrote and the pool snapshots up to that update.
 
         Raises:
-            ValueError: a missing or corrupt checkpoint file (named).
+            ValueError: a missing or corrupt checkpoint or snapshot file, or one made for
+                another network (named).
         """
         try:
             self.update = int(read_json(directory / "progress.json", "checkpoint progress")["update"])
             for team in self.teams:
-                self.networks[team].load_state_dict(load_file(str(directory / f"{team}.safetensors")))
                 self.optimizers[team].load_state_dict(
                     torch.load(directory / f"{team}_optimizer.pt", weights_only=True))
         except (OSError, KeyError, RuntimeError) as error:
             raise ValueError(f"checkpoint {directory} is missing or corrupt: "
                              f"{str(error).splitlines()[0]}") from error
+        for team in self.teams:
+            load_weights(self.networks[team], directory / f"{team}.safetensors")
         for team, update, path in pool_files(pool_directory):
             if update <= self.update and team in self.teams:
-                self.pool[team].append((update, load_file(str(path))))
+                snapshot = team_network(self.env, self.hp.hidden, self.hp.memory, self.hp.encoder)
+                load_weights(snapshot, path)
+                self.pool[team].append((update, snapshot.state_dict()))
+
+
+def load_weights(network: torch.nn.Module, path: Path) -> None:
+    """Load the safetensors file ``path`` into ``network``.
+
+    Raises:
+        ValueError: the file is missing or corrupt, or holds another network's weights (named,
+            with the first mismatch).
+    """
+    try:
+        network.load_state_dict(load_file(str(path)))
+    except (OSError, SafetensorError, RuntimeError) as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        reason = next((line for line in lines[1:] if "size mismatch" in line or "key" in line),
+                      lines[0])
+        raise ValueError(f"{path} is missing, corrupt or made for another network: "
+                         f"{reason}") from error
+
+
+def sequences(episodes: dict[str, torch.Tensor], states: torch.Tensor,
+              length: int) -> dict[str, torch.Tensor]:
+    """Cut whole episodes into pieces for truncated backpropagation through time.
+
+    Args:
+        episodes: (T, M, ...) tensors of M agents' episodes of T steps.
+        states: (T, M, hidden) each agent's memory before each step, as in the rollout.
+        length: steps per piece; when it does not divide T, the last piece of each episode
+            is padded at its end.
+
+    Returns:
+        The same keys as (length, M * P, ...) tensors, P = ceil(T / length) pieces per
+        episode (piece ``p`` of agent ``m`` in column ``p * M + m``); ``"state"``:
+        (1, M * P, hidden) the memory at each piece's first step; and, when padded,
+        ``"valid"``: (length, M * P) bool, False on the padding.
+    """
+    steps, agents = states.shape[:2]
+    count = -(-steps // length)
+    padding = count * length - steps
+
+    def cut(value: torch.Tensor) -> torch.Tensor:
+        value = torch.cat([value, value.new_zeros(padding, *value.shape[1:])])
+        pieces = value.reshape(count, length, agents, *value.shape[2:]).transpose(0, 1)
+        return pieces.reshape(length, count * agents, *value.shape[2:])
+
+    result = {key: cut(value) for key, value in episodes.items()}
+    result["state"] = states[::length].reshape(1, count * agents, -1)
+    if padding:
+        result["valid"] = cut(torch.ones(steps, agents, dtype=torch.bool))
+    return result
 
 
 def pool_files(directory: Path) -> list[tuple[str, int, Path]]:

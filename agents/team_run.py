@@ -22,11 +22,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from tqdm import tqdm
 
 from rlgan.agents.ppo import TeamNetwork
-from rlgan.agents.selfplay import SelfPlay, SelfPlayConfig, parse_teams, pool_files, saved_config
+from rlgan.agents.selfplay import (SelfPlay, SelfPlayConfig, load_weights, parse_teams, pool_files,
+                                   saved_config)
 from rlgan.agents.team_play import team_network
 from rlgan.agents.team_stats import STATISTICS
 from rlgan.agents.training import Run
@@ -87,7 +88,8 @@ def load_snapshot(run_dir: str | Path, team: str, update: int | None = None) -> 
     latest checkpoint's (``None``).
 
     Raises:
-        ValueError / FileNotFoundError: not a self-play run, an unknown team, no such snapshot.
+        ValueError / FileNotFoundError: not a self-play run, an unknown team, no such snapshot,
+            or a snapshot file that is corrupt or made for another network.
     """
     run = Run(run_dir)
     saved = read_team_run(run)
@@ -99,7 +101,7 @@ def load_snapshot(run_dir: str | Path, team: str, update: int | None = None) -> 
         run.directory / "pool" / f"{team}_{update:06d}.safetensors"
     if not path.is_file():
         raise FileNotFoundError(f"no snapshot {path}")
-    network.load_state_dict(load_file(str(path)))
+    load_weights(network, path)
     return network.eval()
 
 

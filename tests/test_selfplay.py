@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
-from rlgan.agents.ppo import GridEncoder, TeamNetwork
-from rlgan.agents.selfplay import LEGACY_HYPERPARAMETERS, SelfPlay, SelfPlayConfig
+from rlgan.agents.ppo import GridEncoder, TeamNetwork, ppo_loss
+from rlgan.agents.selfplay import LEGACY_HYPERPARAMETERS, SelfPlay, SelfPlayConfig, sequences
 from rlgan.agents.team_run import TeamRunConfig, load_snapshot, read_log, train_teams
 from rlgan.agents.team_evaluation import cross_play, evaluate_teams
 from rlgan.agents.team_play import play, team_network
@@ -137,6 +138,45 @@ def test_team_memory_steps_like_whole_episodes_and_remembers_the_past(encoder):
     memoryless = team_network(env, 16, memory=False, encoder=encoder)
     assert memoryless(other_past)[2] is None
     assert torch.equal(memoryless(other_past)[0][-1], memoryless(episodes)[0][-1])
+
+
+def test_pieces_of_episodes_from_the_rollout_memory_replay_the_whole_episodes():
+    env = TeamVectorEnv(1, **TINY)
+    torch.manual_seed(0)
+    network = team_network(env, 16, memory=True, encoder="conv")
+    episodes = torch.randint(0, 2, (6, 3, env.observation_size), dtype=torch.uint8)
+    actions = torch.arange(18).reshape(6, 3)
+    states, state = [], None
+    for t in range(6):
+        states.append(torch.zeros(3, 16) if state is None else state[0])
+        _, _, state = network(episodes[t: t + 1], state)
+    pieces = sequences({"observations": episodes, "actions": actions}, torch.stack(states), 2)
+    assert pieces["observations"].shape == (2, 9, env.observation_size)
+    assert pieces["state"].shape == (1, 9, 16)
+    assert torch.equal(pieces["actions"][:, 3 * 1 + 2], actions[2:4, 2])  # piece 1 of agent 2
+    with torch.no_grad():
+        whole = network(episodes)[0]
+        cut = network(pieces["observations"], pieces["state"])[0]
+    assert torch.allclose(cut.reshape(2, 3, 3, -1).transpose(0, 1).reshape(6, 3, -1), whole,
+                          atol=1e-5)
+    assert "valid" not in pieces
+    padded = sequences({"actions": actions}, torch.stack(states), 4)  # pieces of 4 and 2 + 2
+    assert padded["actions"].shape == (4, 6) and padded["state"].shape == (1, 6, 16)
+    assert padded["valid"].sum() == 18 and not padded["valid"][2:, 3:].any()
+    assert torch.equal(padded["actions"][:2, 3:], actions[4:])
+    generator = torch.Generator().manual_seed(0)
+    data = {"observations": episodes, "actions": torch.randint(5, (6, 3), generator=generator),
+            **{key: torch.randn(6, 3, generator=generator)
+               for key in ("old_log_probs", "advantage", "returns")}}
+    settings = {"clip": 0.2, "value_coef": 0.5, "entropy_coef": 0.01}
+    with torch.no_grad():
+        loss_whole, terms_whole = ppo_loss(network, **data, **settings)
+        loss_cut, terms_cut = ppo_loss(network, **sequences(data, torch.stack(states), 4),
+                                       **settings)
+    assert loss_cut.item() == pytest.approx(loss_whole.item(), abs=1e-5)
+    assert terms_cut.entropy == pytest.approx(terms_whole.entropy, abs=1e-5)
+    with pytest.raises(ValueError, match="bptt must be >= 0"):
+        SelfPlayConfig(bptt=-1)
 
 
 def test_conv_encoder_reads_the_planes_as_a_grid():
@@ -267,6 +307,23 @@ def test_bad_team_and_a_changed_resume_are_refused_and_nothing_is_lost(tiny_run)
         train_teams(tiny_run, resume=True, steps=10**9, teams="hider", progress=False)
     after = {path: path.read_bytes() for path in tiny_run.rglob("*") if path.is_file()}
     assert after == before
+
+
+def test_a_corrupt_or_foreign_snapshot_is_named_and_left_as_it_is(tiny_run, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_run, copy)
+    pool = copy / "pool"
+    (pool / "hider_000005.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match="hider_000005.safetensors is missing, corrupt"):
+        train_teams(copy, resume=True, steps=10**9, progress=False)
+    with pytest.raises(ValueError, match="hider_000005.safetensors is missing, corrupt"):
+        load_snapshot(copy, "hider", 5)
+    wide = team_network(TeamVectorEnv(1, **trained_with(tiny_run)), 32, True, "conv")
+    save_file(wide.state_dict(), str(pool / "seeker_000005.safetensors"))
+    with pytest.raises(ValueError, match="seeker_000005.safetensors .* made for another network: "
+                                         "size mismatch"):
+        load_snapshot(copy, "seeker", 5)
+    assert (pool / "hider_000005.safetensors").read_bytes() == b"not a safetensors file"
 
 
 def test_cross_play_matrix_holds_real_games_between_snapshots(tiny_run):

@@ -31,7 +31,7 @@ from rlgan.worldmodel import (
     train_worldmodel,
 )
 from rlgan.data.replay import replay_every_action
-from rlgan.worldmodel.data import rank_data
+from rlgan.worldmodel.data import collate, rank_data
 from rlgan.worldmodel.evaluate import counterfactual, evaluate_worldmodel, stderr_over_groups
 from rlgan.worldmodel.losses import (
     discriminator_loss,
@@ -201,6 +201,70 @@ def test_adversarial_step_trains_both_networks_and_d_steps_use_extra_batches():
     assert any(not torch.equal(a, b) for a, b in zip(g_before, generator.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(d_before, critic.parameters()))
     assert all(p.requires_grad for p in critic.parameters())
+
+
+def test_unrolled_step_feeds_its_predictions_back_and_averages_the_steps():
+    config = WorldModelConfig(frame_height=16, frame_width=16, history=2, base_width=8,
+                              lambda_adv=0.0, unroll=3)
+    torch.manual_seed(0)
+    generator, reference = Generator(config), Generator(config)
+    reference.load_state_dict(generator.state_dict())
+    update = GANStep(config, generator, ExplodingDiscriminator(),
+                     torch.optim.SGD(generator.parameters(), lr=0.1), None,
+                     torch.Generator().manual_seed(5))
+    frames = torch.rand(4, 6, 16, 16) * 2 - 1
+    targets = torch.rand(4, 3, 3, 16, 16) * 2 - 1
+    actions = torch.tensor([[0, 1, 2], [1, 1, 0], [2, 0, 1], [0, 2, 2]])
+    batch = {"frames": frames, "next_frame": targets[:, 0], "action": actions[:, 0],
+             "next_frames": targets, "actions": actions}
+    update([batch], 1)
+    noise = torch.Generator().manual_seed(5)
+    history, loss = frames, 0.0
+    for k in range(3):
+        prediction = reference(history, actions[:, k], torch.randn(4, config.z_dim, generator=noise))
+        loss = loss + l1_loss(prediction, targets[:, k]) / 3
+        history = torch.cat([history[:, 3:], prediction], dim=1)  # the prediction, with gradient
+    loss.backward()
+    for (name, param), ref in zip(generator.named_parameters(), reference.parameters()):
+        assert param.grad is not None and torch.allclose(param.grad, ref.grad, atol=1e-6), name
+
+    adversarial = WorldModelConfig(frame_height=16, frame_width=16, history=2, base_width=8,
+                                   lambda_adv=0.5, unroll=3)
+    critic = Discriminator(adversarial)
+    optimizers = [torch.optim.Adam(net.parameters(), 1e-3) for net in (generator, critic)]
+    unrolled = GANStep(adversarial, generator, critic, *optimizers,
+                       torch.Generator().manual_seed(0)).rollout(generator, batch)
+    assert unrolled.predictions.shape == unrolled.targets.shape == (12, 3, 16, 16)
+    assert torch.equal(unrolled.recorded_inputs[4:8], targets[:, 0])  # step 1 follows frame t+1
+    assert torch.equal(unrolled.inputs[4:8], unrolled.predictions[:4])  # ... as predicted
+    assert torch.equal(unrolled.actions, actions.T.flatten())
+    logs = GANStep(adversarial, generator, critic, *optimizers,
+                   torch.Generator().manual_seed(0))([batch], 1)
+    assert {"d_loss", "adv", "l1", "g_total"} <= set(logs)
+
+
+def test_unrolled_batches_hold_consecutive_steps_of_one_episode(tmp_path):
+    data = write_square_dataset(tmp_path / "data", episodes=3, steps=20, unsafe_every=10)
+    part = rank_data(data, 1, [0, 1, 2], rank=0, world_size=1, unroll=4)
+    assert len(part.starts) == 3 * (20 - 3) and 17 not in part.starts and 16 in part.starts
+    assert part.unsafe_rows.tolist() == [6, 7, 8, 9, 16, 26, 27, 28, 29, 36, 46, 47, 48, 49, 56]
+    batch = collate(part.dataset, np.array([0, 16, 40]), torch.device("cpu"), unroll=4)
+    assert batch["next_frames"].shape == (3, 4, 3, 16, 16) and batch["actions"].shape == (3, 4)
+    for k in range(4):
+        item = part.dataset[40 + k]
+        assert torch.equal(batch["next_frames"][2, k], item["next_frame"].float() / 127.5 - 1)
+        assert batch["actions"][2, k] == item["action"]
+    result = train_worldmodel(data, tmp_path / "run", {**FAST, "steps": 2, "unroll": 4,
+                                                       "unsafe_fraction": 0.25,
+                                                       "colour_jitter": 0.5}, progress=False)
+    assert result["step"] == 2 and WorldModel.load(tmp_path / "run").config.unroll == 4
+    with pytest.raises(DatasetError, match="no training episode .* has 30 consecutive steps"):
+        train_worldmodel(data, tmp_path / "long", {**FAST, "unroll": 30})
+    with pytest.raises(ValueError, match="unroll apply to the GAN only"):
+        train_worldmodel(data, tmp_path / "vae", {**FAST, "model": "vae", "unroll": 2})
+    with pytest.raises(ValueError, match="unroll must be an integer >= 1, got 0"):
+        WorldModelConfig(unroll=0)
+    assert not (tmp_path / "long").exists() and not (tmp_path / "vae").exists()
 
 
 def test_adversarial_weight_ramps_up_over_the_warmup():

@@ -15,7 +15,8 @@ DEVICES_HINT = "'auto', 'cpu', 'cuda' or 'cuda:N'"
 #: Options a run takes from its dataset (frame size, channels, actions).
 FRAME_OPTIONS = ("frame_height", "frame_width", "channels", "n_actions")
 #: Options of the GAN alone: a VAE run refuses them (and stores lambda_adv 0, z_dim 0).
-GAN_ONLY_OPTIONS = ("lambda_adv", "adv_warmup", "d_steps", "discriminator", "conditioning", "z_dim")
+GAN_ONLY_OPTIONS = ("lambda_adv", "adv_warmup", "d_steps", "discriminator", "conditioning", "z_dim",
+                    "unroll")
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,12 @@ class WorldModelConfig:
             latent state (VAE only).
         gdl_weight: weight of the gradient-difference loss (sharper edges), 0 disables it.
         d_steps: discriminator updates per generator update (k).
+        unroll: steps of its own rollout the generator trains on per update (1: one-step
+            prediction, as in SAD-GAN). With n > 1 a batch holds n consecutive recorded steps:
+            the generator predicts t+1 from the recorded frames, then t+2 from its own
+            prediction, and so on, as rollouts and the game tree feed it; the losses (and the
+            discriminator's judgement) of all n steps are averaged, and the gradients flow
+            back through the predictions. Needs recorded episodes, not outcome records.
         learning_rate, beta1, beta2: Adam settings of both networks (DCGAN's beta1 0.5; a
             CPU budget learns faster at 1e-3 than at DCGAN's 2e-4).
         lr_schedule: ``"constant"`` (DCGAN) or ``"cosine"``: both networks' rate follows half
@@ -100,6 +107,7 @@ class WorldModelConfig:
     reconstruction_weight: float = 1.0
     gdl_weight: float = 0.0
     d_steps: int = 1
+    unroll: int = 1
     learning_rate: float = 1e-3
     beta1: float = 0.5
     beta2: float = 0.999
@@ -122,8 +130,8 @@ class WorldModelConfig:
                 raise ValueError(f"{name} must be a positive multiple of 16 (the generator halves "
                                  f"the frame 4 times), got {value!r}")
         check_choice("model", self.model, MODELS)
-        positive = ("channels", "n_actions", "history", "base_width", "action_dim", "d_steps", "latent_dim",
-                    "batch_size", "log_every", "sample_every", "checkpoint_every", "steps")
+        positive = ("channels", "n_actions", "history", "base_width", "action_dim", "d_steps", "unroll",
+                    "latent_dim", "batch_size", "log_every", "sample_every", "checkpoint_every", "steps")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -21,6 +21,7 @@ from torch.utils.data import default_collate
 from rlgan.data import DatasetError
 from rlgan.data.reader import Transitions, open_dataset
 from rlgan.worldmodel.frames import stack_history, to_unit
+from rlgan.worldmodel.rollouts import recorded_steps, steps_ahead
 from rlgan.worldmodel.run import DataInfo
 
 
@@ -66,39 +67,69 @@ class RankData:
     Attributes:
         dataset: transitions of the training episodes this rank loaded.
         rows: indices into ``dataset`` this rank draws batches from.
+        unroll: recorded steps per drawn sample (the world model's ``unroll``): a sample is a
+            row that begins that many consecutive steps of its episode.
     """
 
     dataset: Transitions
     rows: np.ndarray
+    unroll: int = 1
+
+    @cached_property
+    def starts(self) -> np.ndarray:
+        """The :attr:`rows` that begin :attr:`unroll` consecutive recorded steps (found once)."""
+        if self.unroll == 1:
+            return self.rows
+        steps, _ = steps_ahead(self.dataset, self.rows, self.unroll)
+        return self.rows[steps == self.unroll]
 
     @cached_property
     def unsafe_rows(self) -> np.ndarray:
-        """The :attr:`rows` whose transition was recorded as unsafe (found once)."""
-        unsafe = self.dataset.arrays["unsafe"][self.dataset.indices[self.rows]]
-        return self.rows[unsafe]
+        """The :attr:`starts` whose steps hold a transition recorded as unsafe (found once)."""
+        unsafe = recorded_steps(self.dataset, self.starts, self.unroll, "unsafe")
+        return self.starts[unsafe.any(axis=1)]
 
     def draw(self, rng: np.random.Generator, batch_size: int, unsafe_fraction: float = 0.0) -> np.ndarray:
-        """Rows of one batch: ``round(batch_size * unsafe_fraction)`` of them drawn from
+        """Starts of one batch: ``round(batch_size * unsafe_fraction)`` of them drawn from
         :attr:`unsafe_rows` (which must not be empty then; ``train_worldmodel`` checks before it
-        starts), the rest from all :attr:`rows`, with replacement."""
+        starts), the rest from all :attr:`starts`, with replacement."""
         n_unsafe = int(round(batch_size * unsafe_fraction))
         if n_unsafe == 0:
-            return rng.choice(self.rows, batch_size)
+            return rng.choice(self.starts, batch_size)
         return np.concatenate([rng.choice(self.unsafe_rows, n_unsafe),
-                               rng.choice(self.rows, batch_size - n_unsafe)])
+                               rng.choice(self.starts, batch_size - n_unsafe)])
 
 
 def rank_data(root: str | Path, history: int, episodes: Sequence[int], rank: int,
-              world_size: int) -> RankData:
+              world_size: int, unroll: int = 1) -> RankData:
     """Training transitions of ``rank``: shards ``rank, rank + world_size, ...`` when there
     are at least ``world_size`` shards (of either format) and they hold training episodes, else
-    every shard with every ``world_size``-th transition (a distributed sampler)."""
+    every shard with every ``world_size``-th transition (a distributed sampler); samples of
+    ``unroll`` consecutive steps.
+
+    Raises:
+        DatasetError: ``unroll`` > 1 on outcome records (single steps), or no episode of
+            this rank's data is ``unroll`` steps long.
+    """
+    if unroll > 1 and open_dataset(root).every_action:
+        raise DatasetError(f"unroll={unroll} trains on consecutive recorded steps, but {root} "
+                           "holds outcome records (single steps from chosen states); use "
+                           "recorded episodes (rlgan record) or unroll=1")
+    part = _rank_rows(root, history, episodes, rank, world_size, unroll)
+    if len(part.starts) == 0:
+        raise DatasetError(f"no training episode of {root} has {unroll} consecutive steps for "
+                           f"unroll={unroll}")
+    return part
+
+
+def _rank_rows(root: str | Path, history: int, episodes: Sequence[int], rank: int,
+               world_size: int, unroll: int) -> RankData:
     reader = open_dataset(root)
     n_shards = len(reader.metadata["shards"])
     if world_size > 1 and n_shards >= world_size:
         try:
             dataset = reader.transitions(history, episodes, shards=range(rank, n_shards, world_size))
-            return RankData(dataset, np.arange(len(dataset)))
+            return RankData(dataset, np.arange(len(dataset)), unroll)
         except DatasetError:
             pass  # this rank's shards hold only held-out episodes: fall back to striding
     dataset = reader.transitions(history, episodes)
@@ -106,18 +137,29 @@ def rank_data(root: str | Path, history: int, episodes: Sequence[int], rank: int
     if len(rows) == 0:
         raise DatasetError(f"dataset {root} has {len(dataset)} training transitions, too few "
                            f"for {world_size} processes")
-    return RankData(dataset, rows)
+    return RankData(dataset, rows, unroll)
 
 
-def collate(dataset: Transitions, indices: Sequence[int],
-            device: torch.device) -> dict[str, torch.Tensor]:
-    """Items ``indices`` of ``dataset`` as a batch on ``device``.
+def collate(dataset: Transitions, indices: Sequence[int], device: torch.device,
+            unroll: int = 1) -> dict[str, torch.Tensor]:
+    """Items ``indices`` of ``dataset`` as a batch on ``device``; with ``unroll`` > 1, also the
+    ``unroll`` recorded steps from each (items ``i .. i + unroll - 1``, which must be
+    consecutive steps of one episode: :attr:`RankData.starts`).
 
     Returns:
         ``frames`` float ``(B, history*C, H, W)`` and ``next_frame`` float ``(B, C, H, W)`` in
-        [-1, 1], ``action`` int64 ``(B,)``.
+        [-1, 1], ``action`` int64 ``(B,)``; with ``unroll`` > 1, ``next_frames`` float
+        ``(B, unroll, C, H, W)`` (frames t+1 .. t+unroll) and ``actions`` int64
+        ``(B, unroll)`` (actions t .. t+unroll-1).
     """
     items = default_collate([dataset[int(i)] for i in indices])
-    return {"frames": stack_history(to_unit(items["frames"].to(device))),
-            "next_frame": to_unit(items["next_frame"].to(device)),
-            "action": items["action"].to(device)}
+    batch = {"frames": stack_history(to_unit(items["frames"].to(device))),
+             "next_frame": to_unit(items["next_frame"].to(device)),
+             "action": items["action"].to(device)}
+    if unroll > 1:
+        later = [default_collate([dataset[int(i) + k] for i in indices]) for k in range(1, unroll)]
+        batch["next_frames"] = torch.stack(
+            [batch["next_frame"], *[to_unit(step["next_frame"].to(device)) for step in later]], 1)
+        batch["actions"] = torch.stack(
+            [batch["action"], *[step["action"].to(device) for step in later]], 1)
+    return batch

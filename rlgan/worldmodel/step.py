@@ -1,12 +1,15 @@
 """One update of a world model: SAD-GAN's (k discriminator steps, then one generator step)
 or the VAE's (one step on its loss).
 
-Batches are dicts of float tensors on the training device:
-``frames`` ``(B, history*C, H, W)`` and ``next_frame`` ``(B, C, H, W)`` in [-1, 1],
-``action`` int64 ``(B,)`` (see :func:`rlgan.worldmodel.train.prepare_batch`).
+Batches are dicts of tensors on the training device (:func:`rlgan.worldmodel.data.collate`):
+``frames`` float ``(B, history*C, H, W)`` and ``next_frame`` float ``(B, C, H, W)`` in [-1, 1],
+``action`` int64 ``(B,)``; an unrolled batch also ``next_frames`` ``(B, n, C, H, W)`` and
+``actions`` ``(B, n)``, its n recorded steps.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -19,6 +22,27 @@ from rlgan.worldmodel.vae import LatentDynamicsVAE, vae_losses
 def unwrap(module: nn.Module) -> nn.Module:
     """The network inside a ``DistributedDataParallel`` wrapper (or the module itself)."""
     return getattr(module, "module", module)
+
+
+@dataclass(frozen=True)
+class Unrolled:
+    """A batch's predictions over its recorded steps, the steps stacked along the batch
+    (step-major: row ``k * B + b`` is step ``k`` of sample ``b``).
+
+    Attributes:
+        inputs: ``(n*B, C, H, W)`` the newest frame the generator saw (recorded at step 0,
+            its own prediction after).
+        predictions: ``(n*B, C, H, W)`` its predictions of frames t+1 .. t+n.
+        recorded_inputs: ``(n*B, C, H, W)`` the recorded frames t .. t+n-1.
+        targets: ``(n*B, C, H, W)`` the recorded frames t+1 .. t+n.
+        actions: int64 ``(n*B,)`` the actions t .. t+n-1.
+    """
+
+    inputs: torch.Tensor
+    predictions: torch.Tensor
+    recorded_inputs: torch.Tensor
+    targets: torch.Tensor
+    actions: torch.Tensor
 
 
 class GANStep:
@@ -51,10 +75,29 @@ class GANStep:
     def _last_frame(self, frames: torch.Tensor) -> torch.Tensor:
         return frames[:, -self.config.channels:]
 
-    def _discriminator_step(self, batch: dict[str, torch.Tensor], fake: torch.Tensor) -> float:
-        last = self._last_frame(batch["frames"])
-        real_logits = self.discriminator(last, batch["next_frame"], batch["action"])
-        fake_logits = self.discriminator(last, fake.detach(), batch["action"])
+    def rollout(self, generator: nn.Module, batch: dict[str, torch.Tensor]) -> Unrolled:
+        """``generator``'s predictions along ``batch``'s recorded steps (one step, or
+        ``unroll`` steps when the batch has ``next_frames``), each step fed the previous
+        prediction as its newest frame."""
+        frames = batch["frames"]
+        targets = batch.get("next_frames", batch["next_frame"][:, None])
+        actions = batch.get("actions", batch["action"][:, None])
+        inputs, predictions = [], []
+        for k in range(targets.shape[1]):
+            prediction = generator(frames, actions[:, k], self.sample_z(len(frames), frames.device))
+            inputs.append(self._last_frame(frames))
+            predictions.append(prediction)
+            frames = torch.cat([frames[:, self.config.channels:], prediction], dim=1)
+        recorded = torch.cat([self._last_frame(batch["frames"])[:, None], targets[:, :-1]], dim=1)
+        return Unrolled(inputs=torch.cat(inputs), predictions=torch.cat(predictions),
+                        recorded_inputs=recorded.transpose(0, 1).flatten(0, 1),
+                        targets=targets.transpose(0, 1).flatten(0, 1),
+                        actions=actions.transpose(0, 1).flatten())
+
+    def _discriminator_step(self, unrolled: Unrolled) -> float:
+        real_logits = self.discriminator(unrolled.recorded_inputs, unrolled.targets, unrolled.actions)
+        fake_logits = self.discriminator(unrolled.inputs.detach(), unrolled.predictions.detach(),
+                                         unrolled.actions)
         loss = discriminator_loss(real_logits, fake_logits)
         self.optimizer_d.zero_grad(set_to_none=True)
         loss.backward()
@@ -73,34 +116,32 @@ class GANStep:
         else one).
 
         The first batch serves the generator step and the first discriminator step; the others
-        feed the extra discriminator steps with fakes drawn without gradients.
+        feed the extra discriminator steps with fakes drawn without gradients. A batch with
+        ``next_frames`` is unrolled (:meth:`rollout`): the discriminator judges every step's
+        (input frame, prediction) pair against the recorded pair, and the losses are
+        averaged over the steps.
 
         Returns:
             float logs: ``g_total``, ``l1`` (``gdl``, ``adv``, ``d_loss`` when computed).
         """
         config = self.config
-        batch = batches[0]
-        device = batch["frames"].device
-        z = self.sample_z(len(batch["action"]), device)
-        fake = self.generator(batch["frames"], batch["action"], z)
+        unrolled = self.rollout(self.generator, batches[0])
         logs: dict[str, float] = {}
         fake_logits = None
         if config.lambda_adv:
-            d_losses = [self._discriminator_step(batch, fake)]
+            d_losses = [self._discriminator_step(unrolled)]
             for extra in batches[1:config.d_steps]:
                 with torch.no_grad():
-                    extra_fake = unwrap(self.generator)(
-                        extra["frames"], extra["action"],
-                        self.sample_z(len(extra["action"]), device))
-                d_losses.append(self._discriminator_step(extra, extra_fake))
+                    extra_unrolled = self.rollout(unwrap(self.generator), extra)
+                d_losses.append(self._discriminator_step(extra_unrolled))
             logs["d_loss"] = sum(d_losses) / len(d_losses)
             discriminator = unwrap(self.discriminator)
             discriminator.requires_grad_(False)
             try:
-                fake_logits = discriminator(self._last_frame(batch["frames"]), fake, batch["action"])
+                fake_logits = discriminator(unrolled.inputs, unrolled.predictions, unrolled.actions)
             finally:
                 discriminator.requires_grad_(True)
-        loss, g_logs = generator_loss(fake, batch["next_frame"], fake_logits,
+        loss, g_logs = generator_loss(unrolled.predictions, unrolled.targets, fake_logits,
                                       self.adversarial_weight(step) if config.lambda_adv else 0.0,
                                       config.l1_weight, config.gdl_weight)
         self.optimizer_g.zero_grad(set_to_none=True)

@@ -140,9 +140,17 @@ def check_init_from(source: Path, config: WorldModelConfig, info: DataInfo) -> N
 
 def recolour(batch: dict[str, torch.Tensor], channels: int, fraction: float) -> None:
     """Recolour a random ``fraction`` of a training batch's transitions in place, each the same
-    way in its ``frames`` ``(B, history*C, H, W)`` and its ``next_frame`` ``(B, C, H, W)``."""
-    stacks = jitter_colours(torch.cat([batch["frames"], batch["next_frame"]], dim=1), channels, fraction)
-    batch["frames"], batch["next_frame"] = stacks[:, :-channels], stacks[:, -channels:]
+    way in its ``frames`` ``(B, history*C, H, W)`` and its next frames (``next_frame``
+    ``(B, C, H, W)``, or with an unrolled batch ``next_frames`` ``(B, n, C, H, W)``)."""
+    targets = batch.get("next_frames", batch["next_frame"][:, None])
+    count = targets.shape[1]
+    stacks = jitter_colours(torch.cat([batch["frames"], targets.flatten(1, 2)], dim=1), channels,
+                            fraction)
+    batch["frames"] = stacks[:, :-channels * count]
+    recoloured = stacks[:, -channels * count:].unflatten(1, (count, channels))
+    batch["next_frame"] = recoloured[:, 0]
+    if "next_frames" in batch:
+        batch["next_frames"] = recoloured
 
 
 def _prepare_run_dir(run: Path, resume: bool, overwrite: bool) -> None:
@@ -319,7 +327,8 @@ def _training_part(data: Path, config: WorldModelConfig, info: DataInfo,
     Raises:
         DatasetError: ``unsafe_fraction`` > 0 and the training episodes have no unsafe step.
     """
-    part = rank_data(data, config.history, info.train_episodes, context.rank, context.world_size)
+    part = rank_data(data, config.history, info.train_episodes, context.rank, context.world_size,
+                     config.unroll)
     if config.unsafe_fraction and len(part.unsafe_rows) == 0:
         raise DatasetError(f"unsafe_fraction={config.unsafe_fraction} oversamples unsafe "
                            f"transitions, but the training episodes of {data} have none; record "
@@ -404,7 +413,7 @@ def _train_step(part: RankData, nets: _Networks, update: GANStep | VAEStep, rng:
     averaged over ranks."""
     n_batches = config.d_steps if config.lambda_adv else 1
     batches = [collate(part.dataset, part.draw(rng, config.batch_size, config.unsafe_fraction),
-                       context.device) for _ in range(n_batches)]
+                       context.device, config.unroll) for _ in range(n_batches)]
     if config.colour_jitter:
         for batch in batches:
             recolour(batch, config.channels, config.colour_jitter)
