@@ -399,7 +399,8 @@ def sequences(episodes: dict[str, torch.Tensor], states: torch.Tensor,
     padding = count * length - steps
 
     def cut(value: torch.Tensor) -> torch.Tensor:
-        value = torch.cat([value, value.new_zeros(padding, *value.shape[1:])])
+        if padding:
+            value = torch.cat([value, value.new_zeros(padding, *value.shape[1:])])
         pieces = value.reshape(count, length, agents, *value.shape[2:]).transpose(0, 1)
         return pieces.reshape(length, count * agents, *value.shape[2:])
 

@@ -157,9 +157,9 @@ def collate(dataset: Transitions, indices: Sequence[int], device: torch.device,
              "next_frame": to_unit(items["next_frame"].to(device)),
              "action": items["action"].to(device)}
     if unroll > 1:
-        later = [default_collate([dataset[int(i) + k] for i in indices]) for k in range(1, unroll)]
-        batch["next_frames"] = torch.stack(
-            [batch["next_frame"], *[to_unit(step["next_frame"].to(device)) for step in later]], 1)
-        batch["actions"] = torch.stack(
-            [batch["action"], *[step["action"].to(device) for step in later]], 1)
+        items = np.asarray(indices, dtype=np.int64)
+        next_frames = torch.from_numpy(recorded_steps(dataset, items, unroll, "next_obs"))
+        batch["next_frames"] = to_unit(next_frames.to(device).permute(0, 1, 4, 2, 3))
+        batch["actions"] = torch.from_numpy(
+            recorded_steps(dataset, items, unroll, "action").astype(np.int64)).to(device)
     return batch
