@@ -34,8 +34,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from rlgan.agents.ppo import advantages, ppo_loss, sample_actions
 from rlgan.agents.team_play import ENCODERS, choose_actions, team_network
@@ -44,6 +43,7 @@ from rlgan.config import check_choice
 from rlgan.envs.hide_and_seek.scripted import scripted_actions
 from rlgan.envs.hide_and_seek.team_env import TEAMS, TeamVectorEnv
 from rlgan.io import atomic_path, read_json, write_json
+from rlgan.weights import load_weights
 
 
 @dataclass(frozen=True)
@@ -341,8 +341,9 @@ class SelfPlay:
         """Restore what :meth:`save` wrote and the pool snapshots up to that update.
 
         Raises:
-            ValueError: a missing or corrupt checkpoint or snapshot file, or one made for
-                another network (named).
+            FileNotFoundError: a missing network file (named).
+            ValueError: a missing or corrupt checkpoint file, a corrupt network file, or one
+                made for another network (named).
         """
         try:
             self.update = int(read_json(directory / "progress.json", "checkpoint progress")["update"])
@@ -359,23 +360,6 @@ class SelfPlay:
                 snapshot = team_network(self.env, self.hp.hidden, self.hp.memory, self.hp.encoder)
                 load_weights(snapshot, path)
                 self.pool[team].append((update, snapshot.state_dict()))
-
-
-def load_weights(network: torch.nn.Module, path: Path) -> None:
-    """Load the safetensors file ``path`` into ``network``.
-
-    Raises:
-        ValueError: the file is missing or corrupt, or holds another network's weights (named,
-            with the first mismatch).
-    """
-    try:
-        network.load_state_dict(load_file(str(path)))
-    except (OSError, SafetensorError, RuntimeError) as error:
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        reason = next((line for line in lines[1:] if "size mismatch" in line or "key" in line),
-                      lines[0])
-        raise ValueError(f"{path} is missing, corrupt or made for another network: "
-                         f"{reason}") from error
 
 
 def sequences(episodes: dict[str, torch.Tensor], states: torch.Tensor,

@@ -26,7 +26,7 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from rlgan.agents.ppo import TeamNetwork
-from rlgan.agents.selfplay import (SelfPlay, SelfPlayConfig, load_weights, parse_teams, pool_files,
+from rlgan.agents.selfplay import (SelfPlay, SelfPlayConfig, parse_teams, pool_files,
                                    saved_config)
 from rlgan.agents.team_play import team_network
 from rlgan.agents.team_stats import STATISTICS
@@ -36,6 +36,7 @@ from rlgan.envs.hide_and_seek.config import HideAndSeekConfig
 from rlgan.envs.hide_and_seek.team_env import TeamVectorEnv
 from rlgan.io import DirectoryLock, atomic_path, atomic_write, write_json
 from rlgan.make import resolve_env_id
+from rlgan.weights import load_weights
 
 ALGO = "ppo"
 ENV_ID = "rlgan/HideAndSeek-v0"

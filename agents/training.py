@@ -34,6 +34,7 @@ from rlgan.agents.hyperparams import hyperparameters
 from rlgan.device import resolve_device
 from rlgan.io import DirectoryLock, atomic_write, read_json, write_json, written_entries
 from rlgan.make import make_env, resolve_env_id
+from rlgan.weights import load_weights
 
 #: Keys every run's ``config.json`` holds.
 RUN_KEYS = ["algo", "env_id", "env_kwargs", "steps", "seed", "hyperparameters", "spaces"]
@@ -393,16 +394,10 @@ def load_inference_agent(run_dir: str | Path, env: gymnasium.Env | None = None,
         agent = build_agent(config, env, "cpu")
         agent.load(directory)
         return agent, config
-    from safetensors.torch import load_file
-
     inference = {**config, "n_envs": 1, "hyperparameters": {**config["hyperparameters"], "buffer_size": 1,
                                                "learning_starts": 0}}
     agent = build_agent(inference, env, str(resolve_device(config.get("device", "auto"))))
-    try:
-        agent.policy.load_state_dict(load_file(str(directory / "policy.safetensors")))
-    except Exception as error:  # safetensors and torch raise several types on bad files
-        raise ValueError(f"checkpoint {directory} is missing, corrupt or does not fit "
-                         f"{config['env_id']}: {str(error).splitlines()[0]}") from error
+    load_weights(agent.policy, directory / "policy.safetensors")
     agent.policy.set_training_mode(False)
     return agent, config
 

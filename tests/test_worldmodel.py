@@ -823,7 +823,7 @@ def test_cli_train_eval_and_dream(driving_data, tmp_path, capsys):
 def test_torchrun_two_processes_train_resume_and_report_once(square_data, tmp_path):
     """Two gloo processes finish the run, resume it, and only rank 0 prints."""
     run = tmp_path / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}  # a stack on abort
 
     def torchrun(steps: int, *extra: str) -> str:  # --run-dir: torchrun reads --run as its --run-path
         command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
@@ -832,7 +832,7 @@ def test_torchrun_two_processes_train_resume_and_report_once(square_data, tmp_pa
                    "--history", "1", "--device", "cpu", "--set", "base_width=8", "log_every=1",
                    "--no-progress", *extra]
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.returncode == 0, f"stdout: {done.stdout[-1500:]}\nstderr: {done.stderr[-6000:]}"
         return done.stdout
 
     output = torchrun(3)

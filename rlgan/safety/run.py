@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from rlgan.config import config_to_dict
 from rlgan.device import inference_memory_format
 from rlgan.io import atomic_path, read_json, write_json
 from rlgan.safety.classifier import ClassifierShape, SafetyClassifier
+from rlgan.weights import load_weights
 
 FORMAT_NAME = "rlgan-safety-run"
 FORMAT_VERSION = 1
@@ -135,11 +136,5 @@ def load_safety_run(directory: str | Path, device: str | torch.device = "cpu") -
     directory = Path(directory)
     info = read_safety_info(directory)
     model = SafetyClassifier(info.classifier)
-    try:
-        model.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
-    except FileNotFoundError:
-        raise
-    except Exception as error:  # safetensors and torch raise several types on bad files
-        raise ValueError(f"classifier weights in {directory / WEIGHTS_FILE} are missing or corrupt: "
-                         f"{str(error).splitlines()[0]}") from error
+    load_weights(model, directory / WEIGHTS_FILE)
     return model.to(device, memory_format=inference_memory_format(device)).eval(), info

@@ -13,10 +13,11 @@ from torch import nn
 
 from rlgan.compiled import FixedBatchNetwork, tree_batch_sizes
 from rlgan.device import inference_memory_format, resolve_device
+from rlgan.weights import load_weights
 from rlgan.worldmodel.config import WorldModelConfig
 from rlgan.worldmodel.frames import observations_to_tensor, tensor_to_observations, to_uint8, to_unit
 from rlgan.worldmodel.networks import predicting_network
-from rlgan.worldmodel.run import DataInfo, checkpoint_dir, load_progress, load_run_info, load_weights
+from rlgan.worldmodel.run import DataInfo, checkpoint_dir, load_progress, load_run_info
 
 
 #: Frames per eager generator call on the CPU: small batches keep activations in cache, so

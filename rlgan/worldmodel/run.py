@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from rlgan.config import build_config, config_to_dict
 from rlgan.io import read_json, write_json
+from rlgan.weights import load_weights
 from rlgan.worldmodel.config import WorldModelConfig
 
 RUN_FORMAT = "rlgan-worldmodel"
@@ -181,25 +181,6 @@ def save_checkpoint(run_dir: str | Path, generator: nn.Module, discriminator: nn
         os.replace(final, old)
     os.replace(tmp, final)
     shutil.rmtree(old, ignore_errors=True)
-
-
-def load_weights(module: nn.Module, path: Path) -> None:
-    """Load a safetensors file into ``module`` (strict).
-
-    Raises:
-        FileNotFoundError / ValueError: missing, corrupt or mismatched weights.
-    """
-    if not path.is_file():
-        raise FileNotFoundError(f"weights not found: {path}")
-    try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError) as error:
-        raise ValueError(f"weights file {path} is corrupt: {error}") from error
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as error:
-        raise ValueError(f"weights file {path} does not fit the network built from run.json: "
-                         f"{str(error).splitlines()[0]}") from error
 
 
 def load_progress(run_dir: str | Path) -> dict[str, Any]:

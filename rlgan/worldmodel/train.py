@@ -23,6 +23,7 @@ from rlgan.data import DatasetError
 from rlgan.data.augment import jitter_colours
 from rlgan.data.reader import Transitions, evenly_spaced, open_dataset
 from rlgan.io import atomic_path, clear_directory, written_entries
+from rlgan.weights import load_weights
 from rlgan.worldmodel.config import FRAME_OPTIONS, GAN_ONLY_OPTIONS, WorldModelConfig
 from rlgan.worldmodel.data import RankData, collate, data_info, rank_data
 from rlgan.worldmodel.distributed import (
@@ -44,7 +45,6 @@ from rlgan.worldmodel.run import (
     has_checkpoint,
     load_checkpoint,
     load_run_info,
-    load_weights,
     save_checkpoint,
     save_run_info,
 )
