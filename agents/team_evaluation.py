@@ -11,7 +11,7 @@ import numpy as np
 
 from rlgan.agents.selfplay import pool_files
 from rlgan.agents.team_run import load_snapshot, read_team_run
-from rlgan.agents.team_play import BASELINES, Player, play
+from rlgan.agents.team_play import BASELINES, Player, play, play_games
 from rlgan.agents.training import Run
 
 
@@ -21,11 +21,16 @@ def team_return(team: str, hider_return: float) -> float:
 
 
 def _match(env_kwargs: dict[str, Any], team: str, player: Player, opponent: Player, games: int,
-           seed: int) -> tuple[float, float]:
-    """``team``'s mean return per episode and its standard error."""
+           seed: int) -> np.ndarray:
+    """``team``'s return in each of ``games`` games, ``(games,)``."""
     hider, seeker = (player, opponent) if team == "hider" else (opponent, player)
-    games_played = play(env_kwargs, hider, seeker, games, seed)
-    return team_return(team, games_played["hider_return"]), games_played["hider_return_stderr"]
+    return team_return(team, play_games(env_kwargs, hider, seeker, games, seed)[1])
+
+
+def _mean_and_stderr(values: np.ndarray) -> tuple[float, float]:
+    """The mean and its standard error (NaN for one value)."""
+    stderr = values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else np.nan
+    return float(values.mean()), float(stderr)
 
 
 def snapshot_updates(run_dir: str | Path, team: str, count: int) -> list[int]:
@@ -64,22 +69,30 @@ def evaluate_teams(run_dir: str | Path, games: int = 100, seed: int = 0,
 
     Returns:
         ``{"teams": {team: {"learned": {opponent: return}, "scripted": {...}, "random":
-        {...}}}, "stderr": {the same layout: standard errors}, "cross_play": ...}``: a team's
-        own mean return per episode, ``games`` games each (game ``i`` seeded ``seed + i``).
+        {...}}}, "stderr": {the same layout: standard errors}, "learned_minus_scripted":
+        {team: {opponent: [difference, its standard error]}}, "cross_play": ...}``: a team's
+        own mean return per episode, ``games`` games each (game ``i`` seeded ``seed + i``);
+        the difference is paired, game by game, between the learned and the scripted player
+        of the team on the same games.
     """
     if games < 1:
         raise ValueError(f"games must be >= 1, got {games}")
     saved = read_team_run(Run(run_dir))
     env_kwargs = saved["env_kwargs"]
     result: dict[str, Any] = {"run": str(run_dir), "games": games, "seed": seed, "teams": {},
-                              "stderr": {}}
+                              "stderr": {}, "learned_minus_scripted": {}}
     for team in saved["teams"]:
         players: dict[str, Player] = {"learned": load_snapshot(run_dir, team), **{b: b for b in BASELINES}}
-        matches = {name: {opponent: _match(env_kwargs, team, player, opponent, games, seed)
+        returns = {name: {opponent: _match(env_kwargs, team, player, opponent, games, seed)
                           for opponent in BASELINES} for name, player in players.items()}
+        scores = {name: {opponent: _mean_and_stderr(values) for opponent, values in row.items()}
+                  for name, row in returns.items()}
         for key, index in (("teams", 0), ("stderr", 1)):
-            result[key][team] = {name: {opponent: match[index] for opponent, match in row.items()}
-                                 for name, row in matches.items()}
+            result[key][team] = {name: {opponent: score[index] for opponent, score in row.items()}
+                                 for name, row in scores.items()}
+        result["learned_minus_scripted"][team] = {
+            opponent: list(_mean_and_stderr(returns["learned"][opponent] - returns["scripted"][opponent]))
+            for opponent in BASELINES}
     if saved["teams"] == ["hider", "seeker"]:
         result["cross_play"] = cross_play(run_dir, games, seed, snapshots)
     return result

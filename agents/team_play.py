@@ -92,6 +92,14 @@ def play(env_kwargs: dict[str, Any], hider: Player, seeker: Player, games: int,
     Raises:
         ValueError: a player that is neither a network nor one of :data:`BASELINES`.
     """
+    return play_games(env_kwargs, hider, seeker, games, seed, observer)[0]
+
+
+def play_games(env_kwargs: dict[str, Any], hider: Player, seeker: Player, games: int,
+               seed: int = 0, observer: Callable[[TeamVectorEnv], None] | None = None
+               ) -> tuple[dict[str, float], np.ndarray]:
+    """:func:`play`, and the hiders' return in each game, ``(games,)`` float (game ``i`` is
+    the same game for every pair of players with the same ``seed``)."""
     for player in (hider, seeker):
         if not isinstance(player, TeamNetwork):
             check_choice("player", player, BASELINES)
@@ -120,4 +128,4 @@ def play(env_kwargs: dict[str, Any], hider: Player, seeker: Player, games: int,
     hider_returns = all_rewards[:, :, 0].sum(axis=0)
     statistics["hider_return_stderr"] = (float(hider_returns.std(ddof=1) / np.sqrt(games))
                                          if games > 1 else float("nan"))
-    return statistics
+    return statistics, hider_returns.astype(np.float64)

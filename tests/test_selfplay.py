@@ -351,6 +351,11 @@ def test_eval_json_and_plot_from_the_command_line(tiny_run, tmp_path, capsys):
     assert {team: {name: set(row) for name, row in rows.items()} for team, rows in errors.items()} == \
         {team: {name: set(row) for name, row in rows.items()} for team, rows in result["teams"].items()}
     assert errors["hider"]["random"]["random"] > 0
+    for team, rows in result["teams"].items():
+        for opponent in ("scripted", "random"):
+            difference, stderr = result["learned_minus_scripted"][team][opponent]
+            assert difference == pytest.approx(rows["learned"][opponent] - rows["scripted"][opponent])
+            assert stderr > 0
     assert evaluate_teams(tiny_run, 8, 0, 2) == result
     out = tmp_path / "teams.png"
     assert main(["plot", "--run", str(tiny_run), "--out", str(out)]) == 0

@@ -86,13 +86,16 @@ def _evaluate_teams(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     print(f"{args.agent}: a team's mean return per episode +- its standard error "
-          f"({args.episodes} games)")
+          f"({args.episodes} games; paired: learned minus scripted, game by game)")
     for team, players in result["teams"].items():
         print(f"  {team:<8} {'vs scripted':>16} {'vs random':>16}")
         for name, scores in players.items():
             errors = result["stderr"][team][name]
             print(f"    {name:<8} " + " ".join(f"{scores[o]:>8.2f} +- {errors[o]:<5.2f}"
                                               for o in ("scripted", "random")))
+        paired = result["learned_minus_scripted"][team]
+        print(f"    {'paired':<8} " + " ".join(
+            f"{paired[o][0]:>+8.2f} +- {paired[o][1]:<5.2f}" for o in ("scripted", "random")))
     if "cross_play" in result:
         cross = result["cross_play"]
         print("  cross-play: hider return, hider snapshot (rows) x seeker snapshot (columns)")
