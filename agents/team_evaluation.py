@@ -15,8 +15,8 @@ from rlgan.agents.team_play import BASELINES, Player, play, play_games
 from rlgan.agents.training import Run
 
 
-def team_return(team: str, hider_return: float) -> float:
-    """A team's return per episode from the hiders' (seekers get the negative)."""
+def team_return(team: str, hider_return: np.ndarray) -> np.ndarray:
+    """A team's returns from the hiders' (seekers get the negative)."""
     return hider_return if team == "hider" else -hider_return
 
 

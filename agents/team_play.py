@@ -86,8 +86,7 @@ def play(env_kwargs: dict[str, Any], hider: Player, seeker: Player, games: int,
     the games after the reset and after every step but the last (whose grids are reset).
 
     Returns:
-        :func:`rlgan.agents.team_stats.episode_statistics` of the games, and
-        ``hider_return_stderr``: the standard error of the hiders' mean return (NaN for one game).
+        :func:`rlgan.agents.team_stats.episode_statistics` of the games.
 
     Raises:
         ValueError: a player that is neither a network nor one of :data:`BASELINES`.
@@ -125,7 +124,4 @@ def play_games(env_kwargs: dict[str, Any], hider: Player, seeker: Player, games:
     stacked = {key: np.stack([info[key] for info in trace]) for key in trace[0]}
     all_rewards = np.stack(rewards)  # (T, N, n_agents)
     statistics = episode_statistics(stacked, all_rewards, env.config.n_hiders)
-    hider_returns = all_rewards[:, :, 0].sum(axis=0)
-    statistics["hider_return_stderr"] = (float(hider_returns.std(ddof=1) / np.sqrt(games))
-                                         if games > 1 else float("nan"))
-    return statistics, hider_returns.astype(np.float64)
+    return statistics, all_rewards[:, :, 0].sum(axis=0).astype(np.float64)

@@ -100,8 +100,6 @@ def load_snapshot(run_dir: str | Path, team: str, update: int | None = None) -> 
                            hp.encoder)
     path = run.last_checkpoint() / f"{team}.safetensors" if update is None else \
         run.directory / "pool" / f"{team}_{update:06d}.safetensors"
-    if not path.is_file():
-        raise FileNotFoundError(f"no snapshot {path}")
     load_weights(network, path)
     return network.eval()
 
