@@ -20,11 +20,25 @@ def team_return(team: str, hider_return: np.ndarray) -> np.ndarray:
     return hider_return if team == "hider" else -hider_return
 
 
-def _match(env_kwargs: dict[str, Any], team: str, player: Player, opponent: Player, games: int,
-           seed: int) -> np.ndarray:
-    """``team``'s return in each of ``games`` games, ``(games,)``."""
-    hider, seeker = (player, opponent) if team == "hider" else (opponent, player)
-    return team_return(team, play_games(env_kwargs, hider, seeker, games, seed)[1])
+class _Matches:
+    """Plays ``games`` games (seeded ``seed``) between two players; a game of two baselines is
+    the same whichever team asks, so each such pair is played once."""
+
+    def __init__(self, env_kwargs: dict[str, Any], games: int, seed: int) -> None:
+        self.env_kwargs, self.games, self.seed = env_kwargs, games, seed
+        self.baseline_games: dict[tuple[str, str], np.ndarray] = {}
+
+    def returns(self, team: str, player: Player, opponent: Player) -> np.ndarray:
+        """``team``'s return in each game, ``(games,)``, ``player`` playing it."""
+        hider, seeker = (player, opponent) if team == "hider" else (opponent, player)
+        if isinstance(hider, str) and isinstance(seeker, str):
+            if (hider, seeker) not in self.baseline_games:
+                self.baseline_games[hider, seeker] = self._hider_returns(hider, seeker)
+            return team_return(team, self.baseline_games[hider, seeker])
+        return team_return(team, self._hider_returns(hider, seeker))
+
+    def _hider_returns(self, hider: Player, seeker: Player) -> np.ndarray:
+        return play_games(self.env_kwargs, hider, seeker, self.games, self.seed)[1]
 
 
 def _mean_and_stderr(values: np.ndarray) -> tuple[float, float]:
@@ -78,13 +92,13 @@ def evaluate_teams(run_dir: str | Path, games: int = 100, seed: int = 0,
     if games < 1:
         raise ValueError(f"games must be >= 1, got {games}")
     saved = read_team_run(Run(run_dir))
-    env_kwargs = saved["env_kwargs"]
+    matches = _Matches(saved["env_kwargs"], games, seed)
     result: dict[str, Any] = {"run": str(run_dir), "games": games, "seed": seed, "teams": {},
                               "stderr": {}, "learned_minus_scripted": {}}
     for team in saved["teams"]:
         players: dict[str, Player] = {"learned": load_snapshot(run_dir, team), **{b: b for b in BASELINES}}
-        returns = {name: {opponent: _match(env_kwargs, team, player, opponent, games, seed)
-                          for opponent in BASELINES} for name, player in players.items()}
+        returns = {name: {opponent: matches.returns(team, player, opponent) for opponent in BASELINES}
+                   for name, player in players.items()}
         scores = {name: {opponent: _mean_and_stderr(values) for opponent, values in row.items()}
                   for name, row in returns.items()}
         for key, index in (("teams", 0), ("stderr", 1)):

@@ -534,6 +534,61 @@ def test_training_with_a_world_model_adds_generated_pairs(tmp_path):
                          progress=False)
 
 
+class BrighteningPredictor(CopyLastPredictor):
+    """Each step adds (action + 1) / 10 to every value of the last frame (in [-1, 1]), clamped."""
+
+    def predict(self, frames, actions, n_samples=1, generator=None):
+        step = frames[:, -1:] + (actions.float() + 1)[:, None, None, None, None] / 10
+        return step.clamp(-1, 1).expand(-1, n_samples, -1, -1, -1).clone()
+
+
+def test_rollout_pairs_follow_the_models_open_loop_rollouts(tmp_path):
+    from rlgan.data import TransitionDataset
+    from rlgan.worldmodel.frames import to_uint8, to_unit
+
+    data = write_noise_dataset(tmp_path / "data")  # 4 episodes of 6 steps, the last one unsafe
+    pairs = generated_pairs(data, None, BrighteningPredictor(), 1000, np.random.default_rng(0),
+                            torch.device("cpu"), rollout_depth=3)
+    assert len(pairs) == 4 * (3 + 3 + 3 + 3 + 2 + 1)  # a rollout stops where its episode does
+    assert pairs.unsafe.sum() == 4 * 3  # the crash, in the rollouts from it and the 2 steps before
+    dataset = TransitionDataset(data, history=1)
+    rows = dataset.indices[:3]  # the rollout from episode 0's first step: pairs 0, 1, 2
+    frame = to_unit(torch.from_numpy(dataset.arrays["obs"][rows[0]]).permute(2, 0, 1))
+    expected = [frame]
+    for action in dataset.arrays["action"][rows]:
+        expected.append((expected[-1] + (float(action) + 1) / 10).clamp(-1, 1))
+    expected = to_uint8(torch.stack(expected))
+    assert torch.equal(pairs.frame_t[:3], expected[:3]) and torch.equal(pairs.frame_t1[:3], expected[1:])
+    assert not torch.equal(expected[1], expected[2]) and not pairs.unsafe[:3].any()
+    few = generated_pairs(data, None, BrighteningPredictor(), 9, np.random.default_rng(0),
+                          torch.device("cpu"), rollout_depth=3)
+    assert len(few) == 3 + 2 + 1 and few.unsafe.sum() == 3  # 3 states: episode 0's last 3, into the crash
+    with pytest.raises(ValueError, match="rollout_depth > 1 goes without counterfactual"):
+        generated_pairs(data, None, BrighteningPredictor(), 9, np.random.default_rng(0),
+                        torch.device("cpu"), every_action=True, rollout_depth=3)
+
+
+def test_a_classifier_trains_and_is_evaluated_on_rollout_pairs(tmp_path, monkeypatch):
+    import rlgan.safety.predictor
+
+    data = write_noise_dataset(tmp_path / "data")
+    config = ClassifierConfig(steps=2, batch_size=8, device="cpu", val_fraction=0.25, rollout_depth=3)
+    summary = train_classifier(data, tmp_path / "run", config, predictor=BrighteningPredictor(),
+                               worldmodel_run=tmp_path / "wm", progress=False)
+    assert summary["generated_pairs"] == 3 * 15 and summary["metrics"]["generated"]["n"] == 15
+    monkeypatch.setattr(rlgan.safety.predictor, "load_predictor", lambda run, device: BrighteningPredictor())
+    result = evaluate_classifier(tmp_path / "run", data)  # the run's world model, its rollouts
+    assert result["generated"]["n"] == 15 and result["generated"]["positives"] == 3
+    with pytest.raises(ValueError, match="give the world model"):
+        train_classifier(data, tmp_path / "alone", config, progress=False)
+    assert not (tmp_path / "alone" / "config.json").exists()
+    for bad in (0, 17, True, 2.0):
+        with pytest.raises(ValueError, match=f"rollout_depth must be an integer in 1..16, got {bad!r}"):
+            ClassifierConfig(rollout_depth=bad)
+    with pytest.raises(ValueError, match="leave counterfactual and doom_horizon unset"):
+        ClassifierConfig(rollout_depth=2, doom_horizon=1)
+
+
 def driving_one_action_dataset(path, action, steps=120):
     """120 steps of rlgan/Driving-v0 (6 cars, episodes of at most 40 steps) taking ``action``
     only, recorded with seed 7; returns the env options."""

@@ -18,7 +18,7 @@ from rlgan.agents.ppo import GridEncoder, TeamNetwork, ppo_loss
 from rlgan.agents.selfplay import LEGACY_HYPERPARAMETERS, SelfPlay, SelfPlayConfig, sequences
 from rlgan.agents.team_run import TeamRunConfig, load_snapshot, read_log, train_teams
 from rlgan.agents.team_evaluation import cross_play, evaluate_teams
-from rlgan.agents.team_play import play, team_network
+from rlgan.agents.team_play import play, play_games, team_network
 from rlgan.agents.team_stats import episode_statistics, phases
 from rlgan.cli import main
 from rlgan.envs.hide_and_seek.behaviour import BEHIND_BOX, BEHIND_WALL, SEEN, hider_cover
@@ -339,6 +339,23 @@ def test_cross_play_matrix_holds_real_games_between_snapshots(tiny_run):
     assert len(np.unique(matrix)) > 1
 
 
+def test_team_evaluation_plays_each_pair_of_baselines_once(tiny_run, monkeypatch):
+    import rlgan.agents.team_evaluation as team_evaluation
+
+    pairs = []
+
+    def counted(env_kwargs, hider, seeker, games, seed):
+        pairs.append((hider if isinstance(hider, str) else "learned",
+                      seeker if isinstance(seeker, str) else "learned"))
+        return play_games(env_kwargs, hider, seeker, games, seed)
+
+    monkeypatch.setattr(team_evaluation, "play_games", counted)
+    evaluate_teams(tiny_run, 2, 0, 1)
+    baselines = ("scripted", "random")
+    assert sorted(pairs) == sorted([(hider, seeker) for hider in ("learned", *baselines) for seeker in baselines]
+                                   + [(hider, "learned") for hider in baselines])
+
+
 def test_eval_json_and_plot_from_the_command_line(tiny_run, tmp_path, capsys):
     assert main(["eval", "--agent", str(tiny_run), "--episodes", "8", "--snapshots", "2",
                  "--json"]) == 0
@@ -357,6 +374,8 @@ def test_eval_json_and_plot_from_the_command_line(tiny_run, tmp_path, capsys):
             assert difference == pytest.approx(rows["learned"][opponent] - rows["scripted"][opponent])
             assert stderr > 0
     assert evaluate_teams(tiny_run, 8, 0, 2) == result
+    hiders = result["teams"]["hider"]
+    assert result["teams"]["seeker"]["scripted"]["random"] == -hiders["random"]["scripted"]
     out = tmp_path / "teams.png"
     assert main(["plot", "--run", str(tiny_run), "--out", str(out)]) == 0
     summary = json.loads((tmp_path / "teams_phases.json").read_text())

@@ -101,9 +101,10 @@ def _evaluated_episodes(run_dir: str | Path, info: SafetyRunInfo, data: Path) ->
 
 
 def _training_options(info: SafetyRunInfo, max_generated: int) -> PairOptions:
-    """Pairs labelled as in the run's training (its doom horizon; every action's pair when it
-    trained so), with predicted frames t+1."""
+    """Pairs labelled as in the run's training (its doom horizon; every action's pair, or the
+    pairs of its rollouts, when it trained so), with predicted frames t+1."""
     trained = info.train or {}
     return PairOptions(doom_horizon=int(trained.get("doom_horizon", 0)),
                        counterfactual=bool(trained.get("counterfactual", False)),
-                       max_generated=max_generated)
+                       max_generated=max_generated,
+                       rollout_depth=int(trained.get("rollout_depth", 1)))

@@ -5,8 +5,10 @@ ground-truth ``unsafe`` label (:func:`real_pairs`). With a world model, pairs wh
 the generator predicted from the same recorded frames are built too (:func:`generated_pairs`),
 so the classifier also works on the frames the search feeds it; with ``counterfactual`` every
 action from each chosen state gets a pair, labelled by replaying the state in the true
-simulator. With a doom horizon every label is read again from the true simulator, and a step
-into a state from which every continuation crashes within the horizon counts as unsafe too
+simulator. With a rollout depth the generated pairs follow open-loop rollouts of the model
+along the recorded actions, so the classifier also learns the frames a deeper search judges.
+With a doom horizon every label is read again from the true simulator, and a step into a
+state from which every continuation crashes within the horizon counts as unsafe too
 (:mod:`rlgan.safety.labels`).
 
 Outcome records (:mod:`rlgan.data.outcomes`, ``rlgan safety collect``) give pairs for every
@@ -31,6 +33,7 @@ from rlgan.safety.labels import replayed_labels, replayed_outcomes
 from rlgan.safety.run import check_compatible
 from rlgan.safety.search import NextFramePredictor
 from rlgan.worldmodel.frames import to_uint8, to_unit
+from rlgan.worldmodel.rollouts import predict_rollout, recorded_steps, start_frames, steps_ahead
 
 #: The choices of :attr:`PairOptions.counterfactual_frames`.
 COUNTERFACTUAL_FRAMES = ("generated", "real", "both")
@@ -71,12 +74,16 @@ class PairOptions:
         max_generated: most generated pairs (every unsafe step first, then safe ones).
         counterfactual_frames: frames t+1 of counterfactual pairs: ``"generated"``, ``"real"``
             (the true simulator's) or ``"both"``.
+        rollout_depth: steps of the open-loop rollout from each chosen state (the recorded
+            actions); every pair of consecutive frames along it is a generated pair, labelled
+            with the recorded step's ``unsafe``. 1: the one-step pairs.
     """
 
     doom_horizon: int = 0
     counterfactual: bool = False
     max_generated: int = 4096
     counterfactual_frames: str = "generated"
+    rollout_depth: int = 1
 
 
 def frame_shape_of(metadata: dict[str, Any], where: Path) -> tuple[int, int, int]:
@@ -103,11 +110,15 @@ def check_predictor(predictor: NextFramePredictor, metadata: dict[str, Any], dat
 
 def check_options(reader: DatasetReader, options: PairOptions) -> None:
     """Raise ``ValueError`` when ``options`` ask outcome records for what they hold already
-    (``counterfactual``, a ``doom_horizon``: every action's outcome, labelled when collected)."""
+    (``counterfactual``, a ``doom_horizon``: every action's outcome, labelled when collected)
+    or for rollouts (they keep states, not episodes)."""
     if reader.every_action and (options.counterfactual or options.doom_horizon):
         raise ValueError("outcome records already hold every action's outcome, labelled when "
                          "collected: leave counterfactual and doom_horizon unset (rlgan safety "
                          "collect --doom-horizon sets the horizon)")
+    if reader.every_action and options.rollout_depth > 1:
+        raise ValueError("outcome records keep single states, not the episodes a rollout follows: "
+                         "rollout_depth > 1 needs a dataset from rlgan record")
 
 
 def dataset_pairs(reader: DatasetReader, episodes: list[int] | None,
@@ -139,7 +150,8 @@ def dataset_pairs(reader: DatasetReader, episodes: list[int] | None,
         return real, None
     return real, generated_pairs(reader.root, episodes, predictor, options.max_generated, rng, device,
                                  options.counterfactual, options.doom_horizon,
-                                 frames=options.counterfactual_frames)
+                                 frames=options.counterfactual_frames,
+                                 rollout_depth=options.rollout_depth)
 
 
 def _check_has_unsafe(pairs: PairSet, data: Path) -> None:
@@ -176,7 +188,7 @@ def predicted_frames(predictor: NextFramePredictor, history: torch.Tensor, actio
 def generated_pairs(root: str | Path, episodes: list[int] | None, predictor: NextFramePredictor,
                     max_pairs: int, rng: np.random.Generator, device: torch.device,
                     every_action: bool = False, doom_horizon: int = 0, batch_size: int = 64,
-                    frames: str = "generated") -> PairSet:
+                    frames: str = "generated", rollout_depth: int = 1) -> PairSet:
     """(frame t, predicted frame t+1) pairs from the states of every unsafe step of
     ``episodes`` and of safe steps, ``max_pairs`` in all.
 
@@ -187,8 +199,22 @@ def generated_pairs(root: str | Path, episodes: list[int] | None, predictor: Nex
     the labels either way and adds doomed steps (:mod:`rlgan.safety.labels`). With
     ``every_action``, ``frames`` picks the frames t+1: ``"generated"``, ``"real"`` (the true
     next frames of the replay) or ``"both"`` (twice the pairs).
+
+    A ``rollout_depth`` above 1 (neither ``every_action`` nor a ``doom_horizon``) gives the
+    pairs along open-loop rollouts instead (:func:`rollout_pairs`), from up to
+    ``max_pairs // rollout_depth`` states: every unsafe step and the ``rollout_depth - 1``
+    steps before it first, so the rollouts that run into a crash are kept.
+
+    Raises:
+        ValueError: ``rollout_depth`` above 1 with ``every_action`` or a ``doom_horizon``.
     """
     dataset = TransitionDataset(root, history=int(predictor.history), episodes=episodes)
+    if rollout_depth > 1:
+        if every_action or doom_horizon:
+            raise ValueError("rollout pairs take the recorded labels: rollout_depth > 1 goes "
+                             "without counterfactual and doom_horizon")
+        chosen = _chosen_states(dataset, max(1, max_pairs // rollout_depth), rollout_depth - 1, rng)
+        return rollout_pairs(dataset, chosen, predictor, rollout_depth, rng, device, batch_size)
     n_actions = int(predictor.n_actions) if every_action else 1
     chosen = _chosen_states(dataset, max(1, max_pairs // n_actions), doom_horizon, rng)
     labels, true_frames = _state_labels(dataset, chosen, n_actions, every_action, doom_horizon)
@@ -204,14 +230,15 @@ def generated_pairs(root: str | Path, episodes: list[int] | None, predictor: Nex
     return PairSet.joined(parts)
 
 
-def _chosen_states(dataset: TransitionDataset, n_states: int, doom_horizon: int,
+def _chosen_states(dataset: TransitionDataset, n_states: int, lead: int,
                    rng: np.random.Generator) -> np.ndarray:
-    """Sorted items of up to ``n_states`` states: every unsafe step (and, with a
-    ``doom_horizon``, the steps before it) first, the rest safe steps drawn by ``rng``."""
+    """Sorted items of up to ``n_states`` states: every unsafe step and the ``lead`` steps
+    before it first (those that lead into a doomed state or a rollout's crash), the rest safe
+    steps drawn by ``rng``."""
     unsafe = dataset.arrays["unsafe"][dataset.indices]
     positives = np.flatnonzero(unsafe)
-    if doom_horizon:  # the steps that may lead into a doomed state come first too
-        positives = steps_before(dataset, positives, doom_horizon)
+    if lead:
+        positives = steps_before(dataset, positives, lead)
     negatives = np.setdiff1d(np.arange(len(unsafe)), positives)
     n_negatives = max(0, min(len(negatives), n_states - len(positives)))
     return np.sort(np.concatenate([positives[:n_states],
@@ -251,6 +278,38 @@ def _pair_frames(dataset: TransitionDataset, chosen: np.ndarray, predictor: Next
         if predictor is not None:
             frame_t1.append(predicted_frames(predictor, history, actions))
     return torch.cat(frame_t), torch.cat(frame_t1) if predictor is not None else None
+
+
+@torch.no_grad()
+def rollout_pairs(dataset: TransitionDataset, chosen: np.ndarray, predictor: NextFramePredictor,
+                  depth: int, rng: np.random.Generator, device: torch.device,
+                  batch_size: int = 64) -> PairSet:
+    """Every pair of consecutive frames along ``depth``-step open-loop rollouts from the items
+    ``chosen``, labelled with the recorded ``unsafe`` of the step each pair stands for.
+
+    The rollout takes the recorded actions t..t+depth-1 and feeds each prediction back
+    (:func:`rlgan.worldmodel.rollouts.predict_rollout`); pair j (1..depth) holds frames
+    t+j-1 and t+j, the first of them recorded, the others predicted. A rollout stops where
+    its episode does. ``rng`` seeds the model's noise.
+
+    Returns:
+        Item-major pairs, uint8 ``(N, C, H, W)`` frames, with ``len(chosen) <= N <= len(chosen) * depth``.
+    """
+    noise = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    steps, _ = steps_ahead(dataset, chosen, depth)
+    frame_t, frame_t1, labels = [], [], []
+    for start in range(0, len(chosen), batch_size):
+        items = chosen[start:start + batch_size]
+        history = start_frames(dataset, items, int(predictor.history)).to(device)
+        actions = torch.from_numpy(recorded_steps(dataset, items, depth, "action")).long().to(device)
+        predicted = predict_rollout(predictor, history, actions, noise)  # (B, depth, C, H, W)
+        frames = to_uint8(torch.cat([history[:, -1:].cpu().float(), predicted], dim=1))
+        kept = np.arange(depth)[None, :] < steps[start:start + batch_size, None]
+        frame_t.append(frames[:, :-1][torch.from_numpy(kept)])
+        frame_t1.append(frames[:, 1:][torch.from_numpy(kept)])
+        labels.append(recorded_steps(dataset, items, depth, "unsafe").astype(bool)[kept])
+    return PairSet(frame_t=torch.cat(frame_t), frame_t1=torch.cat(frame_t1),
+                   unsafe=np.concatenate(labels))
 
 
 def steps_before(dataset: TransitionDataset, items: np.ndarray, count: int) -> np.ndarray:

@@ -48,6 +48,9 @@ from rlgan.safety.run import (
 )
 from rlgan.safety.search import NextFramePredictor
 
+#: The deepest rollout the generated pairs may follow (``ClassifierConfig.rollout_depth``).
+MAX_ROLLOUT_DEPTH = 16
+
 
 @dataclass(frozen=True)
 class ClassifierConfig:
@@ -76,6 +79,11 @@ class ClassifierConfig:
             the true simulator with the oracle search, like ``counterfactual``), so the search
             sees a crash coming that many steps earlier; 0 (the SAD-GAN paper's label) labels
             the step alone. 0..4.
+        rollout_depth: with a world model, build the generated pairs along open-loop rollouts
+            of this many steps (1..16) from each chosen state, taking the recorded actions and
+            labels (:func:`rlgan.safety.pairs.rollout_pairs`), so the classifier also learns
+            the frames a deeper search predicts; ``max_generated`` counts every pair. 1 gives
+            the one-step pairs; above 1 it goes without ``counterfactual`` and ``doom_horizon``.
         threshold: P(unsafe) at or above which a pair is called unsafe (saved with the run).
         flip: mirror both frames left-right in half the pairs (unsafe labels are symmetric).
         colour_jitter: share of every batch recoloured, in [0, 1]: both frames of a pair alike
@@ -98,6 +106,7 @@ class ClassifierConfig:
     counterfactual: bool = False
     counterfactual_frames: str = "generated"
     doom_horizon: int = 0
+    rollout_depth: int = 1
     threshold: float = 0.5
     flip: bool = True
     colour_jitter: float = 0.0
@@ -126,12 +135,20 @@ class ClassifierConfig:
             raise ValueError(f"colour_jitter must be a number in [0, 1], got {self.colour_jitter!r}")
         check_choice("counterfactual_frames", self.counterfactual_frames, COUNTERFACTUAL_FRAMES)
         check_doom_horizon(self.doom_horizon)
+        if isinstance(self.rollout_depth, bool) or not isinstance(self.rollout_depth, int) \
+                or not 1 <= self.rollout_depth <= MAX_ROLLOUT_DEPTH:
+            raise ValueError(f"rollout_depth must be an integer in 1..{MAX_ROLLOUT_DEPTH}, "
+                             f"got {self.rollout_depth!r}")
+        if self.rollout_depth > 1 and (self.counterfactual or self.doom_horizon):
+            raise ValueError("rollout_depth > 1 labels the rollouts with the recorded steps: "
+                             "leave counterfactual and doom_horizon unset")
 
     def pair_options(self) -> PairOptions:
         """How the training pairs are built from recorded transitions."""
         return PairOptions(doom_horizon=self.doom_horizon, counterfactual=self.counterfactual,
                            max_generated=self.max_generated,
-                           counterfactual_frames=self.counterfactual_frames)
+                           counterfactual_frames=self.counterfactual_frames,
+                           rollout_depth=self.rollout_depth)
 
 
 class BalancedSampler:
@@ -208,6 +225,9 @@ def _train_classifier(data: Path, run_dir: Path, config: ClassifierConfig,
     frame_shape = frame_shape_of(reader.metadata, data)
     if predictor is not None:
         check_predictor(predictor, reader.metadata, data)
+    elif config.rollout_depth > 1:
+        raise ValueError("rollout_depth > 1 trains on the world model's rollouts: give the "
+                         "world model (--worldmodel RUN)")
     device = resolve_device(config.device)
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
