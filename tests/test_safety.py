@@ -18,7 +18,7 @@ from rlgan.envs.registration import DRIVING_ID
 from rlgan.data.augment import jitter_colours
 from rlgan.safety.classifier import ClassifierShape, SafetyClassifier
 from rlgan.safety.evaluation import evaluate_shield
-from rlgan.safety.metrics import classification_report, precision_recall, roc_auc
+from rlgan.safety.metrics import classification_report, precision_recall, roc_auc, roc_auc_stderr
 from rlgan.safety.oracle import OracleSearch
 from rlgan.safety.policies import as_policy
 from rlgan.safety.run import SafetyRunInfo, load_safety_run, save_safety_run
@@ -132,6 +132,20 @@ def toy_dataset(path, steps=600, seed=0):
 
 
 # -- metrics and safe depths ------------------------------------------------------------------
+def test_roc_auc_stderr_resamples_groups_together():
+    rng = np.random.default_rng(1)
+    labels = rng.random(300) < 0.2
+    scores = rng.random(300) + 0.5 * labels
+    single = roc_auc_stderr(labels, scores, np.arange(300))
+    assert 0.005 < single < 0.05
+    # Each example twice, both copies in one group: every resample is a resample of the
+    # original examples doubled, the same AUC; as separate groups they would look independent.
+    twice = np.repeat(np.arange(300), 2)
+    assert roc_auc_stderr(labels[twice], scores[twice], twice) == single
+    assert roc_auc_stderr(labels[twice], scores[twice], np.arange(600)) < 0.8 * single
+    assert np.isnan(roc_auc_stderr(np.zeros(5, bool), np.arange(5.0), np.arange(5)))
+
+
 def test_roc_auc_and_precision_recall_on_known_inputs():
     labels = np.array([0, 0, 1, 1, 0, 1], dtype=bool)
     assert roc_auc(labels, np.array([0.1, 0.2, 0.8, 0.9, 0.3, 0.7])) == 1.0

@@ -174,6 +174,8 @@ def test_foresight_of_a_perfect_model_is_perfect_and_copy_last_foresees_nothing(
     # copy-last shows frame t at every step, and no start shows the bar at 7 (reaching it ends
     # the episode): every start scores the same, chance level.
     assert result["auc"]["copy"] == [0.5, 0.5, 0.5, 0.5]
+    assert result["auc_stderr"] == {"true": [0.0] * 4, "copy": [0.0] * 4}  # the same in every resample
+    assert 1 < result["episodes"] < result["starts"]
     with pytest.raises(ValueError, match="increasing"):
         unsafe_foresight(BarAtUnsafeClassifier(), {}, dataset, horizons=(4, 2))
 

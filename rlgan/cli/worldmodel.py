@@ -207,8 +207,10 @@ def format_foresight(foresight: dict[str, Any]) -> list[str]:
     lines = [f"  unsafe within k steps, ROC AUC of {foresight['classifier']} on "
              f"{foresight['starts']} rollouts ({foresight['split']}):", f"  {'':28}{header}"]
     rows = [*foresight["auc"].items(), ("recorded frames", foresight["auc_recorded_frames"])]
-    for name, values in rows:
+    errors = [*foresight["auc_stderr"].values(), foresight["auc_recorded_frames_stderr"]]
+    for (name, values), stderr in zip(rows, errors):
         lines.append(f"  {name:28}" + "".join(f"{_number(v, 3):>8}" for v in values))
+        lines.append(f"  {'  +- (over episodes)':28}" + "".join(f"{_number(v, 3):>8}" for v in stderr))
     lines.append(f"  {'unsafe starts':28}" + "".join(f"{n:>8}" for n in foresight["positives"]))
     return lines
 

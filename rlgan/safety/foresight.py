@@ -6,7 +6,7 @@ pair (frame t+j-1, frame t+j), frame t being the recorded one. For a horizon ``k
 "unsafe within k steps" (one of the recorded steps t..t+k-1 is unsafe) and the score the
 largest P(unsafe) of the first ``k`` predicted pairs, as a search flags a path with any unsafe
 step; the report is the ROC AUC of that score per horizon (1 for a perfect ordering, 0.5 for
-chance).
+chance), with its standard error by a bootstrap over episodes.
 
 A start counts when its episode has the deepest horizon's steps recorded after it, or ends by
 termination (a crash) before then, so every horizon's label is known; starts near the end of a
@@ -25,7 +25,7 @@ import torch
 
 from rlgan.data.reader import Transitions, evenly_spaced, open_dataset
 from rlgan.safety.classifier import SafetyClassifier, make_pairs
-from rlgan.safety.metrics import roc_auc
+from rlgan.safety.metrics import roc_auc, roc_auc_stderr
 from rlgan.safety.run import check_compatible, load_safety_run
 from rlgan.worldmodel.evaluate import evaluated_episodes
 from rlgan.worldmodel.frames import observations_to_tensor, to_unit
@@ -98,9 +98,12 @@ def unsafe_foresight(classifier: SafetyClassifier, models: dict[str, Predictor],
         device: where the classifier runs.
 
     Returns:
-        ``horizons``, ``starts`` (the number of starts), ``positives`` per horizon (starts
-        unsafe within k steps), ``auc`` (dict: model name -> AUC per horizon, None where one
-        class is missing) and ``auc_recorded_frames`` (AUC per horizon on the recorded pairs).
+        ``horizons``, ``starts`` (the number of starts), ``episodes`` (the episodes they come
+        from), ``positives`` per horizon (starts unsafe within k steps), ``auc`` (dict: model
+        name -> AUC per horizon, None where one class is missing), ``auc_recorded_frames`` (AUC
+        per horizon on the recorded pairs), and ``auc_stderr`` / ``auc_recorded_frames_stderr``,
+        their standard errors by a bootstrap over episodes (the starts of one episode resampled
+        together).
 
     Raises:
         ValueError: horizons that are empty, not increasing or below 1; ``count`` below 1.
@@ -128,18 +131,25 @@ def unsafe_foresight(classifier: SafetyClassifier, models: dict[str, Predictor],
             classifier, torch.cat([frames[:, -1:], recorded], dim=1), device).numpy())
     unsafe = recorded_steps(dataset, items, depth, "unsafe")
     labels = within_horizons(unsafe, steps, horizons, "any")
+    episodes = dataset.arrays["episode"][dataset.indices[items]]
 
-    def aucs(per_step: list[np.ndarray]) -> list[float | None]:
+    def aucs(per_step: list[np.ndarray], metric: Any) -> list[float | None]:
         if not len(items):
             return [None] * len(horizons)
         within = within_horizons(np.concatenate(per_step), steps, horizons, "max")
-        values = [roc_auc(labels[:, i], within[:, i]) for i in range(len(horizons))]
+        values = [metric(labels[:, i], within[:, i]) for i in range(len(horizons))]
         return [None if np.isnan(value) else value for value in values]
 
+    def stderr(labels: np.ndarray, scores: np.ndarray) -> float:
+        return roc_auc_stderr(labels, scores, episodes)
+
     return {"horizons": horizons, "starts": int(len(items)),
+            "episodes": int(len(np.unique(episodes))),
             "positives": [int(n) for n in labels.sum(axis=0)] if len(items) else [0] * len(horizons),
-            "auc": {name: aucs(scores[name]) for name in models},
-            "auc_recorded_frames": aucs(scores["recorded"])}
+            "auc": {name: aucs(scores[name], roc_auc) for name in models},
+            "auc_stderr": {name: aucs(scores[name], stderr) for name in models},
+            "auc_recorded_frames": aucs(scores["recorded"], roc_auc),
+            "auc_recorded_frames_stderr": aucs(scores["recorded"], stderr)}
 
 
 def evaluate_foresight(classifier_run: str | Path, run: str | Path, data: str | Path,

@@ -24,16 +24,38 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     n_neg = len(labels) - n_pos
     if n_pos == 0 or n_neg == 0:
         return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    sorted_scores = scores[order]
-    ranks = np.empty(len(scores), dtype=np.float64)
-    # Average 1-based ranks over runs of equal scores.
-    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
-    ends = np.r_[starts[1:], len(scores)]
-    for start, end in zip(starts, ends):
-        ranks[order[start:end]] = (start + 1 + end) / 2.0
+    _, value_of, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    ranks = ((ends - counts + 1 + ends) / 2.0)[value_of]  # 1-based, averaged over equal scores
     u = ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0
     return float(u / (n_pos * n_neg))
+
+
+def roc_auc_stderr(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray,
+                   resamples: int = 1000, seed: int = 0) -> float:
+    """Standard error of :func:`roc_auc` by a bootstrap over ``groups``: the examples of one
+    group (e.g. the starts of one episode, which are not independent) are resampled together.
+
+    Args:
+        labels, scores: as :func:`roc_auc`, ``(N,)``.
+        groups: ``(N,)`` group ids.
+        resamples: bootstrap resamples.
+
+    Returns:
+        The standard deviation of the resampled AUCs, or ``nan`` with fewer than two
+        resamples holding both classes.
+    """
+    labels = np.asarray(labels).astype(bool).ravel()
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    _, group_of = np.unique(np.asarray(groups).ravel(), return_inverse=True)
+    members = np.split(np.argsort(group_of, kind="stable"), np.cumsum(np.bincount(group_of))[:-1])
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        index = np.concatenate([members[g] for g in rng.integers(len(members), size=len(members))])
+        values.append(roc_auc(labels[index], scores[index]))
+    finite = np.asarray([value for value in values if np.isfinite(value)])
+    return float(finite.std(ddof=1)) if len(finite) > 1 else float("nan")
 
 
 def precision_recall(labels: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:

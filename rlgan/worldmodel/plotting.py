@@ -75,9 +75,13 @@ def plot_worldmodel_evaluation(path: str | Path, out: str | Path) -> Path:
         axis = axes[-1]
         horizons = foresight["horizons"]
         rows = [*foresight["auc"].items(), ("recorded frames", foresight["auc_recorded_frames"])]
+        stderr = {**foresight.get("auc_stderr", {}),  # absent from evaluations before it was reported
+                  "recorded frames": foresight.get("auc_recorded_frames_stderr")}
         for label, values in rows:
-            axis.plot(horizons, [float("nan") if v is None else v for v in values], marker="o",
-                      label=label)
+            errors = stderr.get(label)
+            axis.errorbar(horizons, [float("nan") if v is None else v for v in values],
+                          yerr=None if errors is None else [float("nan") if v is None else v for v in errors],
+                          marker="o", capsize=3, label=label)
         axis.axhline(0.5, color="grey", linewidth=0.8)
         axis.set_xscale("log", base=2)
         axis.set_xticks(horizons, [str(k) for k in horizons])
