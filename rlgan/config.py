@@ -42,6 +42,13 @@ def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
         )
 
 
+def check_int_range(name: str, value: Any, low: int, high: int) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is an integer (not a bool) in
+    ``low..high``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be an integer in {low}..{high}, got {value!r}")
+
+
 def build_config(config_cls: type[ConfigT], overrides: Mapping[str, Any] | None = None,
                  base: ConfigT | None = None) -> ConfigT:
     """Return ``config_cls`` (a dataclass) with ``overrides`` applied to ``base`` or the defaults.

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rlgan.config import check_choice, did_you_mean
+from rlgan.config import check_choice, check_int_range, did_you_mean
 
 
 @lru_cache(maxsize=1)
@@ -70,9 +70,7 @@ class AtariConfig:
         game_id(self.game)
         check_choice("obs_mode", self.obs_mode, ("nature", "rgb"))
         for name in ("obs_height", "obs_width"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or not 16 <= value <= 512:
-                raise ValueError(f"{name} must be an integer in 16..512, got {value!r}")
+            check_int_range(name, getattr(self, name), 16, 512)
         if self.frame_skip < 1 or self.noop_max < 0 or self.max_steps < 1:
             raise ValueError("frame_skip and max_steps must be >= 1 and noop_max >= 0")
         if not 0.0 <= self.repeat_action_probability <= 1.0:

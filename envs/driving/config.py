@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rlgan.config import check_choice
+from rlgan.config import check_choice, check_int_range
 from rlgan.envs.driving.palette import random_palette
 
 RGB = tuple[int, int, int]
@@ -146,9 +146,7 @@ class DrivingConfig:
     def __post_init__(self) -> None:
         check_choice("map", self.map, MAPS)
         for name in ("obs_height", "obs_width"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or not 16 <= value <= 512:
-                raise ValueError(f"{name} must be an integer in 16..512, got {value!r}")
+            check_int_range(name, getattr(self, name), 16, 512)
         check_choice("actions", self.actions, (3, 5))
         check_choice("on_unsafe", self.on_unsafe, ("terminate", "respawn"))
         if self.max_steps < 1:

@@ -16,6 +16,7 @@ from typing import Any
 import gymnasium
 import numpy as np
 
+from rlgan.config import check_int_range
 from rlgan.data import TransitionDataset
 from rlgan.data.replay import replay_states, step_outcomes
 from rlgan.safety.oracle import OracleSearch
@@ -29,8 +30,7 @@ FULL_TREE = 10**9
 
 def check_doom_horizon(value: object) -> None:
     """Raise ``ValueError`` unless ``value`` is an integer in ``0..MAX_DOOM_HORIZON``."""
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_DOOM_HORIZON:
-        raise ValueError(f"doom_horizon must be an integer in 0..{MAX_DOOM_HORIZON}, got {value!r}")
+    check_int_range("doom_horizon", value, 0, MAX_DOOM_HORIZON)
 
 
 def outcome_labels(env: gymnasium.Env, actions: Sequence[int], oracle: OracleSearch | None = None) -> np.ndarray:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from rlgan.config import check_choice, config_to_dict
+from rlgan.config import check_choice, check_int_range, config_to_dict
 from rlgan.data.augment import jitter_colours, mirror
 from rlgan.data.reader import DatasetReader, open_dataset
 from rlgan.device import resolve_device
@@ -135,10 +135,7 @@ class ClassifierConfig:
             raise ValueError(f"colour_jitter must be a number in [0, 1], got {self.colour_jitter!r}")
         check_choice("counterfactual_frames", self.counterfactual_frames, COUNTERFACTUAL_FRAMES)
         check_doom_horizon(self.doom_horizon)
-        if isinstance(self.rollout_depth, bool) or not isinstance(self.rollout_depth, int) \
-                or not 1 <= self.rollout_depth <= MAX_ROLLOUT_DEPTH:
-            raise ValueError(f"rollout_depth must be an integer in 1..{MAX_ROLLOUT_DEPTH}, "
-                             f"got {self.rollout_depth!r}")
+        check_int_range("rollout_depth", self.rollout_depth, 1, MAX_ROLLOUT_DEPTH)
         if self.rollout_depth > 1 and (self.counterfactual or self.doom_horizon):
             raise ValueError("rollout_depth > 1 labels the rollouts with the recorded steps: "
                              "leave counterfactual and doom_horizon unset")
