@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import gymnasium
 import numpy as np
 
+from rlgan.safety.metrics import bootstrap_stderr
 from rlgan.safety.oracle import OracleSearch
 from rlgan.safety.policies import Policy
 from rlgan.safety.shield import Shield, ShieldWrapper
@@ -222,15 +223,6 @@ def percent_with_error(value: float | None, error: float | None) -> str:
     return f"{100 * value:.0f}% +- " + ("n/a" if error is None else f"{100 * error:.0f}%")
 
 
-def _bootstrap(statistic: Callable[[np.ndarray], float], episodes: int, resamples: int,
-               seed: int) -> float:
-    """Standard error of ``statistic(episode indices)`` over episodes resampled with replacement."""
-    rng = np.random.default_rng(seed)
-    values = [statistic(rng.integers(episodes, size=episodes)) for _ in range(resamples)]
-    finite = np.asarray([value for value in values if np.isfinite(value)])
-    return float(finite.std(ddof=1)) if len(finite) > 1 else float("nan")
-
-
 def removed_fraction(agent: dict[str, Any], shielded: dict[str, Any], resamples: int = 1000,
                      seed: int = 0) -> tuple[float | None, float | None]:
     """Fraction of the agent's unsafe events per step that a shielded row removed, and its
@@ -249,7 +241,7 @@ def removed_fraction(agent: dict[str, Any], shielded: dict[str, Any], resamples:
         return 1.0 - (s_unsafe[index].sum() / s_steps[index].sum()) / agent_rate if agent_rate else np.nan
 
     episodes = np.arange(len(a_unsafe))
-    return float(removed(episodes)), _bootstrap(removed, len(a_unsafe), resamples, seed)
+    return float(removed(episodes)), bootstrap_stderr(removed, len(a_unsafe), resamples, seed)
 
 
 def return_kept(agent: dict[str, Any], shielded: dict[str, Any], resamples: int = 1000,
@@ -264,4 +256,4 @@ def return_kept(agent: dict[str, Any], shielded: dict[str, Any], resamples: int 
 
     if a_returns.mean() == 0:
         return None, None
-    return float(kept(np.arange(len(a_returns)))), _bootstrap(kept, len(a_returns), resamples, seed)
+    return float(kept(np.arange(len(a_returns)))), bootstrap_stderr(kept, len(a_returns), resamples, seed)

@@ -133,23 +133,23 @@ def unsafe_foresight(classifier: SafetyClassifier, models: dict[str, Predictor],
     labels = within_horizons(unsafe, steps, horizons, "any")
     episodes = dataset.arrays["episode"][dataset.indices[items]]
 
-    def aucs(per_step: list[np.ndarray], metric: Any) -> list[float | None]:
+    def aucs(per_step: list[np.ndarray]) -> tuple[list[float | None], list[float | None]]:
+        """The AUC per horizon and its standard error (None where undefined)."""
         if not len(items):
-            return [None] * len(horizons)
+            return [None] * len(horizons), [None] * len(horizons)
         within = within_horizons(np.concatenate(per_step), steps, horizons, "max")
-        values = [metric(labels[:, i], within[:, i]) for i in range(len(horizons))]
-        return [None if np.isnan(value) else value for value in values]
+        values = [roc_auc(labels[:, i], within[:, i]) for i in range(len(horizons))]
+        errors = [roc_auc_stderr(labels[:, i], within[:, i], episodes) for i in range(len(horizons))]
+        return [None if np.isnan(v) else v for v in values], [None if np.isnan(e) else e for e in errors]
 
-    def stderr(labels: np.ndarray, scores: np.ndarray) -> float:
-        return roc_auc_stderr(labels, scores, episodes)
-
+    by_model = {name: aucs(scores[name]) for name in models}
+    recorded, recorded_stderr = aucs(scores["recorded"])
     return {"horizons": horizons, "starts": int(len(items)),
             "episodes": int(len(np.unique(episodes))),
             "positives": [int(n) for n in labels.sum(axis=0)] if len(items) else [0] * len(horizons),
-            "auc": {name: aucs(scores[name], roc_auc) for name in models},
-            "auc_stderr": {name: aucs(scores[name], stderr) for name in models},
-            "auc_recorded_frames": aucs(scores["recorded"], roc_auc),
-            "auc_recorded_frames_stderr": aucs(scores["recorded"], stderr)}
+            "auc": {name: values for name, (values, _) in by_model.items()},
+            "auc_stderr": {name: errors for name, (_, errors) in by_model.items()},
+            "auc_recorded_frames": recorded, "auc_recorded_frames_stderr": recorded_stderr}
 
 
 def evaluate_foresight(classifier_run: str | Path, run: str | Path, data: str | Path,

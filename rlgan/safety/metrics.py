@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 
@@ -49,11 +51,21 @@ def roc_auc_stderr(labels: np.ndarray, scores: np.ndarray, groups: np.ndarray,
     scores = np.asarray(scores, dtype=np.float64).ravel()
     _, group_of = np.unique(np.asarray(groups).ravel(), return_inverse=True)
     members = np.split(np.argsort(group_of, kind="stable"), np.cumsum(np.bincount(group_of))[:-1])
+
+    def resampled_auc(chosen: np.ndarray) -> float:
+        index = np.concatenate([members[group] for group in chosen])
+        return roc_auc(labels[index], scores[index])
+
+    return bootstrap_stderr(resampled_auc, len(members), resamples, seed)
+
+
+def bootstrap_stderr(statistic: Callable[[np.ndarray], float], units: int, resamples: int,
+                     seed: int) -> float:
+    """Standard error of ``statistic(unit indices)`` over ``units`` (episodes, groups)
+    resampled with replacement; resamples where it is not finite are dropped (``nan`` with
+    fewer than two left)."""
     rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(resamples):
-        index = np.concatenate([members[g] for g in rng.integers(len(members), size=len(members))])
-        values.append(roc_auc(labels[index], scores[index]))
+    values = [statistic(rng.integers(units, size=units)) for _ in range(resamples)]
     finite = np.asarray([value for value in values if np.isfinite(value)])
     return float(finite.std(ddof=1)) if len(finite) > 1 else float("nan")
 
