@@ -318,6 +318,7 @@ def test_search_prunes_unsafe_nodes_and_stops_at_the_budget():
 
 @pytest.mark.parametrize("options,message", [
     ({"depth": 0}, "depth must be an integer in 1..8"), ({"depth": 9}, "depth must be"),
+    ({"depth": True}, "depth must be an integer in 1..8, got True"),
     ({"threshold": 1.5}, "threshold must be in"), ({"samples": 0}, "samples must be"),
     ({"node_budget": 0}, "node_budget must be"),
     ({"strategy": "best-first"}, "strategy must be one of depth-first, breadth-first")])
@@ -484,6 +485,8 @@ def test_shield_wrapper_reports_its_decisions_on_a_toy_env():
         env.step(7)
     with pytest.raises(ValueError, match="required_depth must be an integer in 1..3"):
         Shield(FixedSearch([0, 0, 0]), required_depth=4)
+    with pytest.raises(ValueError, match="required_depth must be an integer in 1..3, got True"):
+        Shield(FixedSearch([0, 0, 0]), required_depth=True)
 
 
 def test_oracle_shield_steers_away_from_the_road_edge(driving):

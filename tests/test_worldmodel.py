@@ -260,8 +260,8 @@ def test_unrolled_batches_hold_consecutive_steps_of_one_episode(tmp_path):
     assert result["step"] == 2 and WorldModel.load(tmp_path / "run").config.unroll == 4
     with pytest.raises(DatasetError, match="no training episode .* has 30 consecutive steps"):
         train_worldmodel(data, tmp_path / "long", {**FAST, "unroll": 30})
-    with pytest.raises(ValueError, match="unroll apply to the GAN only"):
-        train_worldmodel(data, tmp_path / "vae", {**FAST, "model": "vae", "unroll": 2})
+    with pytest.raises(ValueError, match="z_dim apply to the GAN only"):
+        train_worldmodel(data, tmp_path / "vae", {**FAST, "model": "vae", "unroll": 2, "z_dim": 4})
     with pytest.raises(ValueError, match="unroll must be an integer >= 1, got 0"):
         WorldModelConfig(unroll=0)
     assert not (tmp_path / "long").exists() and not (tmp_path / "vae").exists()

@@ -22,7 +22,8 @@ from rlgan.worldmodel.evaluate import evaluate_worldmodel
 from rlgan.worldmodel.metrics import PSNR_CAP_DB
 from rlgan.worldmodel.run import load_progress
 from rlgan.worldmodel.rollouts import predict_rollout, rollout_metrics, steps_ahead
-from rlgan.worldmodel.vae import LatentDynamicsVAE, kl_to_standard_normal
+from rlgan.worldmodel.losses import l1_loss
+from rlgan.worldmodel.vae import LatentDynamicsVAE, kl_to_standard_normal, vae_losses
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -235,6 +236,40 @@ def test_vae_learns_a_transition_better_than_copy_last(tmp_path):
                                  rollouts_count=32)
     assert report["psnr"] > report["psnr_copy_last"] + 3 and report["ssim"] > report["ssim_copy_last"]
     assert report["psnr_by_depth"][0] > report["psnr_by_depth_copy_last"][0] + 3
+
+
+def test_unrolled_vae_loss_feeds_its_predictions_back_and_averages_the_steps():
+    config = WorldModelConfig(model="vae", frame_height=16, frame_width=16, history=2,
+                              base_width=8, latent_dim=6, z_dim=0, lambda_adv=0.0, unroll=3)
+    torch.manual_seed(0)
+    vae = LatentDynamicsVAE(config).eval()  # batch norm in eval: the same function twice
+    frames = torch.rand(4, 6, 16, 16) * 2 - 1
+    targets = torch.rand(4, 3, 3, 16, 16) * 2 - 1
+    actions = torch.tensor([[0, 1, 2], [1, 1, 0], [2, 0, 1], [0, 2, 2]])
+    noise = torch.randn(4, 6)
+    loss, logs = vae_losses(vae, frames, targets, actions, noise, config)
+    mean, log_variance = (t.flatten(1) for t in vae.encode(frames))
+    history = frames
+    prediction = vae.render(vae.step(mean + (0.5 * log_variance).exp() * noise, actions[:, 0]))
+    expected = l1_loss(prediction, targets[:, 0]) / 3
+    for k in (1, 2):
+        history = torch.cat([history[:, 3:], prediction], dim=1)
+        prediction = vae(history, actions[:, k])
+        expected = expected + l1_loss(prediction, targets[:, k]) / 3
+    assert logs["l1"] == pytest.approx(float(expected.detach()), rel=1e-5)
+    _, one_logs = vae_losses(vae, frames, targets[:, :1], actions[:, :1], noise, config)
+    assert one_logs["l1"] != pytest.approx(logs["l1"]) and one_logs["kl"] == pytest.approx(logs["kl"])
+    loss.backward()
+    assert vae.transition[0].weight.grad.abs().sum() > 0
+
+
+def test_vae_trains_on_its_own_rollouts(tmp_path):
+    data = write_bar_dataset(tmp_path / "bars", episodes=4)
+    result = train_worldmodel(data, tmp_path / "vae", {
+        "model": "vae", "unroll": 3, "steps": 2, "batch_size": 4, "base_width": 8,
+        "latent_dim": 8, "log_every": 1, "sample_every": 2, "checkpoint_every": 2,
+        "device": "cpu"}, progress=False)
+    assert result["step"] == 2 and WorldModel.load(tmp_path / "vae").config.unroll == 3
 
 
 def test_vae_runs_save_resume_load_and_predict_like_the_gan(tmp_path):

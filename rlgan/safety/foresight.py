@@ -30,7 +30,7 @@ from rlgan.safety.run import check_compatible, load_safety_run
 from rlgan.worldmodel.evaluate import evaluated_episodes
 from rlgan.worldmodel.frames import observations_to_tensor, to_unit
 from rlgan.worldmodel.predictor import WorldModel
-from rlgan.worldmodel.rollouts import Predictor, predict_rollout, recorded_steps, start_frames, steps_ahead
+from rlgan.worldmodel.rollouts import Predictor, predict_path, recorded_steps, start_frames, steps_ahead
 
 #: Horizons (steps ahead) reported by default.
 FORESIGHT_HORIZONS = (1, 2, 4, 8)
@@ -124,8 +124,8 @@ def unsafe_foresight(classifier: SafetyClassifier, models: dict[str, Predictor],
         frames = start_frames(dataset, chunk, history)
         actions = torch.from_numpy(recorded_steps(dataset, chunk, depth, "action")).long()
         for name, model in models.items():
-            rollout = torch.cat([frames[:, -1:], predict_rollout(model, frames, actions, noise)], dim=1)
-            scores[name].append(pair_probabilities(classifier, rollout, device).numpy())
+            scores[name].append(pair_probabilities(
+                classifier, predict_path(model, frames, actions, noise), device).numpy())
         recorded = to_unit(observations_to_tensor(recorded_steps(dataset, chunk, depth, "next_obs")))
         scores["recorded"].append(pair_probabilities(
             classifier, torch.cat([frames[:, -1:], recorded], dim=1), device).numpy())

@@ -33,7 +33,7 @@ from rlgan.safety.labels import replayed_labels, replayed_outcomes
 from rlgan.safety.run import check_compatible
 from rlgan.safety.search import NextFramePredictor
 from rlgan.worldmodel.frames import to_uint8, to_unit
-from rlgan.worldmodel.rollouts import predict_rollout, recorded_steps, start_frames, steps_ahead
+from rlgan.worldmodel.rollouts import predict_path, recorded_steps, start_frames, steps_ahead
 
 #: The choices of :attr:`PairOptions.counterfactual_frames`.
 COUNTERFACTUAL_FRAMES = ("generated", "real", "both")
@@ -302,8 +302,7 @@ def rollout_pairs(dataset: TransitionDataset, chosen: np.ndarray, predictor: Nex
         items = chosen[start:start + batch_size]
         history = start_frames(dataset, items, int(predictor.history)).to(device)
         actions = torch.from_numpy(recorded_steps(dataset, items, depth, "action")).long().to(device)
-        predicted = predict_rollout(predictor, history, actions, noise)  # (B, depth, C, H, W)
-        frames = to_uint8(torch.cat([history[:, -1:].cpu().float(), predicted], dim=1))
+        frames = to_uint8(predict_path(predictor, history, actions, noise))  # (B, depth + 1, C, H, W)
         kept = np.arange(depth)[None, :] < steps[start:start + batch_size, None]
         frame_t.append(frames[:, :-1][torch.from_numpy(kept)])
         frame_t1.append(frames[:, 1:][torch.from_numpy(kept)])

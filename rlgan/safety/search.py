@@ -31,6 +31,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from rlgan.config import check_int_range
 from rlgan.safety.classifier import make_pairs
 from rlgan.worldmodel.frames import to_unit
 from rlgan.safety.tree import Level, PathNode, SearchResult, depth_first, safe_depths
@@ -109,8 +110,7 @@ class SearchConfig:
     strategy: str = "depth-first"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.depth, int) or not 1 <= self.depth <= MAX_DEPTH:
-            raise ValueError(f"depth must be an integer in 1..{MAX_DEPTH}, got {self.depth!r}")
+        check_int_range("depth", self.depth, 1, MAX_DEPTH)
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold!r}")
         if not isinstance(self.samples, int) or self.samples < 1:

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import gymnasium
 import numpy as np
 
+from rlgan.config import check_int_range
 from rlgan.safety.policies import Policy, as_policy
 from rlgan.safety.search import SearchConfig
 from rlgan.safety.tree import SearchResult
@@ -145,9 +146,7 @@ class Shield:
         self.policy: Policy | None = None if policy is None else as_policy(policy)
         depth = search.config.depth
         self.required_depth = depth if required_depth is None else required_depth
-        if not isinstance(self.required_depth, int) or not 1 <= self.required_depth <= depth:
-            raise ValueError(f"required_depth must be an integer in 1..{depth} (the search depth), "
-                             f"got {required_depth!r}")
+        check_int_range("required_depth", self.required_depth, 1, depth)
         n_actions = int(search.n_actions)
         if action_order is not None and sorted(action_order) != list(range(n_actions)):
             raise ValueError(f"action_order must list each of the {n_actions} actions once, got "

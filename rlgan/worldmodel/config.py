@@ -15,8 +15,7 @@ DEVICES_HINT = "'auto', 'cpu', 'cuda' or 'cuda:N'"
 #: Options a run takes from its dataset (frame size, channels, actions).
 FRAME_OPTIONS = ("frame_height", "frame_width", "channels", "n_actions")
 #: Options of the GAN alone: a VAE run refuses them (and stores lambda_adv 0, z_dim 0).
-GAN_ONLY_OPTIONS = ("lambda_adv", "adv_warmup", "d_steps", "discriminator", "conditioning", "z_dim",
-                    "unroll")
+GAN_ONLY_OPTIONS = ("lambda_adv", "adv_warmup", "d_steps", "discriminator", "conditioning", "z_dim")
 
 
 @dataclass(frozen=True)
@@ -60,11 +59,11 @@ class WorldModelConfig:
             latent state (VAE only).
         gdl_weight: weight of the gradient-difference loss (sharper edges), 0 disables it.
         d_steps: discriminator updates per generator update (k).
-        unroll: steps of its own rollout the generator trains on per update (1: one-step
+        unroll: steps of its own rollout the model trains on per update (1: one-step
             prediction, as in SAD-GAN). With n > 1 a batch holds n consecutive recorded steps:
-            the generator predicts t+1 from the recorded frames, then t+2 from its own
+            the model predicts t+1 from the recorded frames, then t+2 from its own
             prediction, and so on, as rollouts and the game tree feed it; the losses (and the
-            discriminator's judgement) of all n steps are averaged, and the gradients flow
+            GAN discriminator's judgement) of all n steps are averaged, and the gradients flow
             back through the predictions. Needs recorded episodes, not outcome records.
         learning_rate, beta1, beta2: Adam settings of both networks (DCGAN's beta1 0.5; a
             CPU budget learns faster at 1e-3 than at DCGAN's 2e-4).

@@ -109,6 +109,13 @@ def predict_rollout(model: Predictor, frames: torch.Tensor, actions: torch.Tenso
     return torch.stack(predicted, dim=1)
 
 
+def predict_path(model: Predictor, frames: torch.Tensor, actions: torch.Tensor,
+                 noise: torch.Generator) -> torch.Tensor:
+    """Frame t followed by :func:`predict_rollout`'s frames t+1..t+D: float ``(B, D + 1, C, H, W)``
+    in [-1, 1] on the CPU, so that frames j and j+1 are the pair of step t+j."""
+    return torch.cat([frames[:, -1:].float().cpu(), predict_rollout(model, frames, actions, noise)], dim=1)
+
+
 def _scores(predicted: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-frame metrics of uint8-valued float frames ``(B, C, H, W)``."""
     return {"psnr": psnr(predicted, target, cap=PSNR_CAP_DB), "ssim": ssim(predicted, target),

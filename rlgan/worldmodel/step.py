@@ -170,7 +170,9 @@ class VAEStep:
         ``reconstruction``, ``kl`` (``gdl`` when weighted). ``step`` is not used."""
         batch = batches[0]
         eps = torch.randn(len(batch["action"]), self.config.latent_dim, generator=self.noise)
-        loss, logs = vae_losses(self.model, batch["frames"], batch["next_frame"], batch["action"],
+        loss, logs = vae_losses(self.model, batch["frames"],
+                                batch.get("next_frames", batch["next_frame"][:, None]),
+                                batch.get("actions", batch["action"][:, None]),
                                 eps.to(batch["frames"].device), self.config)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -111,19 +111,24 @@ class LatentDynamicsVAE(nn.Module):
         return self.decode(frames, mean, log_variance, action, z)
 
 
-def vae_losses(model: LatentDynamicsVAE, frames: torch.Tensor, next_frame: torch.Tensor,
-               action: torch.Tensor, noise: torch.Tensor,
+def vae_losses(model: LatentDynamicsVAE, frames: torch.Tensor, next_frames: torch.Tensor,
+               actions: torch.Tensor, noise: torch.Tensor,
                config: WorldModelConfig) -> tuple[torch.Tensor, dict[str, float]]:
     """The VAE's training loss on one batch and its terms.
 
-    ``l1_weight * L1(prediction, frame t+1) [+ gdl_weight * GDL] +
-    reconstruction_weight * L1(reconstruction, frame t) + kl_weight * KL``, the prediction and
-    the reconstruction decoded from one posterior sample ``s_t = mean + exp(log_var / 2) * noise``.
+    ``l1_weight * L1(predictions, frames t+1..t+n) [+ gdl_weight * GDL] +
+    reconstruction_weight * L1(reconstruction, frame t) + kl_weight * KL``. The reconstruction
+    and the prediction of t+1 are decoded from one posterior sample
+    ``s_t = mean + exp(log_var / 2) * noise``; with n > 1 recorded steps (``unroll``), frame t+k+1
+    is predicted from the model's own frame t+k as a rollout feeds it (the posterior mean of the
+    frames with that prediction as the newest), and the prediction terms are averaged over the
+    n steps, the gradients flowing back through the predictions.
 
     Args:
         model: the VAE (possibly in training mode).
-        frames: float ``(B, h*C, H, W)`` in [-1, 1]; next_frame: float ``(B, C, H, W)``.
-        action: int64 ``(B,)``.
+        frames: float ``(B, h*C, H, W)`` in [-1, 1], the recorded frames up to t.
+        next_frames: float ``(B, n, C, H, W)``, the recorded frames t+1..t+n.
+        actions: int64 ``(B, n)``, the actions t..t+n-1.
         noise: float ``(B, L)`` standard normal draws for the posterior sample.
         config: the loss weights.
 
@@ -131,17 +136,23 @@ def vae_losses(model: LatentDynamicsVAE, frames: torch.Tensor, next_frame: torch
         ``(loss, logs)``: the scalar loss and float logs ``total``, ``l1`` (prediction),
         ``reconstruction``, ``kl`` (and ``gdl`` when weighted).
     """
+    channels = config.channels
     mean, log_variance = (t.flatten(1) for t in model.encode(frames))
     state = mean + (0.5 * log_variance).exp() * noise
     reconstruction = model.render(state)
-    prediction = model.render(model.step(state, action))
-    terms = {"l1": l1_loss(prediction, next_frame),
-             "reconstruction": l1_loss(reconstruction, frames[:, -config.channels:]),
+    predictions = [model.render(model.step(state, actions[:, 0]))]
+    history = frames
+    for k in range(1, next_frames.shape[1]):
+        history = torch.cat([history[:, channels:], predictions[-1]], dim=1)
+        predictions.append(model(history, actions[:, k]))
+    prediction, target = torch.cat(predictions), next_frames.transpose(0, 1).flatten(0, 1)
+    terms = {"l1": l1_loss(prediction, target),
+             "reconstruction": l1_loss(reconstruction, frames[:, -channels:]),
              "kl": kl_to_standard_normal(mean, log_variance)}
     loss = (config.l1_weight * terms["l1"] + config.reconstruction_weight * terms["reconstruction"]
             + config.kl_weight * terms["kl"])
     if config.gdl_weight:
-        terms["gdl"] = gradient_difference_loss(prediction, next_frame)
+        terms["gdl"] = gradient_difference_loss(prediction, target)
         loss = loss + config.gdl_weight * terms["gdl"]
     logs = {"total": float(loss.detach()), **{key: float(value.detach()) for key, value in terms.items()}}
     return loss, logs
