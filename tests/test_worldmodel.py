@@ -39,10 +39,13 @@ from rlgan.worldmodel.losses import (
     generator_loss,
     gradient_difference_loss,
     l1_loss,
+    l2_loss,
 )
 from rlgan.worldmodel.metrics import PSNR_CAP_DB, psnr, sharpness, ssim
 from rlgan.worldmodel.run import load_checkpoint, load_progress, save_checkpoint
 from rlgan.worldmodel.step import GANStep
+from rlgan.demo.weights import BUNDLED
+from rlgan.pipeline import load_settings
 
 FAST = {"log_every": 2, "sample_every": 4, "checkpoint_every": 4, "batch_size": 8,
         "base_width": 8, "device": "cpu"}
@@ -148,6 +151,25 @@ def test_generator_loss_with_lambda_zero_is_the_regression_loss():
     assert loss.item() == pytest.approx(l1_loss(predicted, target).item() + 0.1 * math.log(2))
     with pytest.raises(ValueError, match="lambda_adv"):
         generator_loss(predicted, target, None, 0.1)
+    assert l2_loss(torch.zeros(2, 3), torch.full((2, 3), 0.5)).item() == pytest.approx(0.25)
+    loss, logs = generator_loss(predicted, target, None, 0.0, 1.0, 0.0, 10.0)
+    assert loss.item() == pytest.approx(l1_loss(predicted, target).item()
+                                        + 10 * l2_loss(predicted, target).item())
+    assert logs["l2"] == pytest.approx(l2_loss(predicted, target).item())
+    with pytest.raises(ValueError, match="l1_weight, l2_weight, gdl_weight and lambda_adv are all 0"):
+        WorldModelConfig(l1_weight=0.0, l2_weight=0.0, lambda_adv=0.0)
+
+
+def test_runs_and_shield_settings_stored_before_l2_weight_load_with_l1_alone(tmp_path):
+    assert WorldModelConfig().l2_weight == 10.0  # the default of new runs
+    shield = tmp_path / "shield"
+    shutil.copytree(BUNDLED / "shield", shield)
+    for path, section in ((shield / "worldmodel" / "run.json", "config"), (shield / "settings.json", "worldmodel")):
+        stored = json.loads(path.read_text())
+        stored[section].pop("l2_weight", None)  # as written before the option existed
+        path.write_text(json.dumps(stored))
+    assert WorldModel.load(shield / "worldmodel").config.l2_weight == 0.0
+    assert load_settings(shield).worldmodel["l2_weight"] == 0.0
 
 
 class ExplodingDiscriminator(torch.nn.Module):
@@ -176,10 +198,11 @@ def test_lambda_zero_step_is_a_pure_regression_step():
              "action": torch.tensor([0, 1, 2, 1])}
     logs = update([batch], 1)
     z = torch.randn(4, config.z_dim, generator=torch.Generator().manual_seed(5))
-    l1_loss(reference(batch["frames"], batch["action"], z), batch["next_frame"]).backward()
+    predicted = reference(batch["frames"], batch["action"], z)
+    (l1_loss(predicted, batch["next_frame"]) + 10 * l2_loss(predicted, batch["next_frame"])).backward()
     for (name, param), ref in zip(generator.named_parameters(), reference.parameters()):
         assert param.grad is not None and torch.allclose(param.grad, ref.grad, atol=1e-6), name
-    assert set(logs) == {"l1", "g_total"} and critic.weight.grad is None
+    assert set(logs) == {"l1", "l2", "g_total"} and critic.weight.grad is None
 
 
 def test_adversarial_step_trains_both_networks_and_d_steps_use_extra_batches():
@@ -222,7 +245,7 @@ def test_unrolled_step_feeds_its_predictions_back_and_averages_the_steps():
     history, loss = frames, 0.0
     for k in range(3):
         prediction = reference(history, actions[:, k], torch.randn(4, config.z_dim, generator=noise))
-        loss = loss + l1_loss(prediction, targets[:, k]) / 3
+        loss = loss + (l1_loss(prediction, targets[:, k]) + 10 * l2_loss(prediction, targets[:, k])) / 3
         history = torch.cat([history[:, 3:], prediction], dim=1)  # the prediction, with gradient
     loss.backward()
     for (name, param), ref in zip(generator.named_parameters(), reference.parameters()):

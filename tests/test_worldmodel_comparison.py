@@ -22,7 +22,7 @@ from rlgan.worldmodel.evaluate import evaluate_worldmodel
 from rlgan.worldmodel.metrics import PSNR_CAP_DB
 from rlgan.worldmodel.run import load_progress
 from rlgan.worldmodel.rollouts import predict_rollout, rollout_metrics, steps_ahead
-from rlgan.worldmodel.losses import l1_loss
+from rlgan.worldmodel.losses import l1_loss, l2_loss
 from rlgan.worldmodel.vae import LatentDynamicsVAE, kl_to_standard_normal, vae_losses
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -252,11 +252,14 @@ def test_unrolled_vae_loss_feeds_its_predictions_back_and_averages_the_steps():
     history = frames
     prediction = vae.render(vae.step(mean + (0.5 * log_variance).exp() * noise, actions[:, 0]))
     expected = l1_loss(prediction, targets[:, 0]) / 3
+    squared = l2_loss(prediction, targets[:, 0]) / 3
     for k in (1, 2):
         history = torch.cat([history[:, 3:], prediction], dim=1)
         prediction = vae(history, actions[:, k])
         expected = expected + l1_loss(prediction, targets[:, k]) / 3
+        squared = squared + l2_loss(prediction, targets[:, k]) / 3
     assert logs["l1"] == pytest.approx(float(expected.detach()), rel=1e-5)
+    assert logs["l2"] == pytest.approx(float(squared.detach()), rel=1e-5)
     _, one_logs = vae_losses(vae, frames, targets[:, :1], actions[:, :1], noise, config)
     assert one_logs["l1"] != pytest.approx(logs["l1"]) and one_logs["kl"] == pytest.approx(logs["kl"])
     loss.backward()

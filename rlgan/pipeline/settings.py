@@ -349,4 +349,8 @@ def load_settings(directory: str | Path) -> ShieldSettings:
     if not isinstance(data, dict) or data.pop("version", None) != SETTINGS_VERSION:
         raise ValueError(f"{Path(directory) / SETTINGS_FILE} is not a version-{SETTINGS_VERSION} "
                          "settings file of rlgan shield train")
+    from rlgan.worldmodel.config import EARLIER_VALUES
+
+    if isinstance(data.get("worldmodel"), dict):
+        data["worldmodel"] = {**EARLIER_VALUES, **data["worldmodel"]}
     return ShieldSettings.from_dict(data)

@@ -15,6 +15,11 @@ def l1_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (predicted - target).abs().mean()
 
 
+def l2_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over every pixel and channel."""
+    return (predicted - target).square().mean()
+
+
 def gradient_difference_loss(predicted: torch.Tensor, target: torch.Tensor,
                              alpha: float = 1.0) -> torch.Tensor:
     """Gradient difference loss (Mathieu et al. 2016): penalises edges that are blurred away.
@@ -44,11 +49,14 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
 
 
 def reconstruction_loss(predicted: torch.Tensor, target: torch.Tensor, l1_weight: float = 1.0,
-                        gdl_weight: float = 0.0) -> torch.Tensor:
-    """``l1_weight * L1 + gdl_weight * GDL`` (terms with weight 0 are not computed)."""
+                        gdl_weight: float = 0.0, l2_weight: float = 0.0) -> torch.Tensor:
+    """``l1_weight * L1 + l2_weight * MSE + gdl_weight * GDL`` (terms with weight 0 are not
+    computed)."""
     loss = predicted.new_zeros(())
     if l1_weight:
         loss = loss + l1_weight * l1_loss(predicted, target)
+    if l2_weight:
+        loss = loss + l2_weight * l2_loss(predicted, target)
     if gdl_weight:
         loss = loss + gdl_weight * gradient_difference_loss(predicted, target)
     return loss
@@ -56,7 +64,7 @@ def reconstruction_loss(predicted: torch.Tensor, target: torch.Tensor, l1_weight
 
 def generator_loss(predicted: torch.Tensor, target: torch.Tensor,
                    fake_logits: torch.Tensor | None, lambda_adv: float, l1_weight: float = 1.0,
-                   gdl_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+                   gdl_weight: float = 0.0, l2_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
     """SAD-GAN's generator objective: reconstruction + ``lambda_adv`` * adversarial.
 
     Args:
@@ -64,18 +72,21 @@ def generator_loss(predicted: torch.Tensor, target: torch.Tensor,
         fake_logits: D's logits on ``predicted``; may be None when ``lambda_adv`` is 0, and
             is ignored then, so ``lambda_adv = 0`` is exactly the regression loss.
         lambda_adv: weight of the non-saturating adversarial term.
-        l1_weight, gdl_weight: weights of L1 and of the gradient-difference loss.
+        l1_weight, gdl_weight, l2_weight: weights of L1, of the gradient-difference loss and of
+            the mean squared error.
 
     Returns:
-        ``(loss, logs)``: the scalar loss and float values of its terms (``l1``, ``gdl``,
-        ``adv`` when computed, ``total``).
+        ``(loss, logs)``: the scalar loss and float values of its terms (``l1``; ``l2``, ``gdl``
+        and ``adv`` when weighted; ``total``).
 
     Raises:
         ValueError: ``lambda_adv > 0`` without ``fake_logits``.
     """
-    loss = reconstruction_loss(predicted, target, l1_weight, gdl_weight)
+    loss = reconstruction_loss(predicted, target, l1_weight, gdl_weight, l2_weight)
     with torch.no_grad():
         logs = {"l1": float(l1_loss(predicted, target))}
+        if l2_weight:
+            logs["l2"] = float(l2_loss(predicted, target))
         if gdl_weight:
             logs["gdl"] = float(gradient_difference_loss(predicted, target))
     if lambda_adv:

@@ -31,7 +31,7 @@ from torch import nn
 from rlgan.config import build_config, config_to_dict
 from rlgan.io import read_json, write_json
 from rlgan.weights import load_weights
-from rlgan.worldmodel.config import WorldModelConfig
+from rlgan.worldmodel.config import EARLIER_VALUES, WorldModelConfig
 
 RUN_FORMAT = "rlgan-worldmodel"
 RUN_VERSION = 1
@@ -120,7 +120,7 @@ def load_run_info(run_dir: str | Path) -> tuple[WorldModelConfig, DataInfo]:
         raise ValueError(f"{path}: unsupported run version {info.get('version')!r}, this rlgan "
                          f"reads version {RUN_VERSION}")
     try:
-        config = build_config(WorldModelConfig, info["config"])
+        config = build_config(WorldModelConfig, {**EARLIER_VALUES, **info["config"]})
         data = info["data"]
         data_info = DataInfo(**{**data, "frame_shape": tuple(data["frame_shape"]),
                                 "shards": tuple(data["shards"]),

@@ -143,7 +143,7 @@ class GANStep:
                 discriminator.requires_grad_(True)
         loss, g_logs = generator_loss(unrolled.predictions, unrolled.targets, fake_logits,
                                       self.adversarial_weight(step) if config.lambda_adv else 0.0,
-                                      config.l1_weight, config.gdl_weight)
+                                      config.l1_weight, config.gdl_weight, config.l2_weight)
         self.optimizer_g.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer_g.step()

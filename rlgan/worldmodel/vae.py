@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from rlgan.worldmodel.config import WorldModelConfig
-from rlgan.worldmodel.losses import gradient_difference_loss, l1_loss
+from rlgan.worldmodel.losses import gradient_difference_loss, l1_loss, l2_loss
 from rlgan.worldmodel.model import dcgan_init, down_block
 
 
@@ -116,7 +116,7 @@ def vae_losses(model: LatentDynamicsVAE, frames: torch.Tensor, next_frames: torc
                config: WorldModelConfig) -> tuple[torch.Tensor, dict[str, float]]:
     """The VAE's training loss on one batch and its terms.
 
-    ``l1_weight * L1(predictions, frames t+1..t+n) [+ gdl_weight * GDL] +
+    ``l1_weight * L1(predictions, frames t+1..t+n) [+ l2_weight * MSE] [+ gdl_weight * GDL] +
     reconstruction_weight * L1(reconstruction, frame t) + kl_weight * KL``. The reconstruction
     and the prediction of t+1 are decoded from one posterior sample
     ``s_t = mean + exp(log_var / 2) * noise``; with n > 1 recorded steps (``unroll``), frame t+k+1
@@ -134,7 +134,7 @@ def vae_losses(model: LatentDynamicsVAE, frames: torch.Tensor, next_frames: torc
 
     Returns:
         ``(loss, logs)``: the scalar loss and float logs ``total``, ``l1`` (prediction),
-        ``reconstruction``, ``kl`` (and ``gdl`` when weighted).
+        ``reconstruction``, ``kl`` (and ``l2``, ``gdl`` when weighted).
     """
     channels = config.channels
     mean, log_variance = (t.flatten(1) for t in model.encode(frames))
@@ -151,6 +151,9 @@ def vae_losses(model: LatentDynamicsVAE, frames: torch.Tensor, next_frames: torc
              "kl": kl_to_standard_normal(mean, log_variance)}
     loss = (config.l1_weight * terms["l1"] + config.reconstruction_weight * terms["reconstruction"]
             + config.kl_weight * terms["kl"])
+    if config.l2_weight:
+        terms["l2"] = l2_loss(prediction, target)
+        loss = loss + config.l2_weight * terms["l2"]
     if config.gdl_weight:
         terms["gdl"] = gradient_difference_loss(prediction, target)
         loss = loss + config.gdl_weight * terms["gdl"]
