@@ -163,3 +163,10 @@ def collate(dataset: Transitions, indices: Sequence[int], device: torch.device,
         batch["actions"] = torch.from_numpy(
             recorded_steps(dataset, items, unroll, "action").astype(np.int64)).to(device)
     return batch
+
+
+def batch_steps(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The recorded steps of a :func:`collate` batch, unrolled or not: frames t+1..t+n float
+    ``(B, n, C, H, W)`` and actions t..t+n-1 int64 ``(B, n)`` (n = 1 unless unrolled)."""
+    return (batch.get("next_frames", batch["next_frame"][:, None]),
+            batch.get("actions", batch["action"][:, None]))

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from rlgan.worldmodel.config import WorldModelConfig
+from rlgan.worldmodel.data import batch_steps
 from rlgan.worldmodel.losses import discriminator_loss, generator_loss
 from rlgan.worldmodel.vae import LatentDynamicsVAE, vae_losses
 
@@ -80,8 +81,7 @@ class GANStep:
         ``unroll`` steps when the batch has ``next_frames``), each step fed the previous
         prediction as its newest frame."""
         frames = batch["frames"]
-        targets = batch.get("next_frames", batch["next_frame"][:, None])
-        actions = batch.get("actions", batch["action"][:, None])
+        targets, actions = batch_steps(batch)
         inputs, predictions = [], []
         for k in range(targets.shape[1]):
             prediction = generator(frames, actions[:, k], self.sample_z(len(frames), frames.device))
@@ -170,9 +170,7 @@ class VAEStep:
         ``reconstruction``, ``kl`` (``gdl`` when weighted). ``step`` is not used."""
         batch = batches[0]
         eps = torch.randn(len(batch["action"]), self.config.latent_dim, generator=self.noise)
-        loss, logs = vae_losses(self.model, batch["frames"],
-                                batch.get("next_frames", batch["next_frame"][:, None]),
-                                batch.get("actions", batch["action"][:, None]),
+        loss, logs = vae_losses(self.model, batch["frames"], *batch_steps(batch),
                                 eps.to(batch["frames"].device), self.config)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
