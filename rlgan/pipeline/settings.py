@@ -204,7 +204,7 @@ BUDGETS: dict[str, Budget] = {
     "demo": Budget(episodes=1536, num_envs=64, worldmodel_steps=4000, classifier_steps=1500,
                    max_generated=4096, calibrate_states=600, eval_episodes=200, eval_probe=False),
     "full": Budget(episodes=3200, num_envs=64, worldmodel_steps=12000, classifier_steps=5000,
-                   max_generated=16384, calibrate_states=3000, eval_episodes=160, eval_probe=True),
+                   max_generated=16384, calibrate_states=3000, eval_episodes=200, eval_probe=True),
 }
 
 
