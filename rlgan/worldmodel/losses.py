@@ -48,18 +48,25 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     return real + fake
 
 
-def reconstruction_loss(predicted: torch.Tensor, target: torch.Tensor, l1_weight: float = 1.0,
-                        gdl_weight: float = 0.0, l2_weight: float = 0.0) -> torch.Tensor:
-    """``l1_weight * L1 + l2_weight * MSE + gdl_weight * GDL`` (terms with weight 0 are not
-    computed)."""
-    loss = predicted.new_zeros(())
-    if l1_weight:
-        loss = loss + l1_weight * l1_loss(predicted, target)
+def prediction_terms(predicted: torch.Tensor, target: torch.Tensor, l2_weight: float = 0.0,
+                     gdl_weight: float = 0.0) -> dict[str, torch.Tensor]:
+    """The unweighted terms of a predicted frame's loss, each computed once: ``l1`` always,
+    ``l2`` (MSE) and ``gdl`` only when their weight is not 0."""
+    terms = {"l1": l1_loss(predicted, target)}
     if l2_weight:
-        loss = loss + l2_weight * l2_loss(predicted, target)
+        terms["l2"] = l2_loss(predicted, target)
     if gdl_weight:
-        loss = loss + gdl_weight * gradient_difference_loss(predicted, target)
-    return loss
+        terms["gdl"] = gradient_difference_loss(predicted, target)
+    return terms
+
+
+def weighted_prediction_loss(terms: dict[str, torch.Tensor], l1_weight: float, l2_weight: float,
+                             gdl_weight: float) -> torch.Tensor:
+    """``l1_weight * L1 + l2_weight * MSE + gdl_weight * GDL`` of :func:`prediction_terms`
+    (other entries of ``terms`` are not read)."""
+    weights = {"l1": l1_weight, "l2": l2_weight, "gdl": gdl_weight}
+    return sum((weight * terms[name] for name, weight in weights.items() if name in terms),
+               terms["l1"].new_zeros(()))
 
 
 def generator_loss(predicted: torch.Tensor, target: torch.Tensor,
@@ -82,13 +89,9 @@ def generator_loss(predicted: torch.Tensor, target: torch.Tensor,
     Raises:
         ValueError: ``lambda_adv > 0`` without ``fake_logits``.
     """
-    loss = reconstruction_loss(predicted, target, l1_weight, gdl_weight, l2_weight)
-    with torch.no_grad():
-        logs = {"l1": float(l1_loss(predicted, target))}
-        if l2_weight:
-            logs["l2"] = float(l2_loss(predicted, target))
-        if gdl_weight:
-            logs["gdl"] = float(gradient_difference_loss(predicted, target))
+    terms = prediction_terms(predicted, target, l2_weight, gdl_weight)
+    loss = weighted_prediction_loss(terms, l1_weight, l2_weight, gdl_weight)
+    logs = {name: float(term.detach()) for name, term in terms.items()}
     if lambda_adv:
         if fake_logits is None:
             raise ValueError(f"lambda_adv is {lambda_adv} but no discriminator logits were given")

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from rlgan.worldmodel.config import WorldModelConfig
-from rlgan.worldmodel.losses import gradient_difference_loss, l1_loss, l2_loss
+from rlgan.worldmodel.losses import l1_loss, prediction_terms, weighted_prediction_loss
 from rlgan.worldmodel.model import dcgan_init, down_block
 
 
@@ -146,16 +146,10 @@ def vae_losses(model: LatentDynamicsVAE, frames: torch.Tensor, next_frames: torc
         history = torch.cat([history[:, channels:], predictions[-1]], dim=1)
         predictions.append(model(history, actions[:, k]))
     prediction, target = torch.cat(predictions), next_frames.transpose(0, 1).flatten(0, 1)
-    terms = {"l1": l1_loss(prediction, target),
+    terms = {**prediction_terms(prediction, target, config.l2_weight, config.gdl_weight),
              "reconstruction": l1_loss(reconstruction, frames[:, -channels:]),
              "kl": kl_to_standard_normal(mean, log_variance)}
-    loss = (config.l1_weight * terms["l1"] + config.reconstruction_weight * terms["reconstruction"]
-            + config.kl_weight * terms["kl"])
-    if config.l2_weight:
-        terms["l2"] = l2_loss(prediction, target)
-        loss = loss + config.l2_weight * terms["l2"]
-    if config.gdl_weight:
-        terms["gdl"] = gradient_difference_loss(prediction, target)
-        loss = loss + config.gdl_weight * terms["gdl"]
+    loss = (weighted_prediction_loss(terms, config.l1_weight, config.l2_weight, config.gdl_weight)
+            + config.reconstruction_weight * terms["reconstruction"] + config.kl_weight * terms["kl"])
     logs = {"total": float(loss.detach()), **{key: float(value.detach()) for key, value in terms.items()}}
     return loss, logs
