@@ -17,7 +17,7 @@ from rlgan.envs.driving import Action
 from rlgan.envs.registration import DRIVING_ID
 from rlgan.data.augment import jitter_colours
 from rlgan.safety.classifier import ClassifierShape, SafetyClassifier
-from rlgan.safety.evaluation import evaluate_shield
+from rlgan.safety.evaluation import evaluate_shield, percent_with_error, removed_fraction, return_kept
 from rlgan.safety.metrics import classification_report, precision_recall, roc_auc, roc_auc_stderr
 from rlgan.safety.oracle import OracleSearch
 from rlgan.safety.policies import as_policy
@@ -798,6 +798,20 @@ def test_rows_count_false_alarms_and_misses_against_the_oracle():
     unprobed = evaluate_shield("gan_shield", env, as_policy(always_left), 1,
                                shield=Shield(FixedSearch([0, 3, 3])))
     assert unprobed["false_alarms_per_1000"] is None and unprobed["misses_per_1000"] is None
+
+
+def test_removed_and_return_kept_are_paired_fractions_undefined_without_a_base():
+    agent = {"episode_unsafe": [2, 0, 2], "episode_steps": [100, 100, 100], "episode_returns": [10.0, 20.0, 30.0]}
+    shielded = {"episode_unsafe": [1, 0, 0], "episode_steps": [100, 100, 200], "episode_returns": [10.0, 30.0, 50.0]}
+    removed, removed_error = removed_fraction(agent, shielded)
+    assert removed == pytest.approx(1 - (1 / 400) / (4 / 300)) and removed_error > 0
+    kept, kept_error = return_kept(agent, shielded)
+    assert kept == pytest.approx(90 / 60) and kept_error > 0
+    assert percent_with_error(kept, None) == "150% +- n/a"
+    crashing = {**agent, "episode_returns": [-1.0, 0.5, -0.5]}  # a mean of -1/3: no ratio is meaningful
+    assert return_kept(crashing, shielded) == (None, None)
+    assert removed_fraction({**agent, "episode_unsafe": [0, 0, 0]}, shielded) == (None, None)
+    assert percent_with_error(None, None) == "n/a"
 
 
 def test_cli_shield_eval_with_oracle_and_learned_model(driving_safety_run, capsys):

@@ -10,15 +10,17 @@ any of them (:func:`apply_overrides`).
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlgan.config import build_config, check_choice, did_you_mean
+from rlgan.config import build_config, check_choice, config_to_dict, did_you_mean
 from rlgan.envs.registration import DRIVING_ID
 from rlgan.io import read_json, write_json
 from rlgan.safety.outcomes import OutcomeConfig
 from rlgan.safety.training import ClassifierConfig
+from rlgan.worldmodel.config import EARLIER_VALUES, FRAME_OPTIONS, WorldModelConfig
 
 SETTINGS_FILE = "settings.json"
 SETTINGS_VERSION = 1
@@ -129,8 +131,6 @@ class ShieldSettings:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (tuples become lists)."""
-        import json
-
         return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
@@ -265,9 +265,6 @@ WORLDMODEL_RECIPE: dict[str, Any] = {"unsafe_fraction": 0.125}
 def worldmodel_settings(overrides: dict[str, Any]) -> dict[str, Any]:
     """Every :class:`WorldModelConfig` option with ``overrides``, except those the records
     give (frame size, channels, actions)."""
-    from rlgan.config import config_to_dict
-    from rlgan.worldmodel.config import FRAME_OPTIONS, WorldModelConfig
-
     config = config_to_dict(build_config(WorldModelConfig, overrides))
     return {key: value for key, value in config.items() if key not in FRAME_OPTIONS}
 
@@ -313,8 +310,6 @@ def apply_overrides(settings: ShieldSettings, overrides: dict[str, Any]) -> Shie
         TypeError: a key names no setting (with the closest valid one).
         ValueError: a value out of its range.
     """
-    from rlgan.worldmodel.config import WorldModelConfig
-
     data = settings.to_dict()
     for dotted, value in overrides.items():
         *path, last = dotted.split(".")
@@ -349,8 +344,6 @@ def load_settings(directory: str | Path) -> ShieldSettings:
     if not isinstance(data, dict) or data.pop("version", None) != SETTINGS_VERSION:
         raise ValueError(f"{Path(directory) / SETTINGS_FILE} is not a version-{SETTINGS_VERSION} "
                          "settings file of rlgan shield train")
-    from rlgan.worldmodel.config import EARLIER_VALUES
-
     if isinstance(data.get("worldmodel"), dict):
         data["worldmodel"] = {**EARLIER_VALUES, **data["worldmodel"]}
     return ShieldSettings.from_dict(data)

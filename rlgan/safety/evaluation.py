@@ -217,7 +217,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 def percent_with_error(value: float | None, error: float | None) -> str:
     """``"81% +- 6%"``: a fraction (``removed``, ``return_kept``) and its standard error in
     percent; ``"n/a"`` for a fraction that is undefined (the agent had no unsafe event, or a
-    mean return of 0) and for a missing error."""
+    mean return of 0 or less) and for a missing error."""
     if value is None:
         return "n/a"
     return f"{100 * value:.0f}% +- " + ("n/a" if error is None else f"{100 * error:.0f}%")
@@ -247,13 +247,14 @@ def removed_fraction(agent: dict[str, Any], shielded: dict[str, Any], resamples:
 def return_kept(agent: dict[str, Any], shielded: dict[str, Any], resamples: int = 1000,
                 seed: int = 0) -> tuple[float | None, float | None]:
     """The shielded row's mean return as a fraction of the agent's, and its standard error
-    (paired bootstrap over episodes); ``(None, None)`` when the agent's mean return is 0."""
+    (paired bootstrap over episodes); ``(None, None)`` when the agent's mean return is 0 or
+    less, where a ratio would rank a better return lower (compare the returns instead)."""
     a_returns, s_returns = np.asarray(agent["episode_returns"]), np.asarray(shielded["episode_returns"])
 
     def kept(index: np.ndarray) -> float:
         base = a_returns[index].mean()
-        return s_returns[index].mean() / base if base else np.nan
+        return s_returns[index].mean() / base if base > 0 else np.nan
 
-    if a_returns.mean() == 0:
+    if a_returns.mean() <= 0:
         return None, None
     return float(kept(np.arange(len(a_returns)))), bootstrap_stderr(kept, len(a_returns), resamples, seed)
