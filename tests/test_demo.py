@@ -81,7 +81,7 @@ def test_bundled_weights_run_the_default_demo(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), *SHORT]) == 0
     output = capsys.readouterr().out
     assert re.search(r"day: unsafe events agent \d+, GAN shield \d+, oracle \d+ \(2 episodes each\); "
-                     r"GAN removed (n/a|-?\d+% \+- \d+%)", output)
+                     r"GAN removed (n/a|-?\d+% \+- (\d+|0\.\d)%)", output)
     assert DemoWeights(BUNDLED).size_bytes() < 10_000_000
 
 

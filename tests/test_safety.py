@@ -808,6 +808,7 @@ def test_removed_and_return_kept_are_paired_fractions_undefined_without_a_base()
     kept, kept_error = return_kept(agent, shielded)
     assert kept == pytest.approx(90 / 60) and kept_error > 0
     assert percent_with_error(kept, None) == "150% +- n/a"
+    assert (percent_with_error(0.823, 0.052), percent_with_error(0.823, 0.0042)) == ("82% +- 5%", "82% +- 0.4%")
     crashing = {**agent, "episode_returns": [-1.0, 0.5, -0.5]}  # a mean of -1/3: no ratio is meaningful
     assert return_kept(crashing, shielded) == (None, None)
     assert removed_fraction({**agent, "episode_unsafe": [0, 0, 0]}, shielded) == (None, None)

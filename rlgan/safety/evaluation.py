@@ -216,11 +216,14 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 def percent_with_error(value: float | None, error: float | None) -> str:
     """``"81% +- 6%"``: a fraction (``removed``, ``return_kept``) and its standard error in
-    percent; ``"n/a"`` for a fraction that is undefined (the agent had no unsafe event, or a
-    mean return of 0 or less) and for a missing error."""
+    percent, an error under 1% with one decimal (``"82% +- 0.4%"``); ``"n/a"`` for a fraction
+    that is undefined (the agent had no unsafe event, or a mean return of 0 or less) and for a
+    missing error."""
     if value is None:
         return "n/a"
-    return f"{100 * value:.0f}% +- " + ("n/a" if error is None else f"{100 * error:.0f}%")
+    if error is None:
+        return f"{100 * value:.0f}% +- n/a"
+    return f"{100 * value:.0f}% +- {100 * error:.{1 if 0 < error < 0.01 else 0}f}%"
 
 
 def removed_fraction(agent: dict[str, Any], shielded: dict[str, Any], resamples: int = 1000,
