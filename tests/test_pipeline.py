@@ -13,7 +13,7 @@ from rlgan.io import DirectoryBusyError, DirectoryLock
 from rlgan.pipeline import ShieldDir, apply_overrides, default_settings, load_settings, train_shield
 from rlgan.pipeline import stages as stage_module
 from rlgan.pipeline.calibration import safe_depths_at, shield_choices
-from rlgan.pipeline.settings import STAGES, ShieldSettings
+from rlgan.pipeline.settings import STAGES, ShieldSettings, palette_variants
 
 DRIVING = "rlgan/Driving-v0"
 
@@ -80,6 +80,18 @@ def test_settings_round_trip(tiny_shield):
     assert ShieldSettings.from_dict(stored.to_dict()) == stored
     assert stored.collect.env_kwargs == {"show_unsafe": True, "hazard_start": 0.5, "max_steps": 200}
     assert len(stored.collect.variants) == 51 and stored.collect.variants[1] == {"palette_seed": 0}
+
+
+def test_full_budget_keeps_half_its_records_in_the_maps_own_colours():
+    full = default_settings(DRIVING, {"map": "day"}, "scripted", "full")
+    shards = full.collect.outcomes.episodes // full.collect.outcomes.num_envs
+    palettes = [full.collect.variants[k % len(full.collect.variants)]["palette_seed"] for k in range(shards)]
+    assert full.collect.outcomes.episodes == 6400
+    assert palettes.count(None) == shards // 2
+    assert sorted(seed for seed in set(palettes) if seed is not None) == list(range(34))
+    assert default_settings(DRIVING, {"map": "day"}, "scripted", "demo").collect.variants == palette_variants()
+    with pytest.raises(ValueError, match="own_colours_every"):
+        palette_variants(own_colours_every=1)
 
 
 def test_overrides_reach_every_section_and_misspellings_are_named():
