@@ -236,15 +236,12 @@ def removed_fraction(agent: dict[str, Any], shielded: dict[str, Any], resamples:
     """
     a_unsafe, a_steps = np.asarray(agent["episode_unsafe"]), np.asarray(agent["episode_steps"])
     s_unsafe, s_steps = np.asarray(shielded["episode_unsafe"]), np.asarray(shielded["episode_steps"])
-    if a_unsafe.sum() == 0:
-        return None, None
 
     def removed(index: np.ndarray) -> float:
         agent_rate = a_unsafe[index].sum() / a_steps[index].sum()
         return 1.0 - (s_unsafe[index].sum() / s_steps[index].sum()) / agent_rate if agent_rate else np.nan
 
-    episodes = np.arange(len(a_unsafe))
-    return float(removed(episodes)), bootstrap_stderr(removed, len(a_unsafe), resamples, seed)
+    return paired_fraction(removed, len(a_unsafe), resamples, seed)
 
 
 def return_kept(agent: dict[str, Any], shielded: dict[str, Any], resamples: int = 1000,
@@ -258,6 +255,14 @@ def return_kept(agent: dict[str, Any], shielded: dict[str, Any], resamples: int 
         base = a_returns[index].mean()
         return s_returns[index].mean() / base if base > 0 else np.nan
 
-    if a_returns.mean() <= 0:
+    return paired_fraction(kept, len(a_returns), resamples, seed)
+
+
+def paired_fraction(fraction: Callable[[np.ndarray], float], episodes: int, resamples: int,
+                    seed: int) -> tuple[float | None, float | None]:
+    """``fraction`` over all ``episodes`` and its paired-bootstrap standard error;
+    ``(None, None)`` where it is undefined (``nan``) over all of them."""
+    value = fraction(np.arange(episodes))
+    if np.isnan(value):
         return None, None
-    return float(kept(np.arange(len(a_returns)))), bootstrap_stderr(kept, len(a_returns), resamples, seed)
+    return float(value), bootstrap_stderr(fraction, episodes, resamples, seed)
