@@ -964,6 +964,42 @@ def test_outcome_collection_resumes_and_rejects_bad_input(tmp_path):
     assert not (tmp_path / "c").exists()  # nothing written, so a corrected retry needs no --resume
 
 
+class NoisyCopyLastPredictor(CopyLastPredictor):
+    """Copy-last plus a noise draw per pair from torch's global generator, as the GAN's z."""
+
+    def predict(self, frames, actions, n_samples=1, generator=None):
+        noise = torch.randn(len(frames), n_samples, 1, 1, 1, generator=generator)
+        return (super().predict(frames, actions, n_samples) + 0.5 * noise).clamp(-1, 1)
+
+
+def test_outcome_pairs_read_shard_by_shard_keep_each_states_frame_once(tmp_path):
+    from rlgan.data.outcomes import load_outcome_metadata, load_outcomes
+    from rlgan.safety.pairs import outcome_pairs, predicted_frames
+
+    collect_random(tmp_path / "records", episodes=8, safe_fraction=0.3)
+    sizes = [entry["records"] for entry in load_outcome_metadata(tmp_path / "records")["shards"]]
+    assert len(sizes) == 4 and any(size % 3 for size in sizes)  # batches of 3 cross shard ends
+    records = load_outcomes(tmp_path / "records")
+    torch.manual_seed(0)
+    expected = torch.cat([predicted_frames(NoisyCopyLastPredictor(), torch.from_numpy(
+        records["frames"][start:start + 3, -1:]).permute(0, 1, 4, 2, 3).repeat_interleave(3, dim=0),
+        torch.arange(3).repeat(len(records["frames"][start:start + 3])))
+        for start in range(0, len(records["frames"]), 3)])
+    torch.manual_seed(0)
+    real, generated = outcome_pairs(tmp_path / "records", None, NoisyCopyLastPredictor(), torch.device("cpu"),
+                                    batch_size=3)
+    states = torch.from_numpy(records["frames"][:, -1]).permute(0, 3, 1, 2)
+    assert real.frame_t.shape == (len(states), 3, 64, 64) and generated.frame_t is real.frame_t
+    assert torch.equal(real.frames_t(slice(None)), states.repeat_interleave(3, dim=0))
+    assert torch.equal(generated.frames_t(torch.tensor([4, 5])), states[[1, 1]])
+    assert torch.equal(real.frame_t1, torch.from_numpy(records["next_frames"].reshape(-1, 64, 64, 3)).permute(0, 3, 1, 2))
+    assert torch.equal(generated.frame_t1, expected) and not torch.equal(expected, real.frames_t(slice(None)))
+    assert np.array_equal(real.unsafe, records["unsafe"].reshape(-1)) and np.array_equal(generated.unsafe, real.unsafe)
+    some, _ = outcome_pairs(tmp_path / "records", [1, 6], None, torch.device("cpu"))
+    chosen = np.isin(records["episode"], [1, 6])
+    assert torch.equal(some.frame_t, states[chosen]) and len(some) == 3 * chosen.sum()
+
+
 def test_classifier_trains_on_every_actions_outcome_records(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("rlgan.safety.predictor.load_predictor", lambda run, device: CopyLastPredictor())
     collect_random(tmp_path / "records", episodes=8)

@@ -30,7 +30,7 @@ keeps every finished shard and the metadata lists exactly those.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -133,19 +133,31 @@ def load_outcomes(root: str | Path, episodes: Sequence[int] | None = None,
     Raises:
         DatasetError: no finished shard, or a shard missing, altered or malformed.
     """
+    parts = list(outcome_shards(root, episodes, shards))
+    return {name: np.concatenate([part[name] for part in parts]) for name in FIELDS}
+
+
+def outcome_shards(root: str | Path, episodes: Sequence[int] | None = None,
+                   shards: Sequence[int] | None = None) -> Iterator[dict[str, np.ndarray]]:
+    """The records of each shard of ``root`` in turn, as :func:`load_outcomes` gives them all
+    at once, so that a reader holds one shard's arrays at a time.
+
+    Raises:
+        DatasetError: no finished shard, or a shard missing, altered or malformed.
+    """
     root = Path(root)
-    metadata = load_outcome_metadata(root)
-    entries = metadata["shards"]
+    entries = load_outcome_metadata(root)["shards"]
     if not entries:
         raise DatasetError(f"{root} has no finished shard of outcome records")
     if shards is not None:
         entries = [entries[i] for i in shards]
-    parts = [_load_shard(root, entry) for entry in entries]
-    arrays = {name: np.concatenate([part[name] for part in parts]) for name in FIELDS}
-    if episodes is not None:
-        chosen = np.isin(arrays["episode"], np.asarray(list(episodes), dtype=np.int64))
-        arrays = {name: values[chosen] for name, values in arrays.items()}
-    return arrays
+    wanted = None if episodes is None else np.asarray(list(episodes), dtype=np.int64)
+    for entry in entries:
+        arrays = _load_shard(root, entry)
+        if wanted is not None:
+            chosen = np.isin(arrays["episode"], wanted)
+            arrays = {name: values[chosen] for name, values in arrays.items()}
+        yield arrays
 
 
 def _load_shard(root: Path, entry: dict[str, Any]) -> dict[str, np.ndarray]:

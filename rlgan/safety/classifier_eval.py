@@ -27,7 +27,7 @@ def predict_probabilities(model: SafetyClassifier, pairs: PairSet, device: torch
     model.eval()
     out = []
     for start in range(0, len(pairs), batch_size):
-        x = make_pairs(pairs.frame_t[start:start + batch_size].to(device),
+        x = make_pairs(pairs.frames_t(slice(start, start + batch_size)).to(device),
                        pairs.frame_t1[start:start + batch_size].to(device))
         out.append(torch.sigmoid(model(x)).double().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from rlgan.data import DatasetError, TransitionDataset
-from rlgan.data.outcomes import load_outcomes
+from rlgan.data.outcomes import outcome_shards
 from rlgan.data.reader import DatasetReader
 from rlgan.safety.labels import replayed_labels, replayed_outcomes
 from rlgan.safety.run import check_compatible
@@ -41,23 +41,40 @@ COUNTERFACTUAL_FRAMES = ("generated", "real", "both")
 
 @dataclass
 class PairSet:
-    """Classifier examples: uint8 ``frame_t``/``frame_t1`` ``(N, C, H, W)``, bool ``unsafe`` (N,)."""
+    """Classifier examples: bool ``unsafe`` ``(N,)``, uint8 frames t+1 ``frame_t1`` ``(N, C, H, W)``
+    and uint8 frames t ``frame_t`` ``(S, C, H, W)``.
+
+    Pair ``i``'s frame t is ``frame_t[frame_t_index[i]]``, or ``frame_t[i]`` when
+    ``frame_t_index`` (int64 ``(N,)``) is None: outcome records give every action of a state
+    its pair, and keep the state's frame once for all of them.
+    """
 
     frame_t: torch.Tensor
     frame_t1: torch.Tensor
     unsafe: np.ndarray
+    frame_t_index: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.unsafe)
+
+    def frames_t(self, pairs: torch.Tensor | slice) -> torch.Tensor:
+        """The frames t of ``pairs`` (indices or a slice), uint8 ``(n, C, H, W)``."""
+        return self.frame_t[pairs if self.frame_t_index is None else self.frame_t_index[pairs]]
 
     @staticmethod
     def joined(parts: list[PairSet]) -> PairSet:
         """The pairs of ``parts`` one after another (``parts[0]`` itself when there is one)."""
         if len(parts) == 1:
             return parts[0]
+        index = None
+        if any(pairs.frame_t_index is not None for pairs in parts):
+            offsets = np.cumsum([0] + [len(pairs.frame_t) for pairs in parts[:-1]])
+            index = torch.cat([offset + (pairs.frame_t_index if pairs.frame_t_index is not None
+                                         else torch.arange(len(pairs)))
+                               for offset, pairs in zip(offsets.tolist(), parts)])
         return PairSet(frame_t=torch.cat([pairs.frame_t for pairs in parts]),
                        frame_t1=torch.cat([pairs.frame_t1 for pairs in parts]),
-                       unsafe=np.concatenate([pairs.unsafe for pairs in parts]))
+                       unsafe=np.concatenate([pairs.unsafe for pairs in parts]), frame_t_index=index)
 
 
 @dataclass(frozen=True)
@@ -332,26 +349,67 @@ def outcome_pairs(root: str | Path, episodes: list[int] | None, predictor: NextF
     (all when None), labelled with the recorded outcomes: ``(real, generated)``, the second
     (None without a predictor) with the predictor's next frames from the recorded history.
 
+    The records are read one shard at a time and each state's frame t is kept once, shared by
+    its actions' pairs and by both sets, so the pairs take about ``2 * A + 1`` frames per
+    state (``A`` actions) and never the records' arrays beside them. The predictions run in
+    batches of ``batch_size`` states across shard ends, so they draw the same noise however
+    the records are sharded.
+
     Raises:
         DatasetError: bad records, or records with fewer history frames than the predictor takes.
     """
-    records = load_outcomes(root, episodes)
-    frames, n_actions = records["frames"], records["next_frames"].shape[1]
-    frame_t = torch.from_numpy(np.ascontiguousarray(frames[:, -1].transpose(0, 3, 1, 2)))
-    frame_t = frame_t.repeat_interleave(n_actions, dim=0)  # record-major, as next_frames
-    unsafe = records["unsafe"].reshape(-1)
-    real = PairSet(frame_t=frame_t, unsafe=unsafe, frame_t1=torch.from_numpy(np.ascontiguousarray(
-        records["next_frames"].reshape(-1, *frames.shape[2:]).transpose(0, 3, 1, 2))))
+    history = int(predictor.history) if predictor is not None else 0
+    states, next_frames, unsafe, predicted = [], [], [], []
+    waiting = None  # histories of states whose batch is not full yet
+    for records in outcome_shards(root, episodes):
+        frames = records["frames"]
+        if frames.shape[1] < history:
+            raise DatasetError(f"the outcome records in {root} keep {frames.shape[1]} frame(s) per "
+                               f"state, the world model takes {history}; collect with --history {history}")
+        states.append(torch.from_numpy(np.ascontiguousarray(frames[:, -1].transpose(0, 3, 1, 2))))
+        next_frames.append(torch.from_numpy(np.ascontiguousarray(
+            records["next_frames"].reshape(-1, *frames.shape[2:]).transpose(0, 3, 1, 2))))
+        unsafe.append(records["unsafe"].reshape(-1))
+        n_actions = records["next_frames"].shape[1]
+        if predictor is not None:
+            waiting = frames[:, -history:] if waiting is None else np.concatenate([waiting, frames[:, -history:]])
+            ready = len(waiting) // batch_size * batch_size
+            predicted.append(_outcome_predictions(predictor, waiting[:ready], n_actions, device, batch_size))
+            waiting = waiting[ready:]
+    frame_t = torch.cat(states)
+    index = torch.arange(len(frame_t)).repeat_interleave(n_actions)  # record-major, as next_frames
+    labels = np.concatenate(unsafe)
+    real = PairSet(frame_t=frame_t, frame_t1=_joined_frames(next_frames), unsafe=labels, frame_t_index=index)
     if predictor is None:
         return real, None
-    history = int(predictor.history)
-    if frames.shape[1] < history:
-        raise DatasetError(f"the outcome records in {root} keep {frames.shape[1]} frame(s) per "
-                           f"state, the world model takes {history}; collect with --history {history}")
+    predicted.append(_outcome_predictions(predictor, waiting, n_actions, device, batch_size))
+    return real, PairSet(frame_t=frame_t, frame_t1=_joined_frames(predicted), unsafe=labels,
+                         frame_t_index=index)
+
+
+def _outcome_predictions(predictor: NextFramePredictor, histories: np.ndarray, n_actions: int,
+                         device: torch.device, batch_size: int) -> torch.Tensor:
+    """The predictor's next frame of every action from each of ``histories`` (uint8
+    ``(S, h, H, W, C)``), record-major uint8 ``(S * n_actions, C, H, W)``, ``batch_size``
+    states at a time."""
     predicted = []
-    for start in range(0, len(frames), batch_size):
-        chunk = torch.from_numpy(frames[start:start + batch_size, -history:]).to(device)
+    for start in range(0, len(histories), batch_size):
+        chunk = torch.from_numpy(histories[start:start + batch_size]).to(device)
         chunk = chunk.permute(0, 1, 4, 2, 3).repeat_interleave(n_actions, dim=0)  # (B*A, h, C, H, W)
         actions = torch.arange(n_actions, device=device).repeat(len(chunk) // n_actions)
         predicted.append(predicted_frames(predictor, chunk, actions))
-    return real, PairSet(frame_t=frame_t, frame_t1=torch.cat(predicted), unsafe=unsafe)
+    if not predicted:
+        return torch.zeros((0, *histories.shape[-1:], *histories.shape[2:4]), dtype=torch.uint8)
+    return torch.cat(predicted)
+
+
+def _joined_frames(parts: list[torch.Tensor]) -> torch.Tensor:
+    """``parts`` one after another, emptying the list as it goes, so that at most one part is
+    held twice."""
+    joined = torch.empty((sum(len(part) for part in parts), *parts[0].shape[1:]), dtype=parts[0].dtype)
+    start = 0
+    while parts:
+        part = parts.pop(0)
+        joined[start:start + len(part)] = part
+        start += len(part)
+    return joined

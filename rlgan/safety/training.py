@@ -339,7 +339,7 @@ def _batch(samplers: list[tuple[PairSet, BalancedSampler, float]], config: Class
         n = remaining if number == len(samplers) - 1 else int(round(config.batch_size * share))
         remaining -= n
         index = torch.from_numpy(sampler.sample(n))
-        frame_t.append(pairs.frame_t[index])
+        frame_t.append(pairs.frames_t(index))
         frame_t1.append(pairs.frame_t1[index])
         labels.append(torch.from_numpy(pairs.unsafe[index.numpy()]))
     x = make_pairs(torch.cat(frame_t).to(device), torch.cat(frame_t1).to(device))
