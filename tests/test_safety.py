@@ -1000,6 +1000,25 @@ def test_outcome_pairs_read_shard_by_shard_keep_each_states_frame_once(tmp_path)
     assert torch.equal(some.frame_t, states[chosen]) and len(some) == 3 * chosen.sum()
 
 
+def test_classifier_refuses_outcome_pairs_larger_than_the_memory_available(tmp_path, monkeypatch):
+    from rlgan.data.outcomes import load_outcomes
+
+    collect_random(tmp_path / "records")
+    records = len(load_outcomes(tmp_path / "records")["action"])
+    needed = records * (1 + 2 * 3) * 64 * 64 * 3  # frame t once, every action's true and predicted t+1
+    config = ClassifierConfig(steps=1, batch_size=4, device="cpu")
+    monkeypatch.setattr("rlgan.safety.pairs.available_memory", lambda: needed - 1)
+    with pytest.raises(ValueError, match=rf"pairs of the {records:,} outcome records .* take about .* "
+                                         r"\(7 frames of \(64, 64, 3\) per record\), more than"):
+        train_classifier(tmp_path / "records", tmp_path / "run", config, predictor=CopyLastPredictor(),
+                         worldmodel_run=tmp_path / "wm", progress=False)
+    assert not any((tmp_path / "run").glob("*.json")) and load_outcomes(tmp_path / "records")["action"].size
+    monkeypatch.setattr("rlgan.safety.pairs.available_memory", lambda: needed)
+    summary = train_classifier(tmp_path / "records", tmp_path / "run", config, predictor=CopyLastPredictor(),
+                               worldmodel_run=tmp_path / "wm", progress=False)
+    assert summary["train_pairs"] + summary["metrics"]["real"]["n"] == 3 * records
+
+
 def test_classifier_trains_on_every_actions_outcome_records(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("rlgan.safety.predictor.load_predictor", lambda run, device: CopyLastPredictor())
     collect_random(tmp_path / "records", episodes=8)

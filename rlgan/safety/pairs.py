@@ -138,6 +138,38 @@ def check_options(reader: DatasetReader, options: PairOptions) -> None:
                          "rollout_depth > 1 needs a dataset from rlgan record")
 
 
+def available_memory() -> int | None:
+    """Bytes the kernel can give new allocations without swapping (Linux's ``MemAvailable``), or
+    None where it is not reported."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_outcome_pairs_fit(reader: DatasetReader, generated: bool) -> None:
+    """Raise ``ValueError`` when the pairs of every outcome record of ``reader``
+    (:func:`outcome_pairs`; with ``generated``, the predicted ones too) take more bytes than the
+    memory available, before any is built: a clear error instead of the kernel killing the
+    process.
+    """
+    metadata = reader.metadata
+    records = sum(int(entry["records"]) for entry in metadata["shards"])
+    frames = 1 + (2 if generated else 1) * int(metadata["n_actions"])
+    shape = tuple(int(n) for n in metadata["obs_shape"])
+    needed = records * frames * int(np.prod(shape))
+    available = available_memory()
+    if available is not None and needed > available:
+        raise ValueError(f"the classifier's pairs of the {records:,} outcome records in {reader.root} "
+                         f"take about {needed / 1e9:.1f} GB ({frames} frames of {shape} per record), "
+                         f"more than the {available / 1e9:.1f} GB of memory available: free memory "
+                         "or collect fewer episodes")
+
+
 def dataset_pairs(reader: DatasetReader, episodes: list[int] | None,
                   predictor: NextFramePredictor | None, device: torch.device,
                   rng: np.random.Generator, options: PairOptions = PairOptions(),

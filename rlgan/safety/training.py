@@ -34,6 +34,7 @@ from rlgan.safety.pairs import (
     PairOptions,
     PairSet,
     check_options,
+    check_outcome_pairs_fit,
     check_predictor,
     dataset_pairs,
     frame_shape_of,
@@ -289,6 +290,8 @@ def _training_pairs(reader: DatasetReader, config: ClassifierConfig, generator: 
     """
     options = config.pair_options()
     check_options(reader, options)
+    if reader.every_action:
+        check_outcome_pairs_fit(reader, generator is not None)
     train_episodes, val_episodes = reader.split_episodes(config.val_fraction, config.seed)
     train_real, train_generated = dataset_pairs(reader, train_episodes, generator, device, rng, options,
                                                 require_unsafe=True)
