@@ -63,18 +63,15 @@ class PairSet:
 
     @staticmethod
     def joined(parts: list[PairSet]) -> PairSet:
-        """The pairs of ``parts`` one after another (``parts[0]`` itself when there is one)."""
+        """The pairs of ``parts`` one after another (``parts[0]`` itself when there is one);
+        each part keeps a frame t per pair (no ``frame_t_index``)."""
         if len(parts) == 1:
             return parts[0]
-        index = None
         if any(pairs.frame_t_index is not None for pairs in parts):
-            offsets = np.cumsum([0] + [len(pairs.frame_t) for pairs in parts[:-1]])
-            index = torch.cat([offset + (pairs.frame_t_index if pairs.frame_t_index is not None
-                                         else torch.arange(len(pairs)))
-                               for offset, pairs in zip(offsets.tolist(), parts)])
+            raise ValueError("joined takes pairs that keep a frame t per pair")
         return PairSet(frame_t=torch.cat([pairs.frame_t for pairs in parts]),
                        frame_t1=torch.cat([pairs.frame_t1 for pairs in parts]),
-                       unsafe=np.concatenate([pairs.unsafe for pairs in parts]), frame_t_index=index)
+                       unsafe=np.concatenate([pairs.unsafe for pairs in parts]))
 
 
 @dataclass(frozen=True)
