@@ -157,7 +157,7 @@ def check_outcome_pairs_fit(reader: DatasetReader, generated: bool) -> None:
     metadata = reader.metadata
     records = sum(int(entry["records"]) for entry in metadata["shards"])
     frames = 1 + (2 if generated else 1) * int(metadata["n_actions"])
-    shape = tuple(int(n) for n in metadata["obs_shape"])
+    shape = frame_shape_of(metadata, reader.root)
     needed = records * frames * int(np.prod(shape))
     available = available_memory()
     if available is not None and needed > available:
