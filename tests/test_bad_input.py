@@ -153,6 +153,8 @@ CASES = [
     (["worldmodel", "eval", "--run", "{wm}", "--data", "{missing}"], "{missing}"),
     (["worldmodel", "eval", "--run", "{wm}", "--data", "{wm}"], "{wm}"),
     (["worldmodel", "eval", "--run", "{wm}", "--data", "{data16}"], "(16, 16, 3)"),
+    (["worldmodel", "eval", "--run", "{wm}", "--data", "{data}", "--mirror-average"],
+     "--mirror-average scores the classifier's foresight: give --classifier RUN"),
     (["worldmodel", "eval", "--run", "{wm}", "--data", "{data}", "--samples", "0"],
      "samples"),
     (["worldmodel", "eval", "--run", "{wm}", "--data", "{data}", "--states", "-1"], "states"),

@@ -16,7 +16,7 @@ from rlgan.cli import main
 from rlgan.envs.driving import Action
 from rlgan.envs.registration import DRIVING_ID
 from rlgan.data.augment import jitter_colours
-from rlgan.safety.classifier import ClassifierShape, SafetyClassifier
+from rlgan.safety.classifier import ClassifierShape, MirrorAveraged, SafetyClassifier
 from rlgan.safety.evaluation import evaluate_shield, percent_with_error, removed_fraction, return_kept
 from rlgan.safety.metrics import classification_report, precision_recall, roc_auc, roc_auc_stderr
 from rlgan.safety.oracle import OracleSearch
@@ -523,6 +523,24 @@ def test_classifier_shapes_and_bad_input():
         ClassifierShape(height=8)
 
 
+def test_mirror_averaged_classifier_scores_the_mean_of_a_pair_and_its_mirror_image():
+    torch.manual_seed(0)
+    model = SafetyClassifier(ClassifierShape(height=16, width=24, channels=3)).eval()
+    pairs = torch.rand(7, 6, 16, 24) * 2 - 1
+    mirrored = pairs.flip(-1)
+    averaged = MirrorAveraged(model).eval()
+    with torch.no_grad():
+        expected = (torch.sigmoid(model(pairs)) + torch.sigmoid(model(mirrored))) / 2
+        assert not torch.allclose(torch.sigmoid(model(pairs)), torch.sigmoid(model(mirrored)))
+        assert torch.allclose(torch.sigmoid(averaged(pairs)), expected, atol=1e-6)
+        assert torch.allclose(averaged(pairs), averaged(mirrored), atol=1e-5)
+        # saturated logits keep their sign and order instead of rounding to +-inf
+        saturated = MirrorAveraged(lambda x: x[:, 0, 0, 0] * 1e3)(pairs)
+        assert torch.isfinite(saturated).all()
+    with pytest.raises(ValueError, match="expected pairs of shape"):
+        averaged(torch.zeros(2, 4, 16, 24))
+
+
 def test_classifier_training_lowers_loss_and_beats_chance(tmp_path):
     data = toy_dataset(tmp_path / "toy", steps=700)
     summary = train_classifier(data, tmp_path / "run", ClassifierConfig(steps=150, batch_size=32, device="cpu",
@@ -766,7 +784,7 @@ def test_learned_shield_rejects_another_env_or_frame_size(driving_safety_run):
         shielded_env(gymnasium.make("rlgan/HideAndSeek-v0"), str(driving_safety_run))
 
 
-def test_cli_safety_train_and_eval(tmp_path, capsys):
+def test_cli_safety_train_and_eval(tmp_path, capsys, monkeypatch):
     data = toy_dataset(tmp_path / "toy", steps=300)
     assert main(["safety", "train", "--data", str(data), "--run", str(tmp_path / "run"), "--steps", "5",
                  "--device", "cpu", "--no-progress", "--set", "batch_size=16"]) == 0
@@ -776,6 +794,16 @@ def test_cli_safety_train_and_eval(tmp_path, capsys):
     assert set(result["real"]) >= {"precision", "recall", "roc_auc"} and result["generated"] is None
     assert main(["safety", "eval", "--run", str(tmp_path / "run"), "--data", str(data)]) == 0
     assert "ROC AUC" in capsys.readouterr().out
+    loaded = []
+    monkeypatch.setattr("rlgan.safety.run.load_safety_run",
+                        lambda *args: loaded.append(load_safety_run(*args)[0]) or load_safety_run(*args))
+    assert main(["safety", "eval", "--run", str(tmp_path / "run"), "--data", str(data),
+                 "--mirror-average", "--json"]) == 0
+    mirrored = json.loads(capsys.readouterr().out)
+    assert mirrored["mirror_average"] and not result["mirror_average"]
+    assert [type(model) for model in loaded] == [MirrorAveraged]
+    assert mirrored["real"]["n"] == result["real"]["n"]
+    monkeypatch.undo()
     assert main(["safety", "train", "--data", str(data), "--run", str(tmp_path / "x"),
                  "--set", "bacth_size=3"]) == 2
     assert "Did you mean 'batch_size'" in capsys.readouterr().err

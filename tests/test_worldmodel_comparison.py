@@ -193,7 +193,11 @@ def test_eval_with_a_classifier_reports_foresight_and_plots_the_curves(tiny_data
             assert len(result[f"{metric}_by_depth{suffix}"]) == 6
     foresight = result["foresight"]
     assert foresight["horizons"] == [1, 2, 4, 8] and set(foresight["auc"]) == {"model", "baseline"}
-    assert 0 < foresight["starts"] <= 32
+    assert 0 < foresight["starts"] <= 32 and not foresight["mirror_average"]
+    assert main(["worldmodel", "eval", "--run", str(tiny_worldmodel_run), "--data", str(tiny_dataset),
+                 "--classifier", str(tiny_safety_run), "--states", "0", "--samples", "16", "--depth", "2",
+                 "--rollouts", "8", "--foresight-starts", "32", "--mirror-average"]) == 0
+    assert "averaged with the mirror image" in capsys.readouterr().out
     path = tmp_path / "eval.json"
     path.write_text(json.dumps(result))
     assert main(["plot", "--worldmodel-eval", str(path)]) == 0

@@ -108,6 +108,9 @@ def _add_eval_parser(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--worldmodel", metavar="RUN", help="world-model run for generated pairs")
     evaluate.add_argument("--threshold", type=float, help="override the run's threshold")
     evaluate.add_argument("--max-generated", type=int, default=4096, help="most generated pairs")
+    evaluate.add_argument("--mirror-average", action="store_true",
+                          help="score each pair as the mean P(unsafe) of it and its left-right "
+                               "mirror image (two classifier passes)")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
@@ -179,11 +182,13 @@ def run_eval(args: argparse.Namespace) -> int:
     from rlgan.safety.classifier_eval import evaluate_classifier
 
     result = evaluate_classifier(args.run, args.data, args.worldmodel, args.threshold,
-                                 resolve_device(args.device), args.max_generated, args.seed)
+                                 resolve_device(args.device), args.max_generated, args.seed,
+                                 args.mirror_average)
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"safety run {args.run} on {args.data} ({result['split']}, threshold {result['threshold']})")
+    mirrored = ", averaged with the mirror image" if result["mirror_average"] else ""
+    print(f"safety run {args.run} on {args.data} ({result['split']}, threshold {result['threshold']}{mirrored})")
     print(f"  real pairs       {_format(result['real'])}")
     print(f"  generated pairs  {_format(result['generated'])}")
     return 0

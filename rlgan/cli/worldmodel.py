@@ -97,6 +97,9 @@ def _add_eval_parser(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--rollouts", type=int, default=256, help="most open-loop rollouts")
     evaluate.add_argument("--foresight-starts", type=int, default=1024,
                           help="most rollouts the classifier scores (with --classifier)")
+    evaluate.add_argument("--mirror-average", action="store_true",
+                          help="score each pair as the mean P(unsafe) of it and its left-right "
+                               "mirror image (with --classifier; two classifier passes)")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the noise z")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
@@ -204,7 +207,8 @@ def format_rollouts(result: dict[str, Any]) -> list[str]:
 def format_foresight(foresight: dict[str, Any]) -> list[str]:
     """The classifier's ROC AUC per horizon on predicted and recorded frames."""
     header = "".join(f"{f'k={k}':>8}" for k in foresight["horizons"])
-    lines = [f"  unsafe within k steps, ROC AUC of {foresight['classifier']} on "
+    mirrored = ", averaged with the mirror image" if foresight.get("mirror_average") else ""
+    lines = [f"  unsafe within k steps, ROC AUC of {foresight['classifier']}{mirrored} on "
              f"{foresight['starts']} rollouts ({foresight['split']}):", f"  {'':28}{header}"]
     rows = [*foresight["auc"].items(), ("recorded frames", foresight["auc_recorded_frames"])]
     errors = [*foresight["auc_stderr"].values(), foresight["auc_recorded_frames_stderr"]]
@@ -225,6 +229,8 @@ def run_eval(args: argparse.Namespace) -> int:
         read_safety_info(args.classifier)  # a bad classifier fails before the evaluation
         if args.foresight_starts < 1:
             raise ValueError(f"--foresight-starts must be >= 1, got {args.foresight_starts}")
+    elif args.mirror_average:
+        raise ValueError("--mirror-average scores the classifier's foresight: give --classifier RUN")
     device = resolve_device(args.device)
     result = evaluate_worldmodel(args.run, args.data, env_id=args.env, env_kwargs=env_kwargs_from(args),
                                  baseline_run=args.baseline_run, max_samples=args.samples,
@@ -236,7 +242,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
         result["foresight"] = evaluate_foresight(args.classifier, args.run, args.data, args.baseline_run,
                                                  count=args.foresight_starts, device=device,
-                                                 seed=args.seed)
+                                                 seed=args.seed, mirror_average=args.mirror_average)
     print(json.dumps(result) if args.json else format_report(result))
     return 0
 

@@ -14,14 +14,14 @@ import numpy as np
 import torch
 
 from rlgan.data.reader import open_dataset
-from rlgan.safety.classifier import SafetyClassifier, make_pairs
+from rlgan.safety.classifier import MirrorAveraged, SafetyClassifier, make_pairs
 from rlgan.safety.metrics import classification_report
 from rlgan.safety.pairs import PairOptions, PairSet, check_predictor, dataset_pairs, frame_shape_of
 from rlgan.safety.run import SafetyRunInfo, check_compatible
 
 
 @torch.no_grad()
-def predict_probabilities(model: SafetyClassifier, pairs: PairSet, device: torch.device,
+def predict_probabilities(model: SafetyClassifier | MirrorAveraged, pairs: PairSet, device: torch.device,
                           batch_size: int = 256) -> np.ndarray:
     """P(unsafe) of every pair, float64 ``(N,)``."""
     model.eval()
@@ -33,7 +33,7 @@ def predict_probabilities(model: SafetyClassifier, pairs: PairSet, device: torch
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def evaluate_pairs(model: SafetyClassifier, pairs: PairSet | None, threshold: float,
+def evaluate_pairs(model: SafetyClassifier | MirrorAveraged, pairs: PairSet | None, threshold: float,
                    device: torch.device) -> dict[str, Any] | None:
     """Precision, recall, accuracy and ROC AUC on ``pairs`` (None when there are none)."""
     if pairs is None or len(pairs) == 0:
@@ -43,10 +43,11 @@ def evaluate_pairs(model: SafetyClassifier, pairs: PairSet | None, threshold: fl
 
 def evaluate_classifier(run_dir: str | Path, data: str | Path, worldmodel_run: str | Path | None = None,
                  threshold: float | None = None, device: str | torch.device = "cpu",
-                 max_generated: int = 4096, seed: int = 0) -> dict[str, Any]:
+                 max_generated: int = 4096, seed: int = 0, mirror_average: bool = False) -> dict[str, Any]:
     """Metrics of a safety run on ``data``: its held-out episodes when ``data`` is the
     training dataset, else every episode; generated pairs come from ``worldmodel_run`` (default:
-    the run's own world model; none when the run has none).
+    the run's own world model; none when the run has none). ``mirror_average`` scores each pair
+    as the mean of itself and its mirror image (:class:`rlgan.safety.classifier.MirrorAveraged`).
 
     Returns:
         ``{"run", "data", "split", "threshold", "real", "generated"}``; ``real``/``generated``
@@ -62,7 +63,7 @@ def evaluate_classifier(run_dir: str | Path, data: str | Path, worldmodel_run: s
     if max_generated < 1:
         raise ValueError(f"max_generated (--max-generated) must be >= 1, got {max_generated}")
     device = torch.device(device)
-    model, info = load_safety_run(run_dir, device)
+    model, info = load_safety_run(run_dir, device, mirror_average)
     reader = open_dataset(data)
     metadata = reader.metadata
     check_compatible(f"safety run {run_dir}", info.env_id, info.frame_shape, info.n_actions,
@@ -81,7 +82,7 @@ def evaluate_classifier(run_dir: str | Path, data: str | Path, worldmodel_run: s
                                     _training_options(info, max_generated))
     return {"run": str(run_dir), "data": str(data),
             "split": "held-out episodes" if episodes is not None else "all episodes",
-            "threshold": threshold,
+            "threshold": threshold, "mirror_average": mirror_average,
             "real": evaluate_pairs(model, real, threshold, device),
             "generated": evaluate_pairs(model, generated, threshold, device)}
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from rlgan.data.reader import Transitions, evenly_spaced, open_dataset
-from rlgan.safety.classifier import SafetyClassifier, make_pairs
+from rlgan.safety.classifier import MirrorAveraged, SafetyClassifier, make_pairs
 from rlgan.safety.metrics import roc_auc, roc_auc_stderr
 from rlgan.safety.run import check_compatible, load_safety_run
 from rlgan.worldmodel.evaluate import evaluated_episodes
@@ -50,7 +50,7 @@ def foresight_starts(dataset: Transitions, depth: int, count: int) -> tuple[np.n
 
 
 @torch.inference_mode()
-def pair_probabilities(classifier: SafetyClassifier, frames: torch.Tensor,
+def pair_probabilities(classifier: SafetyClassifier | MirrorAveraged, frames: torch.Tensor,
                        device: torch.device) -> torch.Tensor:
     """P(unsafe) of every consecutive pair of ``frames`` float ``(B, 1 + D, C, H, W)`` in
     [-1, 1]: float ``(B, D)``, column j for the pair (frame j, frame j+1)."""
@@ -82,7 +82,7 @@ def within_horizons(per_step: np.ndarray, steps: np.ndarray, horizons: Sequence[
     return np.stack(out, axis=1)
 
 
-def unsafe_foresight(classifier: SafetyClassifier, models: dict[str, Predictor], dataset: Transitions,
+def unsafe_foresight(classifier: SafetyClassifier | MirrorAveraged, models: dict[str, Predictor], dataset: Transitions,
                      horizons: Sequence[int] = FORESIGHT_HORIZONS, count: int = 1024,
                      noise: torch.Generator | None = None, device: str | torch.device = "cpu",
                      batch_size: int = 64) -> dict[str, Any]:
@@ -155,10 +155,13 @@ def unsafe_foresight(classifier: SafetyClassifier, models: dict[str, Predictor],
 def evaluate_foresight(classifier_run: str | Path, run: str | Path, data: str | Path,
                        baseline_run: str | Path | None = None,
                        horizons: Sequence[int] = FORESIGHT_HORIZONS, count: int = 1024,
-                       device: str | torch.device = "cpu", seed: int = 0) -> dict[str, Any]:
+                       device: str | torch.device = "cpu", seed: int = 0,
+                       mirror_average: bool = False) -> dict[str, Any]:
     """:func:`unsafe_foresight` of a safety run's classifier on a world-model run's rollouts
     (and a baseline run's) over the episodes ``rlgan worldmodel eval`` evaluates; when ``data``
     is the classifier's training data too, over the episodes held out by both.
+    ``mirror_average`` scores each pair as the mean of itself and its mirror image
+    (:class:`rlgan.safety.classifier.MirrorAveraged`).
 
     Returns:
         The dict of :func:`unsafe_foresight` with ``classifier`` (the safety run), ``split``
@@ -179,7 +182,7 @@ def evaluate_foresight(classifier_run: str | Path, run: str | Path, data: str | 
     for model in models.values():
         model.check_compatible(f"dataset {data}", identity["env_id"], identity["frame_shape"],
                                identity["n_actions"])
-    classifier, info = load_safety_run(classifier_run, device)
+    classifier, info = load_safety_run(classifier_run, device, mirror_average)
     check_compatible(f"safety run {classifier_run}", info.env_id, info.frame_shape, info.n_actions,
                      f"dataset {data}", identity["env_id"], identity["frame_shape"], identity["n_actions"])
     reader = open_dataset(data)
@@ -196,4 +199,4 @@ def evaluate_foresight(classifier_run: str | Path, run: str | Path, data: str | 
     dataset = reader.transitions(max(model.history for model in models.values()), episodes)
     result = unsafe_foresight(classifier, models, dataset, horizons, count,
                               torch.Generator().manual_seed(seed), device)
-    return {"classifier": str(classifier_run), "split": split, **result}
+    return {"classifier": str(classifier_run), "mirror_average": mirror_average, "split": split, **result}

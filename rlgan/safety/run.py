@@ -26,7 +26,7 @@ from safetensors.torch import save_file
 from rlgan.config import config_to_dict
 from rlgan.device import inference_memory_format
 from rlgan.io import atomic_path, read_json, write_json
-from rlgan.safety.classifier import ClassifierShape, SafetyClassifier
+from rlgan.safety.classifier import ClassifierShape, MirrorAveraged, SafetyClassifier
 from rlgan.weights import load_weights
 
 FORMAT_NAME = "rlgan-safety-run"
@@ -127,8 +127,13 @@ def read_safety_info(directory: str | Path) -> SafetyRunInfo:
     return SafetyRunInfo.from_json(read_json(directory / CONFIG_FILE, "safety run config"), directory)
 
 
-def load_safety_run(directory: str | Path, device: str | torch.device = "cpu") -> tuple[SafetyClassifier, SafetyRunInfo]:
+def load_safety_run(directory: str | Path, device: str | torch.device = "cpu",
+                    mirror_average: bool = False) -> tuple[SafetyClassifier | MirrorAveraged, SafetyRunInfo]:
     """The classifier (eval mode, on ``device``) and info of a safety run.
+
+    Args:
+        mirror_average: wrap the classifier in :class:`MirrorAveraged` (each pair scored as
+            the mean of itself and its mirror image).
 
     Raises:
         FileNotFoundError / ValueError: missing, corrupt or mismatched files.
@@ -137,4 +142,5 @@ def load_safety_run(directory: str | Path, device: str | torch.device = "cpu") -
     info = read_safety_info(directory)
     model = SafetyClassifier(info.classifier)
     load_weights(model, directory / WEIGHTS_FILE)
-    return model.to(device, memory_format=inference_memory_format(device)).eval(), info
+    model = model.to(device, memory_format=inference_memory_format(device)).eval()
+    return (MirrorAveraged(model).eval() if mirror_average else model), info
