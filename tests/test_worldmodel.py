@@ -34,6 +34,7 @@ from rlgan.data.replay import replay_every_action
 from rlgan.worldmodel.data import collate, rank_data
 from rlgan.worldmodel.evaluate import counterfactual, evaluate_worldmodel, stderr_over_groups
 from rlgan.worldmodel.losses import (
+    best_sample_terms,
     discriminator_loss,
     generator_adversarial_loss,
     generator_loss,
@@ -264,6 +265,48 @@ def test_unrolled_step_feeds_its_predictions_back_and_averages_the_steps():
     logs = GANStep(adversarial, generator, critic, *optimizers,
                    torch.Generator().manual_seed(0))([batch], 1)
     assert {"d_loss", "adv", "l1", "g_total"} <= set(logs)
+
+
+def test_variety_loss_takes_each_examples_best_sample_over_its_steps():
+    target = torch.zeros(2 * 2 * 3, 1, 4, 4)  # 2 steps x 2 samples x 3 examples, step-major
+    predicted = torch.ones_like(target)
+    best = {0: 1, 1: 0, 2: 1}  # the sample of each example that is exact at both steps
+    for step in range(2):
+        for example, sample in best.items():
+            predicted[(step * 2 + sample) * 3 + example] = 0.0
+    predicted[(1 * 2 + 0) * 3 + 0] = 0.0  # sample 0 of example 0 exact at step 1 only: not its best
+    terms = best_sample_terms(predicted, target, 2, 3, 1.0, 10.0, 0.0)
+    assert terms["l1"].item() == 0.0 and terms["l2"].item() == 0.0
+    predicted[(0 * 2 + 1) * 3 + 0] = 0.5  # example 0's best sample now errs by 0.5 at one step
+    terms = best_sample_terms(predicted, target, 2, 3, 1.0, 10.0, 0.0)
+    assert terms["l1"].item() == pytest.approx(0.5 / 2 / 3)
+    loss, logs = generator_loss(predicted, target, None, 0.0, 1.0, 0.0, 10.0, samples=2, examples=3)
+    assert loss.item() == pytest.approx(0.5 / 6 + 10 * 0.25 / 6) and logs["l1"] == pytest.approx(0.5 / 6)
+    with pytest.raises(ValueError, match="variety_samples=4 draws several noise samples z"):
+        WorldModelConfig(variety_samples=4, z_dim=0)
+
+
+def test_variety_samples_spread_over_two_futures_where_one_sample_predicts_their_mean():
+    def train(samples: int) -> torch.Tensor:
+        torch.manual_seed(0)
+        config = WorldModelConfig(frame_height=16, frame_width=16, channels=1, history=1, base_width=8,
+                                  lambda_adv=0.0, l2_weight=0.0, variety_samples=samples)
+        generator = Generator(config)
+        update = GANStep(config, generator, ExplodingDiscriminator(),
+                         torch.optim.Adam(generator.parameters(), 1e-2), None, torch.Generator().manual_seed(1))
+        futures = torch.tensor([-0.8, 0.8])  # the same frame turns dark or bright, half and half
+        for step in range(1, 301):
+            next_frame = futures[torch.randint(0, 2, (16,))].view(16, 1, 1, 1).expand(16, 1, 16, 16)
+            update([{"frames": torch.zeros(16, 1, 16, 16), "next_frame": next_frame,
+                     "action": torch.zeros(16, dtype=torch.int64)}], step)
+        generator.eval()
+        with torch.no_grad():
+            z = torch.randn(64, config.z_dim, generator=torch.Generator().manual_seed(2))
+            return generator(torch.zeros(64, 1, 16, 16), torch.zeros(64, dtype=torch.int64), z).mean(dim=(1, 2, 3))
+
+    one, four = train(1), train(4)
+    assert one.abs().max() < 0.3 and one.std() < 0.1  # the mean of the two futures, whatever z is
+    assert (four < -0.5).any() and (four > 0.5).any()  # some samples dark, some bright
 
 
 def test_unrolled_batches_hold_consecutive_steps_of_one_episode(tmp_path):

@@ -15,7 +15,8 @@ DEVICES_HINT = "'auto', 'cpu', 'cuda' or 'cuda:N'"
 #: Options a run takes from its dataset (frame size, channels, actions).
 FRAME_OPTIONS = ("frame_height", "frame_width", "channels", "n_actions")
 #: Options of the GAN alone: a VAE run refuses them (and stores lambda_adv 0, z_dim 0).
-GAN_ONLY_OPTIONS = ("lambda_adv", "adv_warmup", "d_steps", "discriminator", "conditioning", "z_dim")
+GAN_ONLY_OPTIONS = ("lambda_adv", "adv_warmup", "d_steps", "discriminator", "conditioning", "z_dim",
+                    "variety_samples")
 #: Options added after runs were first stored, with the value a stored run that lacks one was
 #: trained with (where that is not the default).
 EARLIER_VALUES = {"l2_weight": 0.0}
@@ -64,6 +65,10 @@ class WorldModelConfig:
             latent state (VAE only).
         gdl_weight: weight of the gradient-difference loss (sharper edges), 0 disables it.
         d_steps: discriminator updates per generator update (k).
+        variety_samples: noise samples z drawn per training example (GAN only). With K > 1 the
+            reconstruction loss takes each example's best sample (the variety loss of Gupta et
+            al. 2018), so samples may spread over the futures the data allows instead of all
+            predicting their mean; the discriminator judges every sample. 1 trains on one.
         unroll: steps of its own rollout the model trains on per update (1: one-step
             prediction, as in SAD-GAN). With n > 1 a batch holds n consecutive recorded steps:
             the model predicts t+1 from the recorded frames, then t+2 from its own
@@ -112,6 +117,7 @@ class WorldModelConfig:
     reconstruction_weight: float = 1.0
     gdl_weight: float = 0.0
     d_steps: int = 1
+    variety_samples: int = 1
     unroll: int = 1
     learning_rate: float = 1e-3
     beta1: float = 0.5
@@ -135,7 +141,8 @@ class WorldModelConfig:
                 raise ValueError(f"{name} must be a positive multiple of 16 (the generator halves "
                                  f"the frame 4 times), got {value!r}")
         check_choice("model", self.model, MODELS)
-        positive = ("channels", "n_actions", "history", "base_width", "action_dim", "d_steps", "unroll",
+        positive = ("channels", "n_actions", "history", "base_width", "action_dim", "d_steps",
+                    "variety_samples", "unroll",
                     "latent_dim", "batch_size", "log_every", "sample_every", "checkpoint_every", "steps")
         for name in positive:
             value = getattr(self, name)
@@ -156,6 +163,9 @@ class WorldModelConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value >= 0:
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        if self.variety_samples > 1 and self.z_dim == 0:
+            raise ValueError(f"variety_samples={self.variety_samples} draws several noise samples z: "
+                             "it needs the GAN with z_dim >= 1")
         if not any((self.l1_weight, self.l2_weight, self.gdl_weight, self.lambda_adv)):
             raise ValueError("l1_weight, l2_weight, gdl_weight and lambda_adv are all 0: nothing to train")
         if not self.learning_rate > 0:

@@ -10,18 +10,23 @@ import torch
 import torch.nn.functional as F
 
 
-def l1_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def _mean(values: torch.Tensor, per_row: bool) -> torch.Tensor:
+    """The mean of ``values``, or of each row ``(B,)`` when ``per_row``."""
+    return values.flatten(1).mean(dim=1) if per_row else values.mean()
+
+
+def l1_loss(predicted: torch.Tensor, target: torch.Tensor, per_row: bool = False) -> torch.Tensor:
     """Mean absolute error over every pixel and channel (the reconstruction term)."""
-    return (predicted - target).abs().mean()
+    return _mean((predicted - target).abs(), per_row)
 
 
-def l2_loss(predicted: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def l2_loss(predicted: torch.Tensor, target: torch.Tensor, per_row: bool = False) -> torch.Tensor:
     """Mean squared error over every pixel and channel."""
-    return (predicted - target).square().mean()
+    return _mean((predicted - target).square(), per_row)
 
 
 def gradient_difference_loss(predicted: torch.Tensor, target: torch.Tensor,
-                             alpha: float = 1.0) -> torch.Tensor:
+                             alpha: float = 1.0, per_row: bool = False) -> torch.Tensor:
     """Gradient difference loss (Mathieu et al. 2016): penalises edges that are blurred away.
 
     ``mean(| |dx P| - |dx T| |^alpha) + mean(| |dy P| - |dy T| |^alpha)`` with ``dx``, ``dy``
@@ -32,8 +37,8 @@ def gradient_difference_loss(predicted: torch.Tensor, target: torch.Tensor,
 
     pred_x, pred_y = grads(predicted)
     true_x, true_y = grads(target)
-    return ((pred_x - true_x).abs().pow(alpha).mean()
-            + (pred_y - true_y).abs().pow(alpha).mean())
+    return (_mean((pred_x - true_x).abs().pow(alpha), per_row)
+            + _mean((pred_y - true_y).abs().pow(alpha), per_row))
 
 
 def generator_adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
@@ -49,15 +54,36 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
 
 
 def prediction_terms(predicted: torch.Tensor, target: torch.Tensor, l2_weight: float = 0.0,
-                     gdl_weight: float = 0.0) -> dict[str, torch.Tensor]:
+                     gdl_weight: float = 0.0, per_row: bool = False) -> dict[str, torch.Tensor]:
     """The unweighted terms of a predicted frame's loss, each computed once: ``l1`` always,
-    ``l2`` (MSE) and ``gdl`` only when their weight is not 0."""
-    terms = {"l1": l1_loss(predicted, target)}
+    ``l2`` (MSE) and ``gdl`` only when their weight is not 0; scalars, or ``(B,)`` per row."""
+    terms = {"l1": l1_loss(predicted, target, per_row)}
     if l2_weight:
-        terms["l2"] = l2_loss(predicted, target)
+        terms["l2"] = l2_loss(predicted, target, per_row)
     if gdl_weight:
-        terms["gdl"] = gradient_difference_loss(predicted, target)
+        terms["gdl"] = gradient_difference_loss(predicted, target, per_row=per_row)
     return terms
+
+
+def best_sample_terms(predicted: torch.Tensor, target: torch.Tensor, samples: int, examples: int,
+                      l1_weight: float, l2_weight: float, gdl_weight: float) -> dict[str, torch.Tensor]:
+    """:func:`prediction_terms` of each example's best sample (the variety loss).
+
+    Args:
+        predicted, target: float ``(S * K * B, C, H, W)``: row ``(s * K + k) * B + b`` is step
+            ``s`` of noise sample ``k`` of example ``b`` (one step: ``S = 1``).
+        samples, examples: ``K`` and ``B``.
+
+    Returns:
+        The terms, each averaged over the examples, of the sample whose weighted loss over
+        the steps is lowest for each example.
+    """
+    rows = prediction_terms(predicted, target, l2_weight, gdl_weight, per_row=True)
+    per_sample = {name: term.reshape(-1, samples, examples).mean(dim=0)
+                  for name, term in rows.items()}  # (K, B)
+    best = weighted_prediction_loss(per_sample, l1_weight, l2_weight, gdl_weight).argmin(dim=0)
+    columns = torch.arange(best.shape[0], device=best.device)
+    return {name: term[best, columns].mean() for name, term in per_sample.items()}
 
 
 def weighted_prediction_loss(terms: dict[str, torch.Tensor], l1_weight: float, l2_weight: float,
@@ -71,7 +97,8 @@ def weighted_prediction_loss(terms: dict[str, torch.Tensor], l1_weight: float, l
 
 def generator_loss(predicted: torch.Tensor, target: torch.Tensor,
                    fake_logits: torch.Tensor | None, lambda_adv: float, l1_weight: float = 1.0,
-                   gdl_weight: float = 0.0, l2_weight: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+                   gdl_weight: float = 0.0, l2_weight: float = 0.0,
+                   samples: int = 1, examples: int = 0) -> tuple[torch.Tensor, dict[str, float]]:
     """SAD-GAN's generator objective: reconstruction + ``lambda_adv`` * adversarial.
 
     Args:
@@ -81,6 +108,9 @@ def generator_loss(predicted: torch.Tensor, target: torch.Tensor,
         lambda_adv: weight of the non-saturating adversarial term.
         l1_weight, gdl_weight, l2_weight: weights of L1, of the gradient-difference loss and of
             the mean squared error.
+        samples, examples: noise samples per example and examples, laid out as
+            :func:`best_sample_terms` reads them; with more than 1 sample the reconstruction
+            terms are each example's best sample's.
 
     Returns:
         ``(loss, logs)``: the scalar loss and float values of its terms (``l1``; ``l2``, ``gdl``
@@ -89,7 +119,8 @@ def generator_loss(predicted: torch.Tensor, target: torch.Tensor,
     Raises:
         ValueError: ``lambda_adv > 0`` without ``fake_logits``.
     """
-    terms = prediction_terms(predicted, target, l2_weight, gdl_weight)
+    terms = (best_sample_terms(predicted, target, samples, examples, l1_weight, l2_weight, gdl_weight)
+             if samples > 1 else prediction_terms(predicted, target, l2_weight, gdl_weight))
     loss = weighted_prediction_loss(terms, l1_weight, l2_weight, gdl_weight)
     logs = {name: float(term.detach()) for name, term in terms.items()}
     if lambda_adv:

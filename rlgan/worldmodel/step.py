@@ -51,7 +51,7 @@ class GANStep:
 
     Args:
         config: loss weights (``lambda_adv``, ``l1_weight``, ``gdl_weight``), ``d_steps``,
-            ``z_dim``, ``channels``.
+            ``z_dim``, ``variety_samples``, ``channels``.
         generator, discriminator: the networks, possibly wrapped in
             ``DistributedDataParallel`` (gradients are then averaged over ranks).
         optimizer_g, optimizer_d: their optimisers.
@@ -82,13 +82,17 @@ class GANStep:
         prediction as its newest frame."""
         frames = batch["frames"]
         targets, actions = batch_steps(batch)
-        inputs, predictions = [], []
+        if self.config.variety_samples > 1:  # sample-major: row k * B + b is sample k of example b
+            samples = self.config.variety_samples
+            frames, targets, actions = frames.repeat(samples, 1, 1, 1), targets.repeat(samples, 1, 1, 1, 1), \
+                actions.repeat(samples, 1)
+        first, inputs, predictions = frames, [], []
         for k in range(targets.shape[1]):
             prediction = generator(frames, actions[:, k], self.sample_z(len(frames), frames.device))
             inputs.append(self._last_frame(frames))
             predictions.append(prediction)
             frames = torch.cat([frames[:, self.config.channels:], prediction], dim=1)
-        recorded = torch.cat([self._last_frame(batch["frames"])[:, None], targets[:, :-1]], dim=1)
+        recorded = torch.cat([self._last_frame(first)[:, None], targets[:, :-1]], dim=1)
         return Unrolled(inputs=torch.cat(inputs), predictions=torch.cat(predictions),
                         recorded_inputs=recorded.transpose(0, 1).flatten(0, 1),
                         targets=targets.transpose(0, 1).flatten(0, 1),
@@ -143,7 +147,8 @@ class GANStep:
                 discriminator.requires_grad_(True)
         loss, g_logs = generator_loss(unrolled.predictions, unrolled.targets, fake_logits,
                                       self.adversarial_weight(step) if config.lambda_adv else 0.0,
-                                      config.l1_weight, config.gdl_weight, config.l2_weight)
+                                      config.l1_weight, config.gdl_weight, config.l2_weight,
+                                      config.variety_samples, len(batches[0]["frames"]))
         self.optimizer_g.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer_g.step()
