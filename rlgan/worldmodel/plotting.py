@@ -86,7 +86,8 @@ def plot_worldmodel_evaluation(path: str | Path, out: str | Path) -> Path:
         axis.set_xscale("log", base=2)
         axis.set_xticks(horizons, [str(k) for k in horizons])
         axis.set_xlabel("unsafe within k steps")
-        axis.set_ylabel("classifier ROC AUC")
+        mirrored = ", mirror-averaged" if foresight.get("mirror_average") else ""
+        axis.set_ylabel(f"classifier ROC AUC{mirrored}")
         axis.grid(alpha=0.3)
         axis.legend()
     figure.tight_layout()
