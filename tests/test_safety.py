@@ -534,7 +534,7 @@ def test_mirror_averaged_classifier_scores_the_mean_of_a_pair_and_its_mirror_ima
         assert not torch.allclose(torch.sigmoid(model(pairs)), torch.sigmoid(model(mirrored)))
         assert torch.allclose(torch.sigmoid(averaged(pairs)), expected, atol=1e-6)
         assert torch.allclose(averaged(pairs), averaged(mirrored), atol=1e-5)
-        # saturated logits keep their sign and order instead of rounding to +-inf
+        # saturated logits stay finite instead of rounding to +-inf
         saturated = MirrorAveraged(lambda x: x[:, 0, 0, 0] * 1e3)(pairs)
         assert torch.isfinite(saturated).all()
     with pytest.raises(ValueError, match="expected pairs of shape"):
@@ -795,8 +795,13 @@ def test_cli_safety_train_and_eval(tmp_path, capsys, monkeypatch):
     assert main(["safety", "eval", "--run", str(tmp_path / "run"), "--data", str(data)]) == 0
     assert "ROC AUC" in capsys.readouterr().out
     loaded = []
-    monkeypatch.setattr("rlgan.safety.run.load_safety_run",
-                        lambda *args: loaded.append(load_safety_run(*args)[0]) or load_safety_run(*args))
+
+    def spy(*args):
+        model, info = load_safety_run(*args)
+        loaded.append(model)
+        return model, info
+
+    monkeypatch.setattr("rlgan.safety.run.load_safety_run", spy)
     assert main(["safety", "eval", "--run", str(tmp_path / "run"), "--data", str(data),
                  "--mirror-average", "--json"]) == 0
     mirrored = json.loads(capsys.readouterr().out)

@@ -136,6 +136,19 @@ def add_agent_argument(parser: argparse.ArgumentParser, *old_names: str,
                                                f"train{shown}")
 
 
+def add_mirror_average_argument(parser: argparse.ArgumentParser, condition: str = "") -> None:
+    """Add ``--mirror-average``: the safety classifier scores each pair with its mirror image
+    (:class:`rlgan.safety.classifier.MirrorAveraged`); ``condition`` opens its help's note."""
+    parser.add_argument("--mirror-average", action="store_true",
+                        help="score each pair as the mean P(unsafe) of it and its left-right "
+                             f"mirror image ({condition}two classifier passes)")
+
+
+def mirror_note(mirror_average: bool) -> str:
+    """What a report adds after the classifier's name when ``--mirror-average`` scored it."""
+    return ", averaged with the mirror image" if mirror_average else ""
+
+
 def env_kwargs_from(args: argparse.Namespace) -> dict[str, Any]:
     """Collect environment options from ``--env-kwargs`` and the shortcut flags."""
     kwargs = parse_kv(args.env_kwargs)

@@ -10,8 +10,10 @@ from rlgan.cli.common import (
     add_agent_argument,
     add_config_options,
     add_env_arguments,
+    add_mirror_average_argument,
     config_options,
     env_kwargs_from,
+    mirror_note,
 )
 
 OUTCOME_CONFIG = "rlgan.safety.outcomes:OutcomeConfig"
@@ -108,9 +110,7 @@ def _add_eval_parser(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--worldmodel", metavar="RUN", help="world-model run for generated pairs")
     evaluate.add_argument("--threshold", type=float, help="override the run's threshold")
     evaluate.add_argument("--max-generated", type=int, default=4096, help="most generated pairs")
-    evaluate.add_argument("--mirror-average", action="store_true",
-                          help="score each pair as the mean P(unsafe) of it and its left-right "
-                               "mirror image (two classifier passes)")
+    add_mirror_average_argument(evaluate)
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
@@ -187,8 +187,8 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    mirrored = ", averaged with the mirror image" if result["mirror_average"] else ""
-    print(f"safety run {args.run} on {args.data} ({result['split']}, threshold {result['threshold']}{mirrored})")
+    print(f"safety run {args.run} on {args.data} ({result['split']}, threshold {result['threshold']}"
+          f"{mirror_note(result['mirror_average'])})")
     print(f"  real pairs       {_format(result['real'])}")
     print(f"  generated pairs  {_format(result['generated'])}")
     return 0

@@ -11,8 +11,10 @@ from rlgan.cli.common import (
     add_agent_argument,
     add_config_options,
     add_env_arguments,
+    add_mirror_average_argument,
     config_options,
     env_kwargs_from,
+    mirror_note,
 )
 
 WORLDMODEL_CONFIG = "rlgan.worldmodel.config:WorldModelConfig"
@@ -97,9 +99,7 @@ def _add_eval_parser(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--rollouts", type=int, default=256, help="most open-loop rollouts")
     evaluate.add_argument("--foresight-starts", type=int, default=1024,
                           help="most rollouts the classifier scores (with --classifier)")
-    evaluate.add_argument("--mirror-average", action="store_true",
-                          help="score each pair as the mean P(unsafe) of it and its left-right "
-                               "mirror image (with --classifier; two classifier passes)")
+    add_mirror_average_argument(evaluate, "with --classifier; ")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the noise z")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
@@ -207,8 +207,8 @@ def format_rollouts(result: dict[str, Any]) -> list[str]:
 def format_foresight(foresight: dict[str, Any]) -> list[str]:
     """The classifier's ROC AUC per horizon on predicted and recorded frames."""
     header = "".join(f"{f'k={k}':>8}" for k in foresight["horizons"])
-    mirrored = ", averaged with the mirror image" if foresight.get("mirror_average") else ""
-    lines = [f"  unsafe within k steps, ROC AUC of {foresight['classifier']}{mirrored} on "
+    lines = [f"  unsafe within k steps, ROC AUC of {foresight['classifier']}"
+             f"{mirror_note(foresight.get('mirror_average', False))} on "
              f"{foresight['starts']} rollouts ({foresight['split']}):", f"  {'':28}{header}"]
     rows = [*foresight["auc"].items(), ("recorded frames", foresight["auc_recorded_frames"])]
     errors = [*foresight["auc_stderr"].values(), foresight["auc_recorded_frames_stderr"]]

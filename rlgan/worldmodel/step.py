@@ -84,8 +84,9 @@ class GANStep:
         targets, actions = batch_steps(batch)
         if self.config.variety_samples > 1:  # sample-major: row k * B + b is sample k of example b
             samples = self.config.variety_samples
-            frames, targets, actions = frames.repeat(samples, 1, 1, 1), targets.repeat(samples, 1, 1, 1, 1), \
-                actions.repeat(samples, 1)
+            frames = frames.repeat(samples, 1, 1, 1)
+            targets = targets.repeat(samples, 1, 1, 1, 1)
+            actions = actions.repeat(samples, 1)
         first, inputs, predictions = frames, [], []
         for k in range(targets.shape[1]):
             prediction = generator(frames, actions[:, k], self.sample_z(len(frames), frames.device))
