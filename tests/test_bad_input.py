@@ -147,6 +147,12 @@ CASES = [
       "--lambda-adv", "0.1", NP], "apply to the GAN only"),
     (["worldmodel", "train", "--data", "{data}", "--run", "{tmp}/w", "--model", "diffusion", NP],
      "invalid choice: 'diffusion'"),
+    (["worldmodel", "train", "--data", "{data}", "--run", "{tmp}/w", "--lambda-adv", "0", "--set",
+      "feature_matching=1", NP], "compares the discriminator's features"),
+    (["worldmodel", "train", "--data", "{data}", "--run", "{tmp}/w", "--model", "vae", "--set",
+      "feature_matching=1", NP], "feature_matching apply to the GAN only"),
+    (["worldmodel", "train", "--data", "{data}", "--run", "{tmp}/w", "--discriminator", "sequence",
+      NP], "it needs unroll >= 2"),
     # worldmodel eval
     (["worldmodel", "eval", "--run", "{missing}", "--data", "{data}"], "{missing}"),
     (["worldmodel", "eval", "--run", "{data}", "--data", "{data}"], "{data}"),

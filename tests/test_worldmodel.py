@@ -36,6 +36,7 @@ from rlgan.worldmodel.evaluate import counterfactual, evaluate_worldmodel, stder
 from rlgan.worldmodel.losses import (
     best_sample_terms,
     discriminator_loss,
+    feature_matching_loss,
     generator_adversarial_loss,
     generator_loss,
     gradient_difference_loss,
@@ -227,6 +228,36 @@ def test_adversarial_step_trains_both_networks_and_d_steps_use_extra_batches():
     assert all(p.requires_grad for p in critic.parameters())
 
 
+def test_feature_matching_adds_the_distance_of_the_discriminators_features():
+    real, fake = [torch.zeros(2, 4, 8, 8), torch.zeros(2, 8, 4, 4)], [torch.ones(2, 4, 8, 8), torch.zeros(2, 8, 4, 4)]
+    assert feature_matching_loss(real, real).item() == 0.0
+    assert feature_matching_loss(real, fake).item() == pytest.approx(0.5)  # level 1 differs by 1, level 2 not
+    with pytest.raises(ValueError, match="same number"):
+        feature_matching_loss(real, fake[:1])
+
+    config = WorldModelConfig(frame_height=16, frame_width=16, history=2, base_width=8, z_dim=0,
+                              lambda_adv=0.5, adv_warmup=0, feature_matching=2.0)
+    torch.manual_seed(0)
+    generator, reference, critic = Generator(config), Generator(config), Discriminator(config)
+    reference.load_state_dict(generator.state_dict())
+    optimizers = [torch.optim.Adam(net.parameters(), 1e-3) for net in (generator, critic)]
+    batch = {"frames": torch.rand(4, 6, 16, 16) * 2 - 1, "next_frame": torch.rand(4, 3, 16, 16) * 2 - 1,
+             "action": torch.tensor([0, 1, 2, 1])}
+    logs = GANStep(config, generator, critic, *optimizers, torch.Generator().manual_seed(0))([batch], 1)
+    with torch.no_grad():  # the generator before its update, the discriminator after its own
+        predicted = reference(batch["frames"], batch["action"], torch.zeros(4, 0))
+        newest = batch["frames"][:, 3:]
+        matching = feature_matching_loss(critic.levels(newest, batch["next_frame"]),
+                                         critic.levels(newest, predicted))
+    assert logs["fm"] == pytest.approx(matching.item(), rel=1e-5)
+    assert logs["g_total"] == pytest.approx(logs["l1"] + 10 * logs["l2"] + 0.5 * logs["adv"]
+                                            + 2.0 * logs["fm"], rel=1e-5)
+    with pytest.raises(ValueError, match="feature_matching=1.0 compares the discriminator's features"):
+        WorldModelConfig(feature_matching=1.0, lambda_adv=0.0)
+    with pytest.raises(ValueError, match="feature_matching must be a number >= 0"):
+        WorldModelConfig(feature_matching=-1.0)
+
+
 def test_unrolled_step_feeds_its_predictions_back_and_averages_the_steps():
     config = WorldModelConfig(frame_height=16, frame_width=16, history=2, base_width=8,
                               lambda_adv=0.0, unroll=3)
@@ -265,6 +296,33 @@ def test_unrolled_step_feeds_its_predictions_back_and_averages_the_steps():
     logs = GANStep(adversarial, generator, critic, *optimizers,
                    torch.Generator().manual_seed(0))([batch], 1)
     assert {"d_loss", "adv", "l1", "g_total"} <= set(logs)
+
+
+def test_sequence_discriminator_judges_each_rollout_whole():
+    config = WorldModelConfig(frame_height=16, frame_width=16, history=2, base_width=8,
+                              lambda_adv=0.5, unroll=3, discriminator="sequence")
+    torch.manual_seed(0)
+    generator, critic = Generator(config), Discriminator(config)
+    optimizers = [torch.optim.Adam(net.parameters(), 1e-3) for net in (generator, critic)]
+    update = GANStep(config, generator, critic, *optimizers, torch.Generator().manual_seed(0))
+    frames = torch.rand(4, 6, 16, 16) * 2 - 1
+    targets = torch.rand(4, 3, 3, 16, 16) * 2 - 1
+    actions = torch.tensor([[0, 1, 2], [1, 1, 0], [2, 0, 1], [0, 2, 2]])
+    batch = {"frames": frames, "next_frame": targets[:, 0], "action": actions[:, 0],
+             "next_frames": targets, "actions": actions}
+    unrolled = update.rollout(generator, batch)
+    (first, recorded, recorded_actions), (fake_first, predicted, fake_actions) = update.judged(unrolled, True)
+    assert torch.equal(first, frames[:, 3:]) and torch.equal(fake_first, first)
+    assert torch.equal(recorded, targets.flatten(1, 2))  # (B, n*C, H, W): t+1, t+2, t+3 of each rollout
+    assert torch.equal(predicted[:, 3:6], unrolled.predictions[4:8])  # frame t+2 of rollout b: row B + b
+    assert torch.equal(recorded_actions, actions) and torch.equal(fake_actions, actions)
+    assert critic(first, recorded, actions).shape == (4, 4)  # (16/8)^2 patches per rollout
+    d_before = [p.detach().clone() for p in critic.parameters()]
+    logs = update([batch], 1)
+    assert {"d_loss", "adv"} <= set(logs) and math.isfinite(logs["g_total"])
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, critic.parameters()))
+    with pytest.raises(ValueError, match="discriminator='sequence' judges whole rollouts: it needs unroll >= 2"):
+        WorldModelConfig(discriminator="sequence")
 
 
 def test_variety_loss_takes_each_examples_best_sample_over_its_steps():

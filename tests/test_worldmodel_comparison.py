@@ -363,3 +363,55 @@ def test_comparison_benchmark_runs_on_the_tiny_budget(tmp_path, capsys, tiny_saf
         assert result["foresight"]["split"] == \
             "episodes held out by the world model and the classifier"
         assert result["foresight"]["horizons"] == [1, 2, 4, 8]
+
+
+# -- where rollouts lose their edges ---------------------------------------------------------------
+def regions_benchmark():
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    import bench_worldmodel_regions
+
+    return bench_worldmodel_regions
+
+
+def test_region_scores_put_each_error_in_its_region():
+    regions = regions_benchmark()
+    truth = torch.zeros(2, 1, 3, 8, 8)
+    predicted = truth.clone()
+    predicted[:, :, :, 1, 1] = 200.0  # one wrong pixel, inside the "cars" region
+    cars = torch.zeros(2, 1, 1, 8, 8)
+    cars[..., :3, :3] = 1.0
+    masks = {"cars": cars, "rest": 1 - cars}
+    scores = regions.region_scores(predicted, truth, masks)
+    assert scores["share_cars"] == [1.0] and scores["share_rest"] == [0.0]
+    assert scores["perfect_cars"] == [PSNR_CAP_DB]
+    mean_error = 4 * 200.0 * 3 / (3 * 8 * 8)  # |dx| + |dy| of the pixel and of its right and lower neighbours
+    assert scores["sharpness"][0] == pytest.approx(10 * math.log10(255.0**2 / mean_error))
+    assert scores["perfect_rest"] == pytest.approx(scores["sharpness"])
+
+
+def test_regions_benchmark_splits_a_runs_rollouts(tmp_path, capsys, tiny_worldmodel_run):
+    regions = regions_benchmark()
+    out = tmp_path / "regions.json"
+    regions.main([str(tiny_worldmodel_run), "--rollouts", "4", "--depth", "3", "--json", str(out)])
+    table = capsys.readouterr().out
+    for name in ("copy-last", *regions.WRONG_STATES, str(tiny_worldmodel_run)):
+        for step in (1, 3):
+            assert f"| {name} | {step} |" in table
+    figures = json.loads(out.read_text())
+    for name in regions.WRONG_STATES:  # crisp but misplaced: far sharper than copying the frame
+        assert figures["models"][name]["sharpness"][0] > figures["models"]["copy-last"]["sharpness"][0]
+    assert len(figures["differs"]) == 3 and all(0.0 <= share <= 1.0 for share in figures["differs"])
+    for scores in figures["models"].values():
+        for k in range(3):
+            assert sum(scores[f"share_{r}"][k] for r in regions.REGIONS) == pytest.approx(1.0)
+            assert all(scores[f"perfect_{r}"][k] >= scores["sharpness"][k] - 1e-9
+                       for r in regions.REGIONS)
+
+
+def test_regions_benchmark_refuses_foggy_maps_and_long_rollouts(tiny_worldmodel_run, capsys):
+    regions = regions_benchmark()
+    with pytest.raises(SystemExit, match="has fog"):
+        regions.make_env("rlgan/Driving-v0", {"map": "night"})
+    with pytest.raises(SystemExit):
+        regions.main([str(tiny_worldmodel_run), "--depth", "16"])
+    assert "--depth must be in 1..15" in capsys.readouterr().err

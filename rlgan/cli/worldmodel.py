@@ -30,7 +30,9 @@ TRAIN_OPTIONS = [
     ("lr", "learning_rate", float, "Adam learning rate of G and D, decayed along lr_schedule"),
     ("d-steps", "d_steps", int, "discriminator steps per generator step"),
     ("gdl-weight", "gdl_weight", float, "gradient-difference loss weight"),
-    ("discriminator", "discriminator", ("patch", "global"), "PatchGAN or one global logit"),
+    ("discriminator", "discriminator", ("patch", "global", "sequence"),
+     "PatchGAN or one global logit per step's pair, or PatchGAN on whole rollouts (sequence, "
+     "with --set unroll=N)"),
     ("seed", "seed", int, "seed of the episode split, the noise and the initial weights"),
     ("device", "device", str, "auto (CUDA if present), cpu, cuda or cuda:N"),
 ]

@@ -9,14 +9,14 @@ from rlgan.config import check_choice
 
 MODELS = ("gan", "vae")
 CONDITIONINGS = ("film", "concat")
-DISCRIMINATORS = ("patch", "global")
+DISCRIMINATORS = ("patch", "global", "sequence")
 LR_SCHEDULES = ("constant", "cosine")
 DEVICES_HINT = "'auto', 'cpu', 'cuda' or 'cuda:N'"
 #: Options a run takes from its dataset (frame size, channels, actions).
 FRAME_OPTIONS = ("frame_height", "frame_width", "channels", "n_actions")
 #: Options of the GAN alone: a VAE run refuses them (and stores lambda_adv 0, z_dim 0).
 GAN_ONLY_OPTIONS = ("lambda_adv", "adv_warmup", "d_steps", "discriminator", "conditioning", "z_dim",
-                    "variety_samples")
+                    "variety_samples", "feature_matching")
 #: Options added after runs were first stored, with the value a stored run that lacks one was
 #: trained with (where that is not the default).
 EARLIER_VALUES = {"l2_weight": 0.0}
@@ -49,7 +49,10 @@ class WorldModelConfig:
             scale and shift at the bottleneck and every decoder level) or ``"concat"`` (tiled as
             extra channels at the bottleneck and every decoder level).
         discriminator: ``"patch"`` (one logit per receptive field, PatchGAN) or ``"global"``
-            (one logit per frame pair).
+            (one logit per frame pair), each judging every step's (frame, next frame) pair; or
+            ``"sequence"`` (needs ``unroll >= 2``): patch logits on a whole rollout, the
+            recorded frame t and the n frames after it stacked, so D sees blur grow and motion
+            drift along the rollout (a temporal discriminator, as video GANs use).
         lambda_adv: weight of the adversarial term in G's loss; 0 trains the plain regression
             baseline (the discriminator is then neither evaluated nor trained).
         adv_warmup: steps over which the adversarial weight ramps linearly from 0 to
@@ -64,6 +67,10 @@ class WorldModelConfig:
         reconstruction_weight: weight of the VAE's L1 loss of frame t decoded from its own
             latent state (VAE only).
         gdl_weight: weight of the gradient-difference loss (sharper edges), 0 disables it.
+        feature_matching: weight of the feature-matching loss in G's loss (GAN only, needs
+            ``lambda_adv > 0``, which trains the discriminator): the L1 distance between the
+            discriminator's features of the recorded and of the predicted pair, averaged over
+            its levels (pix2pixHD, Wang et al. 2018). 0 disables it.
         d_steps: discriminator updates per generator update (k).
         variety_samples: noise samples z drawn per training example (GAN only). With K > 1 the
             reconstruction loss takes each example's best sample (the variety loss of Gupta et
@@ -116,6 +123,7 @@ class WorldModelConfig:
     kl_weight: float = 1e-4
     reconstruction_weight: float = 1.0
     gdl_weight: float = 0.0
+    feature_matching: float = 0.0
     d_steps: int = 1
     variety_samples: int = 1
     unroll: int = 1
@@ -158,14 +166,20 @@ class WorldModelConfig:
         check_choice("conditioning", self.conditioning, CONDITIONINGS)
         check_choice("discriminator", self.discriminator, DISCRIMINATORS)
         check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
-        for name in ("lambda_adv", "l1_weight", "l2_weight", "gdl_weight", "kl_weight",
-                     "reconstruction_weight"):
+        for name in ("lambda_adv", "l1_weight", "l2_weight", "gdl_weight", "feature_matching",
+                     "kl_weight", "reconstruction_weight"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value >= 0:
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}")
         if self.variety_samples > 1 and self.z_dim == 0:
             raise ValueError(f"variety_samples={self.variety_samples} draws several noise samples z: "
                              "it needs the GAN with z_dim >= 1")
+        if self.discriminator == "sequence" and self.unroll < 2:
+            raise ValueError("discriminator='sequence' judges whole rollouts: it needs unroll >= 2, "
+                             f"got unroll={self.unroll}")
+        if self.feature_matching and not self.lambda_adv:
+            raise ValueError(f"feature_matching={self.feature_matching} compares the "
+                             "discriminator's features, which trains only with lambda_adv > 0")
         if not any((self.l1_weight, self.l2_weight, self.gdl_weight, self.lambda_adv)):
             raise ValueError("l1_weight, l2_weight, gdl_weight and lambda_adv are all 0: nothing to train")
         if not self.learning_rate > 0:

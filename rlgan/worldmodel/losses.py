@@ -46,6 +46,18 @@ def generator_adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 
 
+def feature_matching_loss(real_levels: list[torch.Tensor],
+                          fake_levels: list[torch.Tensor]) -> torch.Tensor:
+    """Feature matching (pix2pixHD, Wang et al. 2018): the L1 distance between the
+    discriminator's features of the recorded and of the predicted pairs, averaged over its
+    levels; the recorded side is a constant target (detached)."""
+    if len(real_levels) != len(fake_levels) or not real_levels:
+        raise ValueError(f"expected the same number (>= 1) of levels, got {len(real_levels)} "
+                         f"and {len(fake_levels)}")
+    distances = [(fake - real.detach()).abs().mean() for real, fake in zip(real_levels, fake_levels)]
+    return torch.stack(distances).mean()
+
+
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy of D: ``-log D(real) - log(1 - D(fake))``, each averaged."""
     real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))

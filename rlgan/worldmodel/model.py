@@ -237,13 +237,16 @@ class Discriminator(nn.Module):
     location (B, H/8 * W/8). Global: one more level (B, 8w, H/16), averaged to (B, 8w), a
     linear layer gives (B, 1). Either adds ``<embedding(action), features>`` (projection
     discriminator, Miyato & Koyama 2018), so D judges whether the change fits the action.
+    Sequence: the patch form on ``[frame t, frames t+1..t+n]`` (B, (n+1)C, H, W) with the
+    ``n = unroll`` actions (B, n), whose embeddings are averaged for the projection.
     """
 
     def __init__(self, config: WorldModelConfig) -> None:
         super().__init__()
         self.config = config
         w, c = config.base_width, config.channels
-        layers = [down_block(2 * c, w, False, nn.LeakyReLU(0.2)),
+        frames = 1 + (config.unroll if config.discriminator == "sequence" else 1)
+        layers = [down_block(frames * c, w, False, nn.LeakyReLU(0.2)),
                   down_block(w, 2 * w, True, nn.LeakyReLU(0.2)),
                   down_block(2 * w, 4 * w, True, nn.LeakyReLU(0.2))]
         features = 4 * w
@@ -251,8 +254,8 @@ class Discriminator(nn.Module):
             layers.append(down_block(4 * w, 8 * w, True, nn.LeakyReLU(0.2)))
             features = 8 * w
         self.features = nn.Sequential(*layers)
-        self.head = (nn.Conv2d(features, 1, 3, 1, 1) if config.discriminator == "patch"
-                     else nn.Linear(features, 1))
+        self.head = (nn.Linear(features, 1) if config.discriminator == "global"
+                     else nn.Conv2d(features, 1, 3, 1, 1))
         self.action_embedding = nn.Embedding(config.n_actions, features)
         self.apply(dcgan_init)
         nn.init.normal_(self.action_embedding.weight, 0.0, 0.02)
@@ -262,14 +265,30 @@ class Discriminator(nn.Module):
         """Logits that ``next_frame`` is the real frame after ``frame`` under ``action``.
 
         Args:
-            frame, next_frame: float ``(B, C, H, W)`` in [-1, 1].
-            action: int64 ``(B,)``.
+            frame, next_frame: float ``(B, C, H, W)`` in [-1, 1] (sequence: ``next_frame`` is
+                frames t+1..t+n stacked on the channel axis, ``(B, n*C, H, W)``).
+            action: int64 ``(B,)`` (sequence: ``(B, n)``).
 
         Returns:
             float ``(B, P)`` logits: ``P = (H/8) * (W/8)`` patches, or 1 for ``"global"``.
         """
-        features = self.features(torch.cat([frame, next_frame], dim=1))
-        embedding = self.action_embedding(action)  # (B, F)
+        return self.logits(self.levels(frame, next_frame)[-1], action)
+
+    def levels(self, frame: torch.Tensor, next_frame: torch.Tensor) -> list[torch.Tensor]:
+        """The output of each of D's levels on the pair, float ``(B, w * 2**l, H / 2**(l+1),
+        W / 2**(l+1))`` for level ``l``; the last feeds :meth:`logits` (feature matching
+        compares them between recorded and predicted pairs)."""
+        levels, x = [], torch.cat([frame, next_frame], dim=1)
+        for level in self.features:
+            x = level(x)
+            levels.append(x)
+        return levels
+
+    def logits(self, features: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward`'s logits from D's last level ``features`` and the action."""
+        embedding = self.action_embedding(action)  # (B, F), or (B, n, F) for a sequence
+        if embedding.dim() == 3:
+            embedding = embedding.mean(dim=1)
         if self.config.discriminator == "global":
             pooled = features.mean(dim=(2, 3))  # (B, F)
             return self.head(pooled) + (embedding * pooled).sum(dim=1, keepdim=True)

@@ -16,7 +16,7 @@ from torch import nn
 
 from rlgan.worldmodel.config import WorldModelConfig
 from rlgan.worldmodel.data import batch_steps
-from rlgan.worldmodel.losses import discriminator_loss, generator_loss
+from rlgan.worldmodel.losses import discriminator_loss, feature_matching_loss, generator_loss
 from rlgan.worldmodel.vae import LatentDynamicsVAE, vae_losses
 
 
@@ -50,7 +50,8 @@ class GANStep:
     """Updates a generator and a discriminator with SAD-GAN's losses.
 
     Args:
-        config: loss weights (``lambda_adv``, ``l1_weight``, ``gdl_weight``), ``d_steps``,
+        config: loss weights (``lambda_adv``, ``l1_weight``, ``gdl_weight``,
+            ``feature_matching``), ``d_steps``,
             ``z_dim``, ``variety_samples``, ``channels``.
         generator, discriminator: the networks, possibly wrapped in
             ``DistributedDataParallel`` (gradients are then averaged over ranks).
@@ -99,10 +100,28 @@ class GANStep:
                         targets=targets.transpose(0, 1).flatten(0, 1),
                         actions=actions.transpose(0, 1).flatten())
 
+    def judged(self, unrolled: Unrolled, detach: bool) -> tuple[tuple[torch.Tensor, ...], ...]:
+        """The discriminator's ``(frame, next_frame, action)`` for the recorded and for the
+        predicted side (predictions detached with ``detach``): every step's pair, or with the
+        ``"sequence"`` discriminator each rollout whole, ``(B, C, H, W)`` recorded frame t,
+        ``(B, n*C, H, W)`` frames t+1..t+n and ``(B, n)`` actions."""
+        predictions = unrolled.predictions.detach() if detach else unrolled.predictions
+        if self.config.discriminator != "sequence":
+            inputs = unrolled.inputs.detach() if detach else unrolled.inputs
+            return ((unrolled.recorded_inputs, unrolled.targets, unrolled.actions),
+                    (inputs, predictions, unrolled.actions))
+        steps = self.config.unroll
+
+        def clip(frames: torch.Tensor) -> torch.Tensor:  # step-major (n*B, C, H, W) -> (B, n*C, H, W)
+            return frames.view(steps, -1, *frames.shape[1:]).transpose(0, 1).flatten(1, 2)
+
+        first = unrolled.recorded_inputs[:len(unrolled.targets) // steps]
+        actions = unrolled.actions.view(steps, -1).T
+        return (first, clip(unrolled.targets), actions), (first, clip(predictions), actions)
+
     def _discriminator_step(self, unrolled: Unrolled) -> float:
-        real_logits = self.discriminator(unrolled.recorded_inputs, unrolled.targets, unrolled.actions)
-        fake_logits = self.discriminator(unrolled.inputs.detach(), unrolled.predictions.detach(),
-                                         unrolled.actions)
+        real, fake = self.judged(unrolled, detach=True)
+        real_logits, fake_logits = self.discriminator(*real), self.discriminator(*fake)
         loss = discriminator_loss(real_logits, fake_logits)
         self.optimizer_d.zero_grad(set_to_none=True)
         loss.backward()
@@ -127,7 +146,7 @@ class GANStep:
         averaged over the steps.
 
         Returns:
-            float logs: ``g_total``, ``l1`` (``gdl``, ``adv``, ``d_loss`` when computed).
+            float logs: ``g_total``, ``l1`` (``gdl``, ``adv``, ``fm``, ``d_loss`` when computed).
         """
         config = self.config
         unrolled = self.rollout(self.generator, batches[0])
@@ -143,13 +162,22 @@ class GANStep:
             discriminator = unwrap(self.discriminator)
             discriminator.requires_grad_(False)
             try:
-                fake_logits = discriminator(unrolled.inputs, unrolled.predictions, unrolled.actions)
+                real, fake = self.judged(unrolled, detach=False)
+                fake_levels = discriminator.levels(*fake[:2])
+                fake_logits = discriminator.logits(fake_levels[-1], fake[2])
+                if config.feature_matching:
+                    with torch.no_grad():
+                        real_levels = discriminator.levels(*real[:2])
+                    matching = feature_matching_loss(real_levels, fake_levels)
             finally:
                 discriminator.requires_grad_(True)
         loss, g_logs = generator_loss(unrolled.predictions, unrolled.targets, fake_logits,
                                       self.adversarial_weight(step) if config.lambda_adv else 0.0,
                                       config.l1_weight, config.gdl_weight, config.l2_weight,
                                       config.variety_samples, len(batches[0]["frames"]))
+        if config.feature_matching:
+            loss = loss + config.feature_matching * matching
+            g_logs.update(fm=float(matching.detach()), total=float(loss.detach()))
         self.optimizer_g.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer_g.step()
