@@ -217,7 +217,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=900_000, help="first episode's seed")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args(argv)
-    models = {str(run): WorldModel.load(run, "cpu") for run in args.runs}
+    try:
+        models = {str(run): WorldModel.load(run, "cpu") for run in args.runs}
+    except (FileNotFoundError, ValueError) as error:
+        parser.error(str(error))
     first = next(iter(models.values()))
     for name, model in models.items():
         try:

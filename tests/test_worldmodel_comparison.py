@@ -408,10 +408,13 @@ def test_regions_benchmark_splits_a_runs_rollouts(tmp_path, capsys, tiny_worldmo
                        for r in regions.REGIONS)
 
 
-def test_regions_benchmark_refuses_foggy_maps_and_long_rollouts(tiny_worldmodel_run, capsys):
+def test_regions_benchmark_refuses_foggy_maps_long_rollouts_and_missing_runs(tiny_worldmodel_run, capsys):
     regions = regions_benchmark()
     with pytest.raises(SystemExit, match="has fog"):
         regions.make_env("rlgan/Driving-v0", {"map": "night"})
     with pytest.raises(SystemExit):
         regions.main([str(tiny_worldmodel_run), "--depth", "16"])
     assert "--depth must be in 1..15" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        regions.main([str(tiny_worldmodel_run.parent / "missing")])
+    assert "is not a world-model run" in capsys.readouterr().err
