@@ -12,7 +12,7 @@ from rlgan.cli import main
 from rlgan.io import DirectoryBusyError, DirectoryLock
 from rlgan.pipeline import ShieldDir, apply_overrides, default_settings, load_settings, train_shield
 from rlgan.pipeline import stages as stage_module
-from rlgan.pipeline.calibration import safe_depths_at, shield_choices
+from rlgan.pipeline.calibration import choose_depth, paired_gain, safe_depths_at, shield_choices
 from rlgan.pipeline.settings import STAGES, ShieldSettings, palette_variants
 
 DRIVING = "rlgan/Driving-v0"
@@ -44,6 +44,11 @@ def test_tiny_budget_writes_every_stage_and_a_shield_that_loads(tiny_shield):
     assert all(len(row["episode_unsafe"]) == 1 for row in evaluation["rows"])
     report = (root / "report.md").read_text()
     assert "## Closed loop" in report and "**chosen**" in report
+    calibration = json.loads((root / "calibration.json").read_text())
+    assert set(calibration["depth_gain"]) == {"2", "3"} and calibration["depth_stderrs"] == 2.0
+    assert "beats depth 1's by more than 2 standard errors (paired over states): depth 2 " in report
+    gain = calibration["depth_gain"][str(choice["depth"])] if choice["depth"] > 1 else None
+    assert gain is None or gain["gain"] > 2 * gain["stderr"]
     shield = tiny_shield.load_shield(device="cpu")
     assert shield.search.config.depth == choice["depth"]
     assert shield.search.config.threshold == pytest.approx(choice["threshold"])
@@ -256,6 +261,26 @@ def test_shield_choices_keep_safe_actions_and_replace_unsafe_ones():
     risks = np.array([[0.1, 0.9, 0.2], [0.9, 0.1, 0.2], [0.9, 0.3, 0.8]])
     chosen = shield_choices(depths, risks, proposed=np.array([0, 0, 0]), required=2)
     assert chosen.tolist() == [0, 1, 1]
+
+
+def test_a_deeper_search_is_chosen_only_when_it_beats_depth_1_by_two_standard_errors():
+    weight = np.ones(400)
+    shallow = np.zeros(400)
+    shallow[:40] = 1.0  # depth 1 lets 40 of 400 states go unsafe
+    noisy = shallow.copy()
+    noisy[:2] = 0.0  # depth 2 saves 2 of them: lower, within noise
+    better = shallow.copy()
+    better[:30] = 0.0  # depth 3 saves 30
+    gain, stderr = paired_gain(shallow, noisy, weight)
+    assert gain == pytest.approx(2 / 400)
+    assert stderr == pytest.approx(np.sqrt(2 * (1 - 2 / 400) ** 2 + 398 * (2 / 400) ** 2) / 400)
+    depth, gains = choose_depth({1: shallow, 2: noisy}, weight)
+    assert depth == 1 and gains[2]["gain"] < 2 * gains[2]["stderr"]
+    depth, gains = choose_depth({1: shallow, 2: noisy, 3: better}, weight)
+    assert depth == 3 and set(gains) == {2, 3}
+    assert choose_depth({2: shallow, 3: shallow}, weight)[0] == 2  # equal: the shallower
+    doubled = np.where(np.arange(400) < 200, 2.0, 1.0)  # states standing for two count twice
+    assert paired_gain(shallow, better, doubled)[0] == pytest.approx(60 / 600)
 
 
 @pytest.mark.slow

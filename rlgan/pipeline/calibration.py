@@ -7,8 +7,11 @@ learned search's whole tree of P(unsafe) is predicted once, to the deepest depth
 network call (:func:`safe_depths_at`), the shield's choice follows from them
 (:func:`rlgan.safety.shield.choose_action`), and the true outcome of the chosen action says
 whether the shield was right. States kept at random stand for ``1 / safe_fraction`` states
-each, so the rates are per step of the agent's driving. The chosen setting minimises
-``unsafe + intervention_cost * interventions`` per step.
+each, so the rates are per step of the agent's driving. Each depth takes the threshold that
+minimises ``unsafe + intervention_cost * interventions`` per step; a deeper search is chosen
+only when its score beats the shallowest depth's by more than :data:`DEPTH_STDERRS` standard
+errors (paired over the held-out states), so noise in a few thousand states cannot buy a
+slower search.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from rlgan.safety.shield import choose_action
 
 #: States whose trees are predicted in one batch (the deepest level holds BATCH * A**depth frames).
 BATCH = 8
+#: Standard errors by which a deeper search must beat the shallowest depth to be chosen.
+DEPTH_STDERRS = 2.0
 
 
 @torch.no_grad()
@@ -93,6 +98,33 @@ def held_out_records(records: str | Path, val_fraction: float, seed: int, max_st
     return data
 
 
+def paired_gain(shallow: np.ndarray, deep: np.ndarray, weight: np.ndarray) -> tuple[float, float]:
+    """How much lower ``deep``'s weighted mean per-state cost is than ``shallow``'s, and the
+    standard error of that paired difference (states weighted by ``weight``, all ``(N,)``)."""
+    total = weight.sum()
+    difference = shallow - deep
+    gain = float((weight * difference).sum() / total)
+    stderr = float(np.sqrt((weight**2 * (difference - gain) ** 2).sum()) / total)
+    return gain, stderr
+
+
+def choose_depth(costs: dict[int, np.ndarray], weight: np.ndarray) -> tuple[int, dict[int, dict[str, float]]]:
+    """The depth whose per-state costs ``costs[depth]`` ``(N,)`` (each at its best threshold)
+    have the lowest weighted mean, among the shallowest depth and the deeper ones that beat it
+    by more than :data:`DEPTH_STDERRS` standard errors; and each deeper depth's ``gain`` and
+    ``stderr`` (:func:`paired_gain`)."""
+    shallowest = min(costs)
+    gains = {}
+    for depth in sorted(costs):
+        if depth != shallowest:
+            gain, stderr = paired_gain(costs[shallowest], costs[depth], weight)
+            gains[depth] = {"gain": gain, "stderr": stderr}
+    significant = {depth: g["gain"] for depth, g in gains.items()
+                   if g["gain"] > DEPTH_STDERRS * g["stderr"]}
+    candidates = {shallowest: 0.0, **significant}
+    return max(candidates, key=lambda depth: (candidates[depth], -depth)), gains
+
+
 def calibrate(search: LearnedSearch, records: dict[str, np.ndarray], depths: tuple[int, ...],
               thresholds: tuple[float, ...], intervention_cost: float) -> dict[str, Any]:
     """Score every (depth, threshold) on ``records`` (from :func:`held_out_records`).
@@ -100,14 +132,16 @@ def calibrate(search: LearnedSearch, records: dict[str, np.ndarray], depths: tup
     Returns:
         ``rows`` (one per setting: ``depth``, ``threshold``, ``unsafe`` and ``interventions``
         per step, ``score``), ``agent_unsafe`` (per step, the actions the agent took),
-        ``best_threshold`` per depth (``{depth: threshold}``), the overall ``depth`` and
+        ``best_threshold`` per depth (``{depth: threshold}``), ``depth_gain`` per deeper depth
+        (``{depth: {"gain", "stderr"}}``: its best score below the shallowest depth's, paired
+        over states), ``depth_stderrs`` (:data:`DEPTH_STDERRS`), the ``depth`` and
         ``threshold`` chosen, and ``states``.
     """
     levels = tree_risks(search, records["frames"], max(depths))
     truth, proposed, weight = records["unsafe"], records["action"], records["weight"]
     rows = np.arange(len(proposed))
     total = weight.sum()
-    table = []
+    table, costs = [], {}
     for depth in depths:
         for threshold in thresholds:
             chosen = shield_choices(safe_depths_at(levels, threshold, depth, search.n_actions),
@@ -117,11 +151,12 @@ def calibrate(search: LearnedSearch, records: dict[str, np.ndarray], depths: tup
             table.append({"depth": depth, "threshold": threshold, "unsafe": unsafe,
                           "interventions": interventions,
                           "score": unsafe + intervention_cost * interventions})
-    best_threshold = {}
-    for depth in depths:
-        candidates = [row for row in table if row["depth"] == depth]
-        best_threshold[depth] = min(candidates, key=lambda row: row["score"])["threshold"]
-    best = min(table, key=lambda row: (row["score"], row["depth"]))
+            costs[depth, threshold] = truth[rows, chosen] + intervention_cost * (chosen != proposed)
+    best = {depth: min((row for row in table if row["depth"] == depth), key=lambda row: row["score"])
+            for depth in depths}
+    chosen_depth, depth_gain = choose_depth(
+        {depth: costs[depth, row["threshold"]] for depth, row in best.items()}, weight)
     return {"rows": table, "agent_unsafe": float((weight * truth[rows, proposed]).sum() / total),
-            "best_threshold": best_threshold, "depth": best["depth"],
-            "threshold": best["threshold"], "states": int(len(proposed))}
+            "best_threshold": {depth: row["threshold"] for depth, row in best.items()},
+            "depth_gain": depth_gain, "depth_stderrs": DEPTH_STDERRS, "depth": chosen_depth,
+            "threshold": best[chosen_depth]["threshold"], "states": int(len(proposed))}

@@ -29,6 +29,18 @@ def _calibration_table(calibration: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _depth_gains(calibration: dict[str, Any]) -> str:
+    """The sentence on the deeper searches' paired gains ("" for runs calibrated before them)."""
+    gains = calibration.get("depth_gain")
+    if not gains:
+        return ""
+    shallowest = min(int(row["depth"]) for row in calibration["rows"])
+    listed = ", ".join(f"depth {depth} {1000 * g['gain']:+.2f} +- {1000 * g['stderr']:.2f}"
+                       for depth, g in gains.items())
+    return (f" A deeper search is chosen only when its score beats depth {shallowest}'s by more "
+            f"than {calibration['depth_stderrs']:g} standard errors (paired over states): {listed}.")
+
+
 def write_report(shield: ShieldDir, settings: ShieldSettings) -> None:
     """Write ``report.md`` from ``progress.json``, ``calibration.json`` and ``evaluation.json``."""
     progress = shield.progress()
@@ -46,8 +58,8 @@ def write_report(shield: ShieldDir, settings: ShieldSettings) -> None:
         lines += ["", "## Depth and threshold, chosen on held-out records", "",
                   f"{calibration['states']} held-out states; the agent's own actions: "
                   f"{1000 * calibration['agent_unsafe']:.2f} unsafe per 1000 steps. Score: unsafe + "
-                  f"{settings.calibrate.intervention_cost} x interventions, per 1000 steps.", "",
-                  _calibration_table(calibration)]
+                  f"{settings.calibrate.intervention_cost} x interventions, per 1000 steps."
+                  + _depth_gains(calibration), "", _calibration_table(calibration)]
     if shield.evaluation.is_file():
         evaluation = read_json(shield.evaluation)
         rows = evaluation["rows"]
