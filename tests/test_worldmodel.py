@@ -252,6 +252,8 @@ def test_feature_matching_adds_the_distance_of_the_discriminators_features():
     assert logs["fm"] == pytest.approx(matching.item(), rel=1e-5)
     assert logs["g_total"] == pytest.approx(logs["l1"] + 10 * logs["l2"] + 0.5 * logs["adv"]
                                             + 2.0 * logs["fm"], rel=1e-5)
+    with pytest.raises(ValueError, match="feature_matching is 2.0 but no feature-matching loss"):
+        generator_loss(predicted, batch["next_frame"], None, 0.0, feature_matching=2.0)
     with pytest.raises(ValueError, match="feature_matching=1.0 compares the discriminator's features"):
         WorldModelConfig(feature_matching=1.0, lambda_adv=0.0)
     with pytest.raises(ValueError, match="feature_matching must be a number >= 0"):

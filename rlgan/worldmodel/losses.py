@@ -110,8 +110,10 @@ def weighted_prediction_loss(terms: dict[str, torch.Tensor], l1_weight: float, l
 def generator_loss(predicted: torch.Tensor, target: torch.Tensor,
                    fake_logits: torch.Tensor | None, lambda_adv: float, l1_weight: float = 1.0,
                    gdl_weight: float = 0.0, l2_weight: float = 0.0,
-                   samples: int = 1, examples: int = 0) -> tuple[torch.Tensor, dict[str, float]]:
-    """SAD-GAN's generator objective: reconstruction + ``lambda_adv`` * adversarial.
+                   samples: int = 1, examples: int = 0, feature_matching: float = 0.0,
+                   matching: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """SAD-GAN's generator objective: reconstruction + ``lambda_adv`` * adversarial
+    [+ ``feature_matching`` * feature matching].
 
     Args:
         predicted, target: float ``(B, C, H, W)`` in [-1, 1].
@@ -123,13 +125,16 @@ def generator_loss(predicted: torch.Tensor, target: torch.Tensor,
         samples, examples: noise samples per example and examples, laid out as
             :func:`best_sample_terms` reads them; with more than 1 sample the reconstruction
             terms are each example's best sample's.
+        feature_matching, matching: the weight of :func:`feature_matching_loss` and its value,
+            which is needed only when the weight is not 0.
 
     Returns:
-        ``(loss, logs)``: the scalar loss and float values of its terms (``l1``; ``l2``, ``gdl``
-        and ``adv`` when weighted; ``total``).
+        ``(loss, logs)``: the scalar loss and float values of its terms (``l1``; ``l2``, ``gdl``,
+        ``adv`` and ``fm`` when weighted; ``total``).
 
     Raises:
-        ValueError: ``lambda_adv > 0`` without ``fake_logits``.
+        ValueError: ``lambda_adv > 0`` without ``fake_logits``, or ``feature_matching > 0``
+            without ``matching``.
     """
     terms = (best_sample_terms(predicted, target, samples, examples, l1_weight, l2_weight, gdl_weight)
              if samples > 1 else prediction_terms(predicted, target, l2_weight, gdl_weight))
@@ -141,5 +146,11 @@ def generator_loss(predicted: torch.Tensor, target: torch.Tensor,
         adversarial = generator_adversarial_loss(fake_logits)
         loss = loss + lambda_adv * adversarial
         logs["adv"] = float(adversarial.detach())
+    if feature_matching:
+        if matching is None:
+            raise ValueError(f"feature_matching is {feature_matching} but no feature-matching "
+                             "loss was given")
+        loss = loss + feature_matching * matching
+        logs["fm"] = float(matching.detach())
     logs["total"] = float(loss.detach())
     return loss, logs

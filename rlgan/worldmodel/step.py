@@ -151,7 +151,7 @@ class GANStep:
         config = self.config
         unrolled = self.rollout(self.generator, batches[0])
         logs: dict[str, float] = {}
-        fake_logits = None
+        fake_logits = matching = None
         if config.lambda_adv:
             d_losses = [self._discriminator_step(unrolled)]
             for extra in batches[1:config.d_steps]:
@@ -174,10 +174,8 @@ class GANStep:
         loss, g_logs = generator_loss(unrolled.predictions, unrolled.targets, fake_logits,
                                       self.adversarial_weight(step) if config.lambda_adv else 0.0,
                                       config.l1_weight, config.gdl_weight, config.l2_weight,
-                                      config.variety_samples, len(batches[0]["frames"]))
-        if config.feature_matching:
-            loss = loss + config.feature_matching * matching
-            g_logs.update(fm=float(matching.detach()), total=float(loss.detach()))
+                                      config.variety_samples, len(batches[0]["frames"]),
+                                      config.feature_matching, matching)
         self.optimizer_g.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer_g.step()
